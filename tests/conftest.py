@@ -1,0 +1,49 @@
+"""Shared fixtures. The embedded model is converted once per machine and cached under .cache/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+MODEL_CACHE = Path(os.environ.get("MEMOIRD_TEST_CACHE", REPO / ".cache" / "test-data"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data folder {SHARED_DATA} is missing (it sits beside the repo)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def model_cache_dir() -> Path:
+    """A data directory whose checkpoints/ holds converted built-ins, shared by all tests."""
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    return MODEL_CACHE
+
+
+@pytest.fixture(scope="session")
+def embedded_model_dir(model_cache_dir: Path) -> Path:
+    """Safetensors folder of SmolLM2-135M-Instruct (converted from the packaged GGUF once)."""
+    from memoird.editor.model import convert_builtin
+
+    return convert_builtin("smollm2-135m-instruct", model_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def embedded_model(embedded_model_dir: Path, model_cache_dir: Path):
+    """One loaded SmolLM2 for the whole session. Tests must not change its weights."""
+    import torch
+
+    from memoird.editor.model import load_base
+
+    torch.manual_seed(0)
+    return load_base("smollm2-135m-instruct", model_cache_dir, device="cpu")
