@@ -1,0 +1,130 @@
+"""Claims: (subject, relation) -> object, with the distinct sources that support it.
+
+Facts from many articles saying the same thing collapse into one claim under a
+normalised key (Unicode NFKC, case folded, punctuation dropped, whitespace collapsed),
+so "Man. United" and "man united" count together. Support is counted in distinct
+domains (the caller passes the registrable domain of the article), not feeds or
+articles: one site with ten feeds is still one source. ``seen_at`` defaults to the time
+memoird saw the fact, not the article's own date, which a hostile feed could forge.
+The confirmation policy lives in the pipeline; the store only keeps the evidence.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from sqlite_utils import Database
+
+from ._rows import check_choice, check_text, get_record, records
+from .clock import Moment, maybe_iso, now_iso
+from .db import write_transaction
+from .errors import InvalidValue, NotFound
+from .facts import get_fact
+from .records import CLAIM_STATUSES, Claim, ClaimSource, Edit
+
+_SELECT = """SELECT c.*, (SELECT COUNT(DISTINCT s.domain) FROM claim_sources s
+                         WHERE s.claim_id = c.id) AS domain_count FROM claims c"""
+
+
+def normalize_key(text: str) -> str:
+    """The matching key of a subject or object (idempotent)."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    kept = (" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+    return " ".join("".join(kept).split())
+
+
+def add_fact_to_claim(db: Database, fact_id: int, domain: str, *,
+                      seen_at: Moment | None = None) -> Claim:
+    """Count a fact as support for its claim, creating the claim on first sight.
+
+    Adding the same fact twice changes nothing. An unmapped fact (no canonical relation)
+    cannot support a claim.
+    """
+    domain = check_text("claim source domain", domain).lower()
+    seen = maybe_iso(seen_at, "seen_at") or now_iso()
+    with write_transaction(db):
+        fact = get_fact(db, fact_id)
+        if fact.relation is None:
+            raise InvalidValue(f"fact {fact_id} has no canonical relation "
+                               f"(raw {fact.raw_relation!r}); it cannot support a claim")
+        subject_key, object_key = normalize_key(fact.subject), normalize_key(fact.object)
+        if not subject_key or not object_key:
+            raise InvalidValue(f"fact {fact_id}: subject {fact.subject!r} or object "
+                               f"{fact.object!r} is only punctuation")
+        db.execute("""
+            INSERT INTO claims (subject, relation, object, subject_key, object_key,
+                                first_seen, last_seen, status)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'open')
+            ON CONFLICT (subject_key, relation, object_key) DO UPDATE SET
+                first_seen = min(first_seen, excluded.first_seen),
+                last_seen = max(last_seen, excluded.last_seen)""",
+            [fact.subject, fact.relation, fact.object, subject_key, object_key, seen, seen])
+        claim_id = db.execute(
+            "SELECT id FROM claims WHERE subject_key = ? AND relation = ? AND object_key = ?",
+            [subject_key, fact.relation, object_key]).fetchone()[0]
+        db.execute("""INSERT INTO claim_sources (claim_id, fact_id, article_id, domain, seen_at)
+                      VALUES (?, ?, ?, ?, ?) ON CONFLICT (claim_id, fact_id) DO NOTHING""",
+                   [claim_id, fact.id, fact.article_id, domain, seen])
+    return get_claim(db, claim_id)
+
+
+def get_claim(db: Database, claim_id: int) -> Claim:
+    rows = records(db, Claim, f"{_SELECT} WHERE c.id = ?", [claim_id])
+    if not rows:
+        raise NotFound("claim", claim_id)
+    return rows[0]
+
+
+def list_claims(db: Database, status: str | None = None, limit: int = 50,
+                offset: int = 0) -> list[Claim]:
+    """Claims newest first, optionally with one status."""
+    where, params = "", []
+    if status is not None:
+        check_choice("claim status", status, CLAIM_STATUSES)
+        where, params = "WHERE c.status = ?", [status]
+    return records(db, Claim, f"{_SELECT} {where} ORDER BY c.id DESC LIMIT ? OFFSET ?",
+                   params + [int(limit), int(offset)])
+
+
+def claim_sources(db: Database, claim_id: int) -> list[ClaimSource]:
+    """Every fact supporting a claim, oldest first (the edit log shows these)."""
+    get_claim(db, claim_id)
+    return records(db, ClaimSource,
+                   "SELECT * FROM claim_sources WHERE claim_id = ? ORDER BY seen_at, id",
+                   [claim_id])
+
+
+def claim_domains(db: Database, claim_id: int, since: Moment | None = None) -> list[str]:
+    """Distinct supporting domains, optionally only those seen at or after ``since``."""
+    get_claim(db, claim_id)
+    where, params = "claim_id = ?", [claim_id]
+    if since is not None:
+        where, params = where + " AND seen_at >= ?", params + [maybe_iso(since, "since")]
+    rows = db.execute(f"SELECT DISTINCT domain FROM claim_sources WHERE {where} "
+                      "ORDER BY domain", params).fetchall()
+    return [row[0] for row in rows]
+
+
+def competing_claims(db: Database, subject_key: str, relation: str) -> list[Claim]:
+    """All claims about (subject, relation), best supported first.
+
+    ``subject_key`` may be the raw subject; it is normalised here.
+    """
+    return records(db, Claim, f"""{_SELECT} WHERE c.subject_key = ? AND c.relation = ?
+                   ORDER BY domain_count DESC, c.last_seen DESC, c.id""",
+                   [normalize_key(subject_key), relation])
+
+
+def set_claim_status(db: Database, claim_id: int, status: str, *,
+                     edit_id: int | None = None) -> Claim:
+    """Record the policy's decision on a claim, and the edit it led to if any."""
+    check_choice("claim status", status, CLAIM_STATUSES)
+    fields: dict[str, object] = {"status": status}
+    with write_transaction(db):
+        get_claim(db, claim_id)
+        if edit_id is not None:
+            get_record(db, "edits", Edit, edit_id, "edit")
+            fields["edit_id"] = edit_id
+        db["claims"].update(claim_id, fields)
+    return get_claim(db, claim_id)
+

@@ -1,0 +1,125 @@
+"""Feeds: what to poll, when, and how far to trust it.
+
+Removing a feed keeps its row as a tombstone (status ``removed``) instead of deleting
+it: its articles, facts and claims keep pointing at it, so every edit stays traceable to
+the feed that caused it. A removed feed is never polled and is hidden from
+``list_feeds`` unless asked for; adding its URL again revives the same row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlite_utils import Database
+
+from ._rows import check_choice, check_fields, check_unit, encode, get_record, records
+from .clock import Moment, maybe_iso, now_iso, to_iso
+from .db import write_transaction
+from .errors import Duplicate, InvalidValue, NotFound
+from .records import FEED_STATUSES, Feed
+
+#: columns update_feed may change (id and created_at never change)
+SETTABLE = ("url", "title", "site_url", "etag", "last_modified", "next_check_at",
+            "last_checked_at", "error_count", "last_error", "status", "paused_reason",
+            "trust", "fetch_full_article")
+_TIMES = ("next_check_at", "last_checked_at")
+
+
+def check_url(url: object) -> str:
+    """A feed URL must be absolute http(s) with a host; anything else is a typo."""
+    if not isinstance(url, str):
+        raise InvalidValue(f"feed url: {url!r} is not a string")
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidValue(f"feed url: {url!r} is not an absolute http(s) URL")
+    return url
+
+
+def add_feed(db: Database, url: str, *, title: str | None = None,
+             site_url: str | None = None, trust: float = 0.5,
+             fetch_full_article: bool = False, now: Moment | None = None) -> Feed:
+    """Add a feed, due at once. Raises Duplicate if the URL is already a live feed."""
+    url = check_url(url)
+    check_unit("trust", trust)
+    with write_transaction(db):
+        existing = db["feeds"].rows_where("url = ?", [url])
+        for row in existing:
+            if row["status"] != "removed":
+                raise Duplicate("feed", "url", url, row["id"])
+            return update_feed(db, row["id"], status="active", title=title or row["title"],
+                               site_url=site_url or row["site_url"], trust=trust,
+                               fetch_full_article=fetch_full_article, error_count=0,
+                               last_error=None, paused_reason=None, next_check_at=None)
+        row = encode(Feed, {
+            "url": url, "title": title, "site_url": site_url, "trust": float(trust),
+            "fetch_full_article": fetch_full_article, "status": "active", "error_count": 0,
+            "created_at": maybe_iso(now, "now") or now_iso(),
+        })
+        feed_id = db["feeds"].insert(row).last_pk
+    return get_feed(db, feed_id)
+
+
+def get_feed(db: Database, feed_id: int) -> Feed:
+    return get_record(db, "feeds", Feed, feed_id, "feed")
+
+
+def get_feed_by_url(db: Database, url: str) -> Feed:
+    """The feed stored under exactly this URL (removed ones included), or NotFound."""
+    rows = list(db["feeds"].rows_where("url = ?", [url.strip()]))
+    if not rows:
+        raise NotFound("feed with url", url)
+    return Feed.from_row(rows[0])
+
+
+def list_feeds(db: Database, status: str | None = None) -> list[Feed]:
+    """Feeds in id order; all but removed ones unless ``status`` picks one status."""
+    if status is None:
+        return records(db, Feed, "SELECT * FROM feeds WHERE status != 'removed' ORDER BY id")
+    check_choice("feed status", status, FEED_STATUSES)
+    return records(db, Feed, "SELECT * FROM feeds WHERE status = ? ORDER BY id", [status])
+
+
+def update_feed(db: Database, feed_id: int, **fields: Any) -> Feed:
+    """Change columns of one feed (see SETTABLE); values are validated first."""
+    check_fields(f"feed {feed_id}", fields, SETTABLE)
+    if "url" in fields:
+        fields["url"] = check_url(fields["url"])
+    if "status" in fields:
+        check_choice("feed status", fields["status"], FEED_STATUSES)
+    if "trust" in fields:
+        check_unit("trust", fields["trust"])
+    if "error_count" in fields:
+        count = fields["error_count"]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InvalidValue(f"error_count: {count!r} is not a non-negative integer")
+    for name in _TIMES:
+        if name in fields:
+            fields[name] = maybe_iso(fields[name], name)
+    with write_transaction(db):
+        get_feed(db, feed_id)
+        if fields:
+            try:
+                db["feeds"].update(feed_id, encode(Feed, fields))
+            except sqlite3.IntegrityError as exc:
+                if "url" not in fields or "UNIQUE" not in str(exc):
+                    raise
+                other = get_feed_by_url(db, fields["url"])
+                raise Duplicate("feed", "url", fields["url"], other.id) from None
+    return get_feed(db, feed_id)
+
+
+def remove_feed(db: Database, feed_id: int) -> Feed:
+    """Stop polling a feed for good, keeping its row and everything derived from it."""
+    return update_feed(db, feed_id, status="removed", next_check_at=None)
+
+
+def due_feeds(db: Database, now: Moment, limit: int = 100) -> list[Feed]:
+    """Active feeds whose next check is due at ``now``, never-checked ones first."""
+    return records(db, Feed, """
+        SELECT * FROM feeds
+        WHERE status = 'active' AND (next_check_at IS NULL OR next_check_at <= ?)
+        ORDER BY next_check_at IS NOT NULL, next_check_at, id
+        LIMIT ?""", [to_iso(now, "now"), int(limit)])

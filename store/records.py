@@ -1,0 +1,230 @@
+"""Typed records returned by the store.
+
+Records are frozen snapshots of one row: change a record through the functions of its
+module (``feeds.update_feed``, ``edits.transition``...), which validate and log, never by
+mutating the object. Timestamps are UTC ISO strings (see ``store.clock``) so records
+serialise to JSON for the API unchanged; JSON columns come back decoded.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Mapping, Self
+import sys
+
+
+class Record:
+    """Row <-> dataclass conversion shared by every record type."""
+
+    __slots__ = ()
+    #: columns stored as JSON text
+    json_fields: ClassVar[tuple[str, ...]] = ()
+    #: columns stored as 0/1
+    bool_fields: ClassVar[tuple[str, ...]] = ()
+    #: columns stored as a packed little-endian uint32 BLOB (a list of ints in Python)
+    int_array_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        values: dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            value = row.get(f.name)
+            if value is not None:
+                if f.name in cls.json_fields:
+                    value = json.loads(value)
+                elif f.name in cls.bool_fields:
+                    value = bool(value)
+                elif f.name in cls.int_array_fields:
+                    value = unpack_ints(value)
+            values[f.name] = value
+        return cls(**values)
+
+    @classmethod
+    def to_column(cls, name: str, value: Any) -> Any:
+        """Encode one Python value for its column (the inverse of from_row)."""
+        if value is None:
+            return None
+        if name in cls.json_fields:
+            return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if name in cls.bool_fields:
+            return int(bool(value))
+        if name in cls.int_array_fields:
+            return pack_ints(value)
+        return value
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what the API returns)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+def pack_ints(values: Any) -> bytes:
+    """Pack non-negative ints as little-endian uint32: 4 bytes per mask index."""
+    packed = array("I", [int(v) for v in values])
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_ints(blob: bytes) -> list[int]:
+    packed = array("I")
+    packed.frombytes(blob)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tolist()
+
+
+FEED_STATUSES = ("active", "paused", "gone", "removed")
+ARTICLE_STATUSES = ("new", "extracted", "failed", "skipped")
+FACT_STATUSES = ("new", "probed", "unmapped", "skipped")
+VERDICTS = ("agrees", "conflicts", "unknown")
+CLAIM_STATUSES = ("open", "confirmed", "rejected", "superseded")
+EDIT_STATUSES = ("pending", "approved", "applied", "rejected", "reverted", "failed", "distilled")
+CHECKPOINT_STATUSES = ("active", "candidate", "retired")
+
+
+@dataclass(frozen=True, slots=True)
+class Feed(Record):
+    id: int
+    url: str
+    title: str | None
+    site_url: str | None
+    etag: str | None
+    last_modified: str | None
+    next_check_at: str | None
+    last_checked_at: str | None
+    error_count: int
+    last_error: str | None
+    status: str
+    paused_reason: str | None
+    trust: float
+    fetch_full_article: bool
+    created_at: str
+
+    bool_fields: ClassVar[tuple[str, ...]] = ("fetch_full_article",)
+
+
+@dataclass(frozen=True, slots=True)
+class Article(Record):
+    id: int
+    feed_id: int
+    guid: str
+    url: str | None
+    title: str | None
+    published_at: str | None
+    text: str
+    content_hash: str
+    status: str
+    error: str | None
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fact(Record):
+    id: int
+    article_id: int
+    subject: str
+    relation: str | None
+    raw_relation: str
+    object: str
+    evidence: str | None
+    extractor_model: str | None
+    prompt_version: str | None
+    confidence: float | None
+    status: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Probe(Record):
+    id: int
+    fact_id: int
+    checkpoint_id: int | None
+    memory_generation: int | None
+    template: str
+    answer: str | None
+    scores: dict[str, Any]
+    verdict: str
+    created_at: str
+
+    json_fields: ClassVar[tuple[str, ...]] = ("scores",)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim(Record):
+    id: int
+    subject: str
+    relation: str
+    object: str
+    subject_key: str
+    object_key: str
+    first_seen: str
+    last_seen: str
+    status: str
+    edit_id: int | None
+    #: distinct source domains supporting the claim (computed when read)
+    domain_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimSource(Record):
+    id: int
+    claim_id: int
+    fact_id: int
+    article_id: int
+    domain: str
+    seen_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Edit(Record):
+    id: int
+    claim_id: int | None
+    subject: str
+    relation: str | None
+    prompt: str
+    prompts: list[str]
+    target: str
+    old_answer: str | None
+    status: str
+    policy_rule: str | None
+    why: str | None
+    mask: list[int] | None
+    verification: dict[str, Any] | None
+    memory_generation: int | None
+    checkpoint_id: int | None
+    created_at: str
+    updated_at: str
+
+    json_fields: ClassVar[tuple[str, ...]] = ("prompts", "verification")
+    int_array_fields: ClassVar[tuple[str, ...]] = ("mask",)
+
+
+@dataclass(frozen=True, slots=True)
+class EditEvent(Record):
+    id: int
+    edit_id: int
+    from_status: str | None
+    to_status: str
+    actor: str
+    reason: str | None
+    at: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    json_fields: ClassVar[tuple[str, ...]] = ("details",)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint(Record):
+    id: int
+    path: str
+    parent_id: int | None
+    created_at: str
+    edits_distilled: list[int]
+    gate_metrics: dict[str, Any]
+    status: str
+    size_bytes: int | None
+    note: str | None
+
+    json_fields: ClassVar[tuple[str, ...]] = ("edits_distilled", "gate_metrics")
