@@ -93,10 +93,10 @@ def atomic_write_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[P
         else:
             os.replace(aside, path)         # crash between the renames: restore the old one
         fsync_dir(path.parent)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists (pass overwrite=True to replace it)")
     for stale in path.parent.glob(f".{path.name}.*.tmpdir"):
         shutil.rmtree(stale, ignore_errors=True)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists (pass overwrite=True to replace it)")
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmpdir"))
     try:
         yield tmp

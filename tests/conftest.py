@@ -47,3 +47,13 @@ def embedded_model(embedded_model_dir: Path, model_cache_dir: Path):
 
     torch.manual_seed(0)
     return load_base("smollm2-135m-instruct", model_cache_dir, device="cpu")
+
+
+@pytest.fixture
+def store_db(tmp_path: Path):
+    """A freshly migrated memoird database in a real file under tmp_path (store helper)."""
+    from memoird.store import open_db
+
+    db = open_db(tmp_path / "state" / "memoird.db")
+    yield db
+    db.close()

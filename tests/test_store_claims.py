@@ -1,0 +1,88 @@
+"""Claims aggregate facts by normalised key and count distinct domains."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from memoird.store import InvalidValue, NotFound
+from memoird.store import articles, claims, edits, facts, feeds
+
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def add(store_db):
+    feed = feeds.add_feed(store_db, "https://news.example/rss")
+    counter = iter(range(10_000))
+
+    def add(subject, obj, relation="member_of_sports_team"):
+        article, _ = articles.insert_article(store_db, feed.id, guid=str(next(counter)), text="x")
+        return facts.add_fact(store_db, article.id, subject=subject, raw_relation="plays for",
+                              relation=relation, object=obj)
+    return add
+
+
+def test_facts_with_equivalent_wording_share_a_claim(store_db, add):
+    one = claims.add_fact_to_claim(store_db, add("Lionel Messi", "Inter Miami").id,
+                                   "a.example", seen_at=T0)
+    two = claims.add_fact_to_claim(store_db, add("lionel  MESSI", "Inter-Miami.").id,
+                                   "B.example", seen_at=T0 + timedelta(hours=5))
+    same_domain = claims.add_fact_to_claim(store_db, add("Lionel Messi", "Inter Miami").id,
+                                           "a.example", seen_at=T0 + timedelta(hours=1))
+    assert one.id == two.id == same_domain.id
+    assert same_domain.domain_count == 2 and same_domain.subject == "Lionel Messi"
+    assert (same_domain.first_seen, same_domain.last_seen) == (
+        "2026-11-01T00:00:00.000000+00:00", "2026-11-01T05:00:00.000000+00:00")
+    assert len(claims.claim_sources(store_db, one.id)) == 3
+    assert claims.claim_domains(store_db, one.id) == ["a.example", "b.example"]
+    assert claims.claim_domains(store_db, one.id, since=T0 + timedelta(hours=2)) == ["b.example"]
+
+
+def test_adding_the_same_fact_twice_counts_once(store_db, add):
+    fact = add("Keir Starmer", "United Kingdom", relation="head_of_government_of")
+    claims.add_fact_to_claim(store_db, fact.id, "a.example")
+    claim = claims.add_fact_to_claim(store_db, fact.id, "a.example")
+    assert len(claims.claim_sources(store_db, claim.id)) == 1
+
+
+def test_competing_claims_best_supported_first(store_db, add):
+    miami = claims.add_fact_to_claim(store_db, add("Lionel Messi", "Inter Miami").id, "a.example")
+    claims.add_fact_to_claim(store_db, add("Lionel Messi", "Inter Miami").id, "b.example")
+    psg = claims.add_fact_to_claim(store_db, add("Lionel Messi", "PSG").id, "hostile.example")
+    claims.add_fact_to_claim(store_db, add("Lionel Messi", "Argentina", "member_of").id, "a.example")
+    found = claims.competing_claims(store_db, "LIONEL MESSI", "member_of_sports_team")
+    assert [(c.id, c.domain_count) for c in found] == [(miami.id, 2), (psg.id, 1)]
+
+
+def test_unmapped_fact_and_bad_input_are_refused(store_db, add):
+    fact = add("Messi", "mate", relation=None)
+    with pytest.raises(InvalidValue, match="no canonical relation"):
+        claims.add_fact_to_claim(store_db, fact.id, "a.example")
+    with pytest.raises(InvalidValue, match="domain"):
+        claims.add_fact_to_claim(store_db, add("a", "b").id, " ")
+    with pytest.raises(NotFound, match="fact 404"):
+        claims.add_fact_to_claim(store_db, 404, "a.example")
+    assert store_db["claims"].count == 0
+
+
+def test_claim_status_links_its_edit(store_db, add):
+    claim = claims.add_fact_to_claim(store_db, add("Lionel Messi", "Inter Miami").id, "a.example")
+    edit = edits.create_edit(store_db, subject="Lionel Messi", prompt="Lionel Messi plays for",
+                             target="Inter Miami", claim_id=claim.id, actor="policy", reason="ok")
+    confirmed = claims.set_claim_status(store_db, claim.id, "confirmed", edit_id=edit.id)
+    assert (confirmed.status, confirmed.edit_id) == ("confirmed", edit.id)
+    assert claims.list_claims(store_db, status="confirmed") == [confirmed]
+    with pytest.raises(InvalidValue, match="maybe"):
+        claims.set_claim_status(store_db, claim.id, "maybe")
+    with pytest.raises(NotFound, match="edit 77"):
+        claims.set_claim_status(store_db, claim.id, "confirmed", edit_id=77)
+    assert claims.get_claim(store_db, claim.id) == confirmed
+
+
+def test_normalize_key_is_idempotent():
+    for text in ["Man. United", "  São   Paulo FC ", "ＡＢＣ", "Dr. Who?!"]:
+        key = claims.normalize_key(text)
+        assert key == claims.normalize_key(key) and key == key.strip()
+    assert claims.normalize_key("Man. United") == claims.normalize_key("man united")
