@@ -57,3 +57,31 @@ def store_db(tmp_path: Path):
     db = open_db(tmp_path / "state" / "memoird.db")
     yield db
     db.close()
+
+
+# --- ingest helper: loopback feed server and fetchers (tests/feedserver.py) ---------------------
+
+@pytest.fixture
+def feed_server(shared_data: Path):
+    """A real HTTP server on 127.0.0.1 serving ../shared/data/feeds/ with ETag/Last-Modified/gzip."""
+    from feedserver import FeedServer
+
+    with FeedServer(shared_data / "feeds") as srv:
+        yield srv
+
+
+@pytest.fixture
+def loopback_policy():
+    """Fetch limits for tests: loopback allowed, short timeouts, 1 MiB cap."""
+    from memoird.extractors.fetch import FetchPolicy
+
+    return FetchPolicy(connect_timeout_s=2.0, read_timeout_s=1.0, total_timeout_s=3.0,
+                       max_bytes=1 << 20, allow_networks=("127.0.0.0/8",))
+
+
+@pytest.fixture
+def fetcher(loopback_policy):
+    from memoird.extractors.fetch import Fetcher
+
+    with Fetcher(loopback_policy) as f:
+        yield f
