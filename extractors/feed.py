@@ -141,9 +141,11 @@ def _xml_feed(body: bytes, url: str, content_type: str) -> ParsedFeed:
         resolve_relative_uris=False,
     )
     problem = parsed.get("bozo_exception")
+    why = f": {type(problem).__name__}: {problem}" if problem else ""
     if not parsed.version and not parsed.entries:
-        why = f": {type(problem).__name__}: {problem}" if problem else ""
         raise FeedParseError(f"{url}: not an RSS/Atom/JSON feed (content-type {content_type or 'none'!r}){why}")
+    if parsed.bozo and not parsed.entries:
+        raise FeedParseError(f"{url}: malformed {parsed.version} feed, no entries recovered{why}")
     meta = parsed.feed
     entries = []
     for e in parsed.entries:

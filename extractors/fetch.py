@@ -57,7 +57,7 @@ class FetchPolicy:
     read_timeout_s: float = 20.0
     total_timeout_s: float = 60.0
     max_bytes: int = 15 * 1024 * 1024
-    # Decompressed size cap; None means the same as max_bytes.
+    # Decompressed size cap; None or 0 means the same as max_bytes.
     max_decompressed_bytes: int | None = None
     max_redirects: int = 5
     user_agent: str = DEFAULT_USER_AGENT
@@ -67,7 +67,7 @@ class FetchPolicy:
 
     @property
     def decompressed_cap(self) -> int:
-        return self.max_decompressed_bytes if self.max_decompressed_bytes is not None else self.max_bytes
+        return self.max_decompressed_bytes or self.max_bytes
 
 
 @dataclass(frozen=True)

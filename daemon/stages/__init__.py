@@ -1,0 +1,1 @@
+"""Pipeline stages: each turns one kind of record into the next (poll: feeds -> articles)."""
