@@ -137,6 +137,28 @@ class Metrics:
         if memory_stats is not None:
             r.register(MemoryCollector(memory_stats))
 
+    def observe_report(self, stage: str, report: Any) -> None:
+        """Feed the event metrics from a stage's report (``StageReport.result``).
+
+        Reads, when present: poll results as ``polls_<result>`` counts (``polls_ok``,
+        ``polls_not_modified``, ``polls_error``...), and per-record latencies as lists
+        ``edit_seconds`` (apply) and ``probe_seconds`` (probe).
+        """
+        result = getattr(report, "result", report)
+        if not isinstance(result, dict):
+            return
+        for key, value in result.items():
+            if key.startswith("polls_") and isinstance(value, int) and value > 0:
+                self.polls.labels(key[len("polls_"):]).inc(value)
+        for key, histogram in (("edit_seconds", self.edit_seconds),
+                               ("probe_seconds", self.probe_seconds)):
+            values = result.get(key)
+            if isinstance(values, (int, float)):
+                values = [values]
+            for value in values or ():
+                if isinstance(value, (int, float)):
+                    histogram.observe(value)
+
     def routing(self, hits: int, total: int) -> None:
         """Count routing decisions of one request (rows that used the memory / all rows)."""
         if total <= 0:

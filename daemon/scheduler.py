@@ -32,7 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STAGES = ("extract", "probe", "policy", "apply")
+DEFAULT_STAGES = ("extract", "probe", "decide", "apply")
 
 
 @dataclass
@@ -68,25 +68,29 @@ class SchedulerSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def processed_count(result: Any) -> int:
-    """How many records a stage call handled, from whatever the pipeline returned.
+class StageFailed(RuntimeError):
+    """The pipeline reported a stage error (it catches and reports instead of raising)."""
 
-    Accepts an int, a mapping or object with ``processed``, or a list of results; anything
-    else counts as 0, which ends the drain (the safe reading: no more work).
+
+def processed_count(result: Any) -> int:
+    """How many records a stage call moved, from the pipeline's ``StageReport``.
+
+    Raises StageFailed when the report carries an error, so the failure is counted and
+    retried like an exception. Also accepts a plain int or a mapping with ``work``;
+    anything else counts as 0, which ends the drain (the safe reading: no more work).
     """
+    error = getattr(result, "error", None)
+    if error:
+        raise StageFailed(str(error))
     if isinstance(result, bool) or result is None:
         return int(bool(result))
     if isinstance(result, int):
         return result
     if isinstance(result, dict):
-        value = result.get("processed", 0)
+        value = result.get("work", 0)
         return value if isinstance(value, int) else 0
-    value = getattr(result, "processed", None)
-    if isinstance(value, int):
-        return value
-    if isinstance(result, (list, tuple)):
-        return len(result)
-    return 0
+    value = getattr(result, "work_done", None)
+    return value if isinstance(value, int) else 0
 
 
 class Scheduler:
@@ -163,7 +167,10 @@ class Scheduler:
         job.running_since = time.monotonic()
         started = time.perf_counter()
         try:
-            done = processed_count(func())
+            result = func()
+            if self.metrics is not None:
+                self.metrics.observe_report(stage, result)
+            done = processed_count(result)
         finally:
             job.running_since = None
             if self.metrics is not None:

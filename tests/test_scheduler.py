@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from memoird.daemon.metrics import Metrics
-from memoird.daemon.scheduler import Scheduler, SchedulerSettings, processed_count
+from memoird.daemon.pipeline import StageReport
+from memoird.daemon.scheduler import Scheduler, SchedulerSettings, StageFailed, processed_count
 
 
 class FakePipeline:
@@ -24,7 +26,7 @@ class FakePipeline:
         self.block = threading.Event()
         self.block.set()
 
-    def run_stage(self, name: str) -> int:
+    def run_stage(self, name: str) -> StageReport:
         with self.lock:
             self.calls.append(name)
             self.concurrent[name] = self.concurrent.get(name, 0) + 1
@@ -32,12 +34,12 @@ class FakePipeline:
                                             self.concurrent[name])
         try:
             self.block.wait(10)
-            if name in self.fail:
-                raise RuntimeError(f"{name} broke")
+            if name in self.fail:  # the real pipeline reports, never raises
+                return StageReport(name, 0.0, error=f"RuntimeError: {name} broke")
             if self.queues.get(name, 0) > 0:
                 self.queues[name] -= 1
-                return 1
-            return 0
+                return StageReport(name, 0.0, {"work": 1})
+            return StageReport(name, 0.0, {"work": 0})
         finally:
             with self.lock:
                 self.concurrent[name] -= 1
@@ -52,12 +54,13 @@ def _wait(predicate, timeout=10.0):
     return False
 
 
-def test_processed_count_reads_common_results():
+def test_processed_count_reads_stage_reports():
+    assert processed_count(StageReport("extract", 0.1, {"work": 4})) == 4
     assert processed_count(3) == 3
-    assert processed_count({"processed": 2}) == 2
-    assert processed_count([1, 2]) == 2
+    assert processed_count({"work": 2}) == 2
     assert processed_count(None) == 0
-    assert processed_count(type("R", (), {"processed": 4})()) == 4
+    with pytest.raises(StageFailed, match="boom"):
+        processed_count(StageReport("probe", 0.1, error="RuntimeError: boom"))
 
 
 def test_stage_jobs_drain_queues_and_a_failing_stage_stops_no_other():
@@ -73,7 +76,7 @@ def test_stage_jobs_drain_queues_and_a_failing_stage_stops_no_other():
                      and pipeline.queues["poll"] == 0)
         # probe keeps failing, is retried at every interval, and turns the daemon unhealthy
         assert _wait(lambda: scheduler.health["probe"].consecutive_failures >= 3)
-        assert scheduler.health["probe"].last_error == "RuntimeError: probe broke"
+        assert scheduler.health["probe"].last_error == "StageFailed: RuntimeError: probe broke"
         assert not scheduler.healthy()
         assert scheduler.health["extract"].processed == 7
         assert scheduler.health["extract"].consecutive_failures == 0

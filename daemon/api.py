@@ -1,0 +1,461 @@
+"""The HTTP API: health, metrics, OpenAI-compatible completions, the edit log, feeds.
+
+``create_app(service)`` builds the FastAPI app around a running ``Service`` (see
+daemon/service.py), which provides:
+
+- ``service.rt``: the runtime (``rt.db()`` is this thread's SQLite connection,
+  ``rt.engine`` the live model, ``rt.config`` the config);
+- ``service.engine_loaded``: False while the model is still loading (``/readyz`` says so);
+- ``service.generator``: the completion batcher in front of the engine (daemon/batching.py);
+- ``service.metrics``, ``service.scheduler`` (or None), ``service.token`` (or None).
+
+Reads are open; every write (edit actions, feed changes) needs ``Authorization: Bearer
+<token>``, the token coming from the environment variable named by ``[api] token_env``.
+Without a configured token, writes are refused: a daemon must not be writable by anyone
+who can reach its port because an operator forgot a variable.
+
+Store errors map to HTTP statuses in one place: NotFound 404, Duplicate and
+IllegalTransition 409, InvalidValue 422, each with the store's message as ``detail``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from importlib import resources
+from typing import Any, AsyncIterator, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from memoird.daemon import actions
+from memoird.daemon.metrics import CONTENT_TYPE
+from memoird.daemon.provenance import edit_provenance, edit_summary
+from memoird.store import checkpoints as checkpoint_store
+from memoird.store import edits as edit_log
+from memoird.store import feeds as feed_store
+from memoird.store.errors import Duplicate, IllegalTransition, InvalidValue, NotFound
+from memoird.store.records import EDIT_STATUSES, FEED_STATUSES
+
+log = logging.getLogger(__name__)
+
+#: longest completion one request may ask for; a guard against one client holding the model
+MAX_TOKENS_LIMIT = 1024
+
+
+# ---------------------------------------------------------------- request bodies
+
+
+class CompletionRequest(BaseModel):
+    """OpenAI ``/v1/completions``; unknown OpenAI fields (top_p, user...) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    prompt: str | list[str]
+    max_tokens: int = Field(16, ge=1, le=MAX_TOKENS_LIMIT)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    stop: str | list[str] | None = None
+    stream: bool = False
+    n: int = Field(1, ge=1, le=1, description="only n=1 is supported")
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    stop: str | list[str] | None = None
+    stream: bool = False
+    n: int = Field(1, ge=1, le=1, description="only n=1 is supported")
+
+
+class ActionBody(BaseModel):
+    reason: str | None = Field(None, max_length=2000)
+    actor: str | None = Field(None, max_length=200)
+
+
+class FeedBody(BaseModel):
+    url: str
+    title: str | None = None
+    trust: float = Field(0.5, ge=0.0, le=1.0)
+    fetch_full_article: bool = False
+
+
+# ---------------------------------------------------------------- the app
+
+
+def create_app(service: Any) -> FastAPI:
+    app = FastAPI(
+        title="memoird",
+        summary="Keeps a language model's knowledge current with MEMOIR edits from news feeds.",
+        version=_version(),
+    )
+    app.state.service = service
+    bearer = HTTPBearer(auto_error=False, description="the token in [api] token_env")
+    static = resources.files("memoird.daemon") / "static"
+
+    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        expected = service.token
+        if not expected:
+            raise HTTPException(401, "write actions are disabled: no API token is configured "
+                                     f"(set the environment variable {service.token_env})",
+                                headers={"WWW-Authenticate": "Bearer"})
+        given = credentials.credentials if credentials else ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(401, "missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    for exc_type, status in ((NotFound, 404), (Duplicate, 409), (IllegalTransition, 409),
+                             (InvalidValue, 422)):
+        app.add_exception_handler(exc_type, _store_error(status))
+
+    # ------------------------------------------------------------ health
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, Any]:
+        """Liveness: the process answers. Never touches the model or the database."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """Readiness: the model is loaded and the database accepts writes."""
+        checks = {"model": "loaded" if service.engine_loaded else "loading",
+                  "database": _database_writable(service.rt.paths.db)}
+        ready = checks["model"] == "loaded" and checks["database"] == "writable"
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def metrics() -> Response:
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get("/api/status", tags=["health"])
+    def status() -> dict[str, Any]:
+        """What the dashboard's header shows: model, memory, scheduler jobs, edit counts."""
+        db = service.rt.db()
+        counts = dict(db.execute("SELECT status, COUNT(*) FROM edits GROUP BY status").fetchall())
+        return {
+            "model": service.model_name,
+            "engine_loaded": service.engine_loaded,
+            "memory": service.memory_stats(),
+            "scheduler": service.scheduler.status() if service.scheduler else None,
+            "edits": {s: counts.get(s, 0) for s in EDIT_STATUSES},
+            "writes_enabled": bool(service.token),
+        }
+
+    # ------------------------------------------------------------ OpenAI-compatible
+
+    @app.get("/v1/models", tags=["openai"])
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": service.model_name, "object": "model",
+                                            "created": int(service.started_at),
+                                            "owned_by": "memoird"}]}
+
+    @app.post("/v1/completions", tags=["openai"])
+    async def completions(body: CompletionRequest):
+        """Text completion by the live model (base + MEMOIR memory, routed per prompt)."""
+        _require_engine(service)
+        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        if not prompts or not all(isinstance(p, str) and p for p in prompts):
+            raise HTTPException(422, "prompt: must be a non-empty string or list of strings")
+        stop = _stops(body.stop)
+        if body.stream:
+            if len(prompts) != 1:
+                raise HTTPException(422, "stream: only one prompt per streamed request")
+            return _sse(service, "completions", prompts[0], body.max_tokens, body.temperature,
+                        stop, chat=False)
+        texts = await _generate(service, "completions", prompts, body.max_tokens,
+                                body.temperature, stop)
+        usage = _usage(service, prompts, texts)
+        return {
+            "id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion",
+            "created": int(time.time()), "model": service.model_name,
+            "choices": [{"index": i, "text": t, "logprobs": None,
+                         "finish_reason": _finish(service, t, body.max_tokens)}
+                        for i, t in enumerate(texts)],
+            "usage": usage,
+        }
+
+    @app.post("/v1/chat/completions", tags=["openai"])
+    async def chat_completions(body: ChatRequest):
+        """Chat completion: the messages go through the model's own chat template."""
+        _require_engine(service)
+        prompt = service.chat_prompt([m.model_dump() for m in body.messages])
+        max_tokens = body.max_completion_tokens or body.max_tokens or 256
+        stop = _stops(body.stop)
+        if body.stream:
+            return _sse(service, "chat", prompt, max_tokens, body.temperature, stop, chat=True)
+        [text] = await _generate(service, "chat", [prompt], max_tokens, body.temperature, stop)
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
+            "created": int(time.time()), "model": service.model_name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": _finish(service, text, max_tokens)}],
+            "usage": _usage(service, [prompt], [text]),
+        }
+
+    # ------------------------------------------------------------ edit log
+
+    @app.get("/api/edits", tags=["edits"])
+    def list_edits(status: list[str] | None = Query(None, description="one or more statuses"),
+                   subject: str | None = Query(None, max_length=500),
+                   relation: str | None = Query(None, max_length=200),
+                   since: str | None = Query(None, description="ISO 8601 time"),
+                   limit: int = Query(50, ge=1, le=500),
+                   offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        """One page of the edit log, newest first, with the total for the same filters."""
+        db = service.rt.db()
+        filters = {"status": status or None, "subject": subject or None,
+                   "relation": relation or None, "since": since or None}
+        rows = edit_log.list_edits(db, limit=limit, offset=offset, **filters)
+        return {"total": edit_log.count_edits(db, **filters), "limit": limit,
+                "offset": offset, "items": [edit_summary(e) for e in rows]}
+
+    @app.get("/api/edits/{edit_id}", tags=["edits"])
+    def show_edit(edit_id: int) -> dict[str, Any]:
+        """An edit with its full provenance: claim, sources with evidence sentences,
+        probe answers before and verification after, policy rule, every event."""
+        return edit_provenance(service.rt.db(), edit_id)
+
+    def edit_action(name: str):
+        def act(edit_id: int, body: ActionBody | None = None,
+                _: None = Depends(require_token)) -> dict[str, Any]:
+            body = body or ActionBody()
+            func = getattr(actions, f"{name}_edit")
+            edit = func(service.rt, edit_id, actor=body.actor or "operator",
+                        reason=body.reason or f"{name} via API")
+            log.info("edit %s %s", edit_id, edit.status,
+                     extra={"edit_id": edit_id, "action": name, "actor": body.actor or "operator"})
+            if name == "approve":
+                service.wake("apply")
+            return edit_summary(edit)
+        act.__name__ = f"{name}_edit"
+        act.__doc__ = {"approve": "Approve an edit; the apply stage trains it next.",
+                       "reject": "Reject an edit that has not reached the weights.",
+                       "revert": "Take an applied edit out of the live memory."}[name]
+        return act
+
+    for name in ("approve", "reject", "revert"):
+        app.post(f"/api/edits/{{edit_id}}/{name}", tags=["edits"])(edit_action(name))
+
+    # ------------------------------------------------------------ feeds & checkpoints
+
+    @app.get("/api/feeds", tags=["feeds"])
+    def list_feeds(status: str | None = Query(None, description=" | ".join(FEED_STATUSES))
+                   ) -> dict[str, Any]:
+        """Feeds with their health: error streak, last error, last and next check, articles."""
+        db = service.rt.db()
+        counts = dict(db.execute("SELECT feed_id, COUNT(*) FROM articles GROUP BY feed_id")
+                      .fetchall())
+        items = []
+        for feed in feed_store.list_feeds(db, status=status):
+            row = feed.as_dict()
+            row["articles"] = counts.get(feed.id, 0)
+            row["health"] = _feed_health(row)
+            items.append(row)
+        return {"items": items}
+
+    @app.post("/api/feeds", tags=["feeds"], status_code=201)
+    def add_feed(body: FeedBody, _: None = Depends(require_token)) -> dict[str, Any]:
+        feed = feed_store.add_feed(service.rt.db(), body.url, title=body.title,
+                                   trust=body.trust, fetch_full_article=body.fetch_full_article)
+        service.wake("tick")
+        return feed.as_dict()
+
+    @app.delete("/api/feeds/{feed_id}", tags=["feeds"])
+    def remove_feed(feed_id: int, _: None = Depends(require_token)) -> dict[str, Any]:
+        """Stop polling a feed; its articles and the edits they caused are kept."""
+        return feed_store.remove_feed(service.rt.db(), feed_id).as_dict()
+
+    @app.post("/api/feeds/{feed_id}/pause", tags=["feeds"])
+    def pause_feed(feed_id: int, body: ActionBody | None = None,
+                   _: None = Depends(require_token)) -> dict[str, Any]:
+        reason = (body.reason if body else None) or "paused via API"
+        return actions.pause_feed(service.rt.db(), feed_id, reason=reason).as_dict()
+
+    @app.post("/api/feeds/{feed_id}/resume", tags=["feeds"])
+    def resume_feed(feed_id: int, _: None = Depends(require_token)) -> dict[str, Any]:
+        feed = actions.resume_feed(service.rt.db(), feed_id).as_dict()
+        service.wake("tick")
+        return feed
+
+    @app.get("/api/checkpoints", tags=["checkpoints"])
+    def list_checkpoints() -> dict[str, Any]:
+        """The checkpoint lineage, newest first; exactly one is active."""
+        return {"items": [c.as_dict() for c in checkpoint_store.list_checkpoints(service.rt.db())]}
+
+    # ------------------------------------------------------------ dashboard
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        with resources.as_file(static / "index.html") as path:
+            return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    with resources.as_file(static) as folder:
+        app.mount("/static", StaticFiles(directory=folder), name="static")
+
+    return app
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("memoird")
+    except PackageNotFoundError:
+        return "0"
+
+
+def _store_error(status: int):
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+    return handler
+
+
+def _database_writable(path: Any) -> str:
+    """Take and release the write lock on a separate short-lived connection: proves the
+    file, its directory (WAL) and the lock are usable without writing a byte."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=2.0,
+                               isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"not writable: {exc}"
+    return "writable"
+
+
+def _feed_health(feed: dict[str, Any]) -> str:
+    if feed["status"] != "active":
+        return feed["status"]
+    if feed["error_count"]:
+        return "failing"
+    return "ok" if feed["last_checked_at"] else "new"
+
+
+def _require_engine(service: Any) -> None:
+    if not service.engine_loaded:
+        raise HTTPException(503, "the model is still loading", headers={"Retry-After": "5"})
+
+
+def _stops(stop: str | list[str] | None) -> list[str]:
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else list(stop)
+    if len(stops) > 4 or not all(stops):
+        raise HTTPException(422, "stop: at most 4 non-empty strings")
+    return stops
+
+
+async def _generate(service: Any, endpoint: str, prompts: list[str], max_tokens: int,
+                    temperature: float, stop: list[str]) -> list[str]:
+    started = time.perf_counter()
+    try:
+        texts = await asyncio.gather(*(
+            asyncio.wrap_future(service.generator.submit(p, max_tokens, temperature, stop))
+            for p in prompts))
+    except Exception:
+        service.metrics.completions.labels(endpoint, "error").inc()
+        raise
+    service.metrics.completions.labels(endpoint, "ok").inc()
+    service.metrics.completion_seconds.labels(endpoint).observe(time.perf_counter() - started)
+    return list(texts)
+
+
+def _sse(service: Any, endpoint: str, prompt: str, max_tokens: int, temperature: float,
+         stop: list[str], chat: bool) -> StreamingResponse:
+    """Server-sent events as OpenAI streams them: one JSON chunk per text piece, then
+    ``data: [DONE]``. The engine's stream runs in a worker thread; pieces cross over
+    through an asyncio queue so the event loop never blocks on the model."""
+    ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+    created = int(time.time())
+    obj = "chat.completion.chunk" if chat else "text_completion"
+
+    def chunk(text: str | None, finish: str | None, first: bool = False) -> str:
+        if chat:
+            delta: dict[str, Any] = {}
+            if first:
+                delta["role"] = "assistant"
+            if text:
+                delta["content"] = text
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        else:
+            choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+        data = {"id": ident, "object": obj, "created": created, "model": service.model_name,
+                "choices": [choice]}
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    async def events() -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        started = time.perf_counter()
+
+        def produce() -> None:
+            try:
+                for piece in service.stream(prompt, max_tokens, temperature, stop):
+                    loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
+                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+            except Exception as exc:  # reported in-band: the status line is already sent
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+
+        worker = loop.run_in_executor(None, produce)
+        yield chunk(None, None, first=True) if chat else chunk("", None)
+        text = ""
+        while True:
+            kind, value = await queue.get()
+            if kind == "piece":
+                text += value
+                yield chunk(value, None)
+            elif kind == "error":
+                log.error("stream failed: %s", value, extra={"endpoint": endpoint})
+                service.metrics.completions.labels(endpoint, "error").inc()
+                yield f"data: {json.dumps({'error': {'message': str(value)}})}\n\n"
+                break
+            else:
+                yield chunk(None, _finish(service, text, max_tokens))
+                service.metrics.completions.labels(endpoint, "ok").inc()
+                service.metrics.completion_seconds.labels(endpoint).observe(
+                    time.perf_counter() - started)
+                break
+        yield "data: [DONE]\n\n"
+        await worker
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _count_tokens(service: Any, text: str) -> int:
+    return len(service.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _finish(service: Any, text: str, max_tokens: int) -> str:
+    return "length" if _count_tokens(service, text) >= max_tokens else "stop"
+
+
+def _usage(service: Any, prompts: list[str], texts: list[str]) -> dict[str, int]:
+    prompt_tokens = sum(_count_tokens(service, p) for p in prompts)
+    completion_tokens = sum(_count_tokens(service, t) for t in texts)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+

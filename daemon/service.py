@@ -1,0 +1,236 @@
+"""The long-running daemon: HTTP API, scheduler, systemd notifications, graceful stop.
+
+Start-up order, chosen so an orchestrator always knows where the process stands:
+
+1. logging, the database (migrated), the HTTP server: ``/healthz`` answers at once and
+   ``/readyz`` says "model loading" (503) during the next step;
+2. the live model (base checkpoint + memory), loaded in a worker thread so a SIGTERM
+   during a slow first-start conversion still stops the process promptly;
+3. the scheduler (every queue resumes from the database), then ``READY=1`` and the
+   watchdog pings, which continue only while the scheduler reports healthy.
+
+SIGTERM (or SIGINT) sends ``STOPPING=1``, stops scheduling, and lets each running stage
+finish the record in hand within ``stop_timeout`` seconds. A record still in flight
+after that (a long edit on CPU) is abandoned: stages commit a record's new status only
+once it is done, so the abandoned edit is still ``approved`` in the log and the next
+start applies it again. The process exits 0 either way: systemd treats a clean stop as
+a success and does not restart a unit that was asked to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Iterator, Sequence
+
+from memoird.daemon.batching import Batcher
+from memoird.daemon.logs import setup_logging
+from memoird.daemon.metrics import Metrics
+from memoird.daemon.notify import Notifier
+from memoird.daemon.scheduler import Scheduler, SchedulerSettings
+
+log = logging.getLogger(__name__)
+
+#: seconds a stop waits for running stages before abandoning them; below systemd's
+#: default TimeoutStopSec (90 s) so the process exits before it is killed
+DEFAULT_STOP_TIMEOUT = 60.0
+
+
+def scheduler_settings(config: Any) -> SchedulerSettings:
+    """Scheduler settings from the config: ``[scheduler]`` when the config has one,
+    else the defaults; the distillation slot comes from ``[distill] schedule``."""
+    settings = SchedulerSettings()
+    section = getattr(config, "scheduler", None)
+    for name in ("tick_seconds", "stage_seconds", "max_failures", "stuck_after", "max_drain"):
+        value = getattr(section, name, None) if section is not None else None
+        if value is not None:
+            setattr(settings, name, value)
+    distill = getattr(config, "distill", None)
+    settings.distill_cron = getattr(distill, "schedule", "") or None
+    return settings
+
+
+class Service:
+    """What the API and the scheduler share in one daemon process."""
+
+    def __init__(self, rt: Any, environ: dict[str, str] | None = None,
+                 notifier: Notifier | None = None):
+        env = os.environ if environ is None else environ
+        self.rt = rt
+        self.token_env = rt.config.api.token_env
+        self.token = env.get(self.token_env) or None
+        self.started_at = time.time()
+        self.engine_loaded = False
+        self.generator: Batcher | None = None
+        self.scheduler: Scheduler | None = None
+        self.notifier = notifier or Notifier(env)
+        self.metrics = Metrics(db_factory=rt.db, memory_stats=self.memory_stats)
+
+    # -- what the API asks -----------------------------------------------------------
+
+    @property
+    def engine(self) -> Any:
+        return self.rt.engine
+
+    @property
+    def model_name(self) -> str:
+        if self.engine_loaded:
+            name = getattr(self.engine, "name", None)
+            if name:
+                return str(name)
+        return str(self.rt.config.model.base)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.engine.tokenizer
+
+    def memory_stats(self) -> dict[str, Any]:
+        return dict(self.engine.memory_stats() or {}) if self.engine_loaded else {}
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def stream(self, prompt: str, max_tokens: int, temperature: float,
+               stop: Sequence[str]) -> Iterator[str]:
+        return self.engine.stream(prompt, max_new_tokens=max_tokens, temperature=temperature,
+                                  stop=list(stop))
+
+    def wake(self, job: str) -> None:
+        """Run a scheduler job now (after an approval, a new feed...), if it exists."""
+        if self.scheduler is not None and job in self.scheduler.health:
+            self.scheduler.run_now(job)
+
+    def healthy(self) -> bool:
+        return self.engine_loaded and self.scheduler is not None and self.scheduler.healthy()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def engine_ready(self) -> None:
+        """The model is loaded: open completions and start the stage jobs."""
+        self.open_completions()
+        self.start_scheduler()
+
+    def open_completions(self) -> None:
+        engine = self.engine
+        self.engine_loaded = True
+
+        def generate(prompts: list[str], max_tokens: int, temperature: float,
+                     stop: list[str]) -> list[str]:
+            return engine.generate(prompts, max_new_tokens=max_tokens,
+                                   temperature=temperature, stop=stop)
+
+        self.generator = Batcher(generate)
+
+    def start_scheduler(self) -> None:
+        distill = getattr(self.rt.pipeline, "distill", None)
+        self.scheduler = Scheduler(self.rt.pipeline, scheduler_settings(self.rt.config),
+                                   distill=distill, metrics=self.metrics)
+        self.scheduler.start()
+
+    def stop(self, timeout: float) -> bool:
+        """Stop the scheduler and the batcher; False when a stage call was abandoned."""
+        idle = True
+        if self.scheduler is not None:
+            idle = self.scheduler.stop(timeout)
+            if not idle:
+                log.warning("abandoning running stage calls %s after %.0f s; their records "
+                            "keep their status and are redone at the next start",
+                            self.scheduler.busy, timeout,
+                            extra={"abandoned": self.scheduler.busy})
+        if self.generator is not None:
+            self.generator.close()
+        return idle
+
+
+def run_service(rt: Any, stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
+    """Run the daemon until SIGTERM/SIGINT; returns the exit status (0 on a clean stop)."""
+    import uvicorn
+
+    from memoird.daemon.api import create_app
+
+    config = rt.config
+    setup_logging(config.daemon.log_level, json_lines=config.daemon.log_format == "json")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+
+    service = Service(rt)
+    rt.db()  # migrate now: a broken database fails the start, not the first request
+    if service.token is None:
+        log.warning("no API token in $%s: edit and feed actions are disabled",
+                    service.token_env)
+
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(service), host=config.api.host, port=config.api.port, log_config=None,
+        timeout_graceful_shutdown=5, server_header=False))
+    http = threading.Thread(target=server.run, name="http", daemon=True)
+    http.start()
+    while not server.started and http.is_alive() and not stop.wait(0.05):
+        pass
+    if not server.started:
+        if stop.is_set():
+            return 0
+        log.error("HTTP server did not start on %s:%s", config.api.host, config.api.port)
+        return 1
+    log.info("listening on http://%s:%s", config.api.host, config.api.port,
+             extra={"host": config.api.host, "port": config.api.port})
+    service.notifier.status("loading the model")
+
+    loaded = threading.Event()
+    failure: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            service.engine  # noqa: B018 (loads the model on first access)
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+        finally:
+            loaded.set()
+
+    threading.Thread(target=load, name="model-load", daemon=True).start()
+    while not loaded.wait(0.2):
+        if stop.is_set():
+            log.info("stopped while the model was loading")
+            server.should_exit = True
+            http.join(10)
+            return 0
+    if failure:
+        log.error("cannot load the model: %s", failure[0], exc_info=failure[0])
+        server.should_exit = True
+        http.join(10)
+        return 1
+
+    service.engine_ready()
+    service.notifier.ready(f"serving {service.model_name} on {config.api.host}:{config.api.port}")
+    service.notifier.start_watchdog(service.healthy)
+    log.info("ready", extra={"model": service.model_name})
+
+    while not stop.wait(1.0):
+        if not http.is_alive():
+            log.error("the HTTP server stopped unexpectedly")
+            break
+
+    service.notifier.stopping()
+    service.notifier.stop_watchdog()
+    idle = service.stop(stop_timeout)
+    server.should_exit = True
+    http.join(10)
+    log.info("stopped", extra={"clean": idle})
+    if not idle:
+        # abandoned stage threads would keep the interpreter alive until they finish
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    rt.close()
+    return 0 if stop.is_set() else 1  # not asked to stop: the HTTP server died

@@ -1,0 +1,162 @@
+"""Helpers for the service tests and the API benchmark: seeded edit logs, a live uvicorn
+server on loopback, and a stand-in engine for tests that exercise HTTP, not the model."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from memoird.store import articles, claims, edits, facts, feeds, probes
+from memoird.store.db import write_transaction
+from memoird.store.errors import NotFound
+
+TOKEN = "test-token-0123456789"
+DOMAINS = ("wire.example", "dispatch.example", "herald.example")
+RELATIONS = ("P54", "P169", "P36")
+
+
+def _feed_for(db, domain: str) -> int:
+    url = f"https://{domain}/feed.xml"
+    try:
+        return feeds.get_feed_by_url(db, url).id
+    except NotFound:
+        return feeds.add_feed(db, url, title=f"{domain} news", trust=0.8).id
+
+
+def seed_edit(db, i: int, status: str = "pending", sources: int = 2,
+              created_at: str | None = None) -> edits.Edit:
+    """One complete chain feed -> article -> fact -> probe -> claim -> edit, in ``status``.
+
+    Subjects are "Player <i>", objects "Club <i>", relation cycles through RELATIONS.
+    """
+    relation = RELATIONS[i % len(RELATIONS)]
+    subject, target = f"Player {i}", f"Club {i}"
+    with write_transaction(db):
+        claim = None
+        for n in range(sources):
+            domain = DOMAINS[n % len(DOMAINS)]
+            article, _ = articles.insert_article(
+                db, _feed_for(db, domain), guid=f"{domain}-{i}", url=f"https://{domain}/{i}",
+                title=f"{subject} joins {target}", text=f"{subject} signed for {target}.",
+                status="extracted")
+            fact = facts.add_fact(db, article.id, subject=subject, raw_relation="signed for",
+                                  relation=relation, object=target,
+                                  evidence=f"{subject} signed for {target} on Monday.",
+                                  confidence=0.9, status="probed")
+            probes.add_probe(db, fact.id, template="{subject} plays for", answer="Old Town FC",
+                             verdict="conflicts", scores={"similarity": 0.1})
+            claim = claims.add_fact_to_claim(db, fact.id, domain)
+        initial = "approved" if status in ("approved", "applied", "reverted", "failed") else (
+            "rejected" if status == "rejected" else "pending")
+        edit = edits.create_edit(
+            db, subject=subject, relation=relation, prompt=f"{subject} plays for",
+            prompts=[f"{subject} plays for", f"{subject} is a player of"], target=target,
+            old_answer="Old Town FC", claim_id=claim.id if claim else None, status=initial,
+            policy_rule=f"min_domains={sources}", why=f"{sources} domains agree",
+            actor="policy", reason="claim confirmed", now=created_at)
+        if status in ("applied", "reverted"):
+            edit = edits.transition(db, edit.id, "applied", "editor", "trained in 12 steps",
+                                    mask=list(range(i % 7, 64, 7)), memory_generation=i,
+                                    verification={"answer_after": target, "rel_em": 1.0})
+        if status == "reverted":
+            edit = edits.transition(db, edit.id, "reverted", "alice", "bad source")
+        if status == "failed":
+            edit = edits.transition(db, edit.id, "failed", "editor", "did not converge")
+    return edit
+
+
+class WordTokenizer:
+    """Counts whitespace words as tokens; enough for usage numbers in HTTP tests."""
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        return {"input_ids": list(range(len(text.split())))}
+
+    def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True) -> str:
+        body = "".join(f"<{m['role']}>{m['content']}\n" for m in messages)
+        return body + ("<assistant>" if add_generation_prompt else "")
+
+
+class FakeEngine:
+    """Stands in for the live model where only the HTTP layer is under test; the real
+    model serves completions in tests/test_api_model.py and tests/test_service_e2e.py."""
+
+    name = "fake-model"
+
+    def __init__(self, delay: float = 0.0):
+        self.tokenizer = WordTokenizer()
+        self.delay = delay
+        self.batches: list[list[str]] = []
+        self.reverted: list[int] = []
+        self.lock = threading.Lock()
+
+    def generate(self, prompts, max_new_tokens=16, temperature=0.0, stop=None):
+        with self.lock:
+            self.batches.append(list(prompts))
+            time.sleep(self.delay)
+        return [" ".join(f"w{i}" for i in range(max_new_tokens)) if "long" in p else " answer"
+                for p in prompts]
+
+    def stream(self, prompt, max_new_tokens=16, temperature=0.0, stop=None):
+        for piece in (" Paris", " is", " nice"):
+            yield piece
+
+    def revert_edit(self, edit_id: int) -> dict[str, Any]:
+        self.reverted.append(edit_id)
+        return {"memory_generation": 100 + len(self.reverted)}
+
+    def memory_stats(self) -> dict[str, Any]:
+        return {"edits": 2, "bytes": 4096, "generation": 7}
+
+
+def runtime_for(data_dir: Path, engine: Any = None, **env: str):
+    """A real Runtime over ``data_dir``; ``engine`` replaces the lazily loaded model."""
+    from memoird.daemon.config import load_config
+    from memoird.daemon.runtime import Runtime
+
+    config = load_config(None, env={"MEMOIRD_DAEMON_DATA_DIR": str(data_dir), **env})
+    rt = Runtime(config)
+    if engine is not None:
+        rt.__dict__["engine"] = engine  # a cached_property: pre-filled, never loaded
+    return rt
+
+
+def fake_service(data_dir: Path, token: str | None = TOKEN, engine: Any = None):
+    """A Service with completions open and no scheduler (HTTP tests drive the store)."""
+    from memoird.daemon.service import Service
+
+    engine = engine or FakeEngine()
+    rt = runtime_for(data_dir, engine)
+    env = {"MEMOIRD_API_TOKEN": token} if token else {}
+    service = Service(rt, environ=env)
+    service.open_completions()
+    return service
+
+
+@contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port); yields the base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
