@@ -147,7 +147,7 @@ async function showEdit(id) {
   const events = (d.events || []).map((ev) =>
     el("li", {}, el("span", { class: "muted" }, when(ev.at)), ` ${ev.from_status || "—"} → `, badge(ev.to_status),
        ` by ${ev.actor}: ${ev.reason || ""}`));
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("h2", {}, `Edit #${e.id} `, badge(e.status)),
     el("dl", {},
       el("dt", {}, "subject"), el("dd", {}, e.subject),
@@ -164,7 +164,7 @@ async function showEdit(id) {
     el("h3", {}, `Sources (${sources.length})`), sources.length ? sources : el("p", { class: "muted" }, "none recorded"),
     el("h3", {}, "Model before (probes)"), probes.length ? el("ul", { "data-testid": "probes" }, probes) : el("p", { class: "muted" }, "no probes"),
     el("h3", {}, "After (verification)"), after.length ? el("dl", { "data-testid": "verification" }, after) : el("p", { class: "muted" }, "not verified yet"),
-    el("h3", {}, "History"), el("ol", { "data-testid": "events" }, events));
+    el("h3", {}, "History"), el("ol", { "data-testid": "events" }, events)].flat());
   box.hidden = false;
 }
 
