@@ -222,3 +222,14 @@ def test_static_route_helper_serves_validators(feed_server, fetcher, shared_data
     feed_server.routes["/alias.xml"] = static(shared_data / "feeds" / FILES[0])
     first = fetcher.fetch(feed_server.url("/alias.xml"))
     assert first.ok and first.etag
+
+
+def test_limit_only_and_on_outcome(store_db, feed_server, fetcher):
+    ids = [feeds.add_feed(store_db, feed_server.url("/" + name)).id for name in FILES]
+    seen = []
+    first = _poll(store_db, fetcher, NOW, limit=2, on_outcome=seen.append)
+    assert first.processed == 2 and [o.feed_id for o in seen] == [o.feed_id for o in first.outcomes]
+    assert {o.feed_id for o in first.outcomes} == set(ids[:2])  # never-checked feeds, oldest first
+    not_due = feeds.get_feed(store_db, ids[0])
+    forced = _poll(store_db, fetcher, NOW, only=[not_due])
+    assert [(o.feed_id, o.result) for o in forced.outcomes] == [(ids[0], "not_modified")]

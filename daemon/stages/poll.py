@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
@@ -36,7 +36,7 @@ from memoird.extractors.politeness import (
 from memoird.store import Duplicate, articles, feeds, write_transaction
 from memoird.store.records import Feed
 
-__all__ = ["FeedOutcome", "PollReport", "poll_due_feeds", "poll_feeds", "fetch_policy", "schedule"]
+__all__ = ["FeedOutcome", "PollReport", "poll_due_feeds", "fetch_policy", "schedule"]
 
 log = logging.getLogger("memoird.poll")
 
@@ -248,44 +248,6 @@ class _Applier:
         return outcome
 
 
-def poll_feeds(
-    db: Database,
-    fetcher: Fetcher,
-    due: list[Feed],
-    *,
-    now: datetime | None = None,
-    schedule: Schedule | None = None,
-    concurrency: int = 8,
-    fetch_full_article: bool = False,
-    rng: random.Random | None = None,
-    on_outcome: Callable[[FeedOutcome], None] | None = None,
-) -> PollReport:
-    """Poll the given feeds concurrently; see :func:`poll_due_feeds`."""
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    report = PollReport(started_at=now)
-    started = time.perf_counter()
-    applier = _Applier(db, schedule or Schedule(), now, rng or random.Random())
-    if fetch_full_article:
-        due = [replace(f, fetch_full_article=True) for f in due]
-    pages: list[tuple[int, ArticleDraft]] = []
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="poll") as pool:
-        futures: dict[Future[_Fetched], Feed] = {pool.submit(_fetch_and_parse, f, fetcher): f for f in due}
-        for fut in as_completed(futures):
-            feed = futures[fut]
-            try:
-                outcome, new_pages = applier.apply(fut.result())
-                pages.extend(new_pages)
-            except Exception as exc:
-                outcome = applier.record_crash(feed, exc)
-            report.outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
-        _fill_full_text(db, fetcher, pool, pages)
-    report.duration_s = time.perf_counter() - started
-    log.info("poll pass done", extra=report.summary())
-    return report
-
-
 def _fill_full_text(db: Database, fetcher: Fetcher, pool: ThreadPoolExecutor,
                     pages: list[tuple[int, ArticleDraft]]) -> None:
     """Fetch the pages of new summary-only articles and store their main text (summary kept on failure)."""
@@ -308,19 +270,41 @@ def poll_due_feeds(
     now: datetime | None = None,
     limit: int | None = None,
     *,
+    only: Sequence[Feed] | None = None,
     schedule: Schedule | None = None,
     concurrency: int = 8,
     fetch_full_article: bool = False,
     rng: random.Random | None = None,
     on_outcome: Callable[[FeedOutcome], None] | None = None,
 ) -> PollReport:
-    """Poll every active feed whose ``next_check_at`` has passed (at most ``limit``).
+    """Poll every active feed whose ``next_check_at`` has passed (at most ``limit``), concurrently.
 
+    ``only`` polls exactly these feeds instead, due or not (``memoird feeds poll ID``, benchmarks).
     ``fetch_full_article`` turns page fetching on for every feed; otherwise each feed's own flag
     decides. ``on_outcome`` is called on the calling thread after each feed is stored (metrics,
     progress bars).
     """
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    due = feeds.due_feeds(db, now, limit=limit if limit is not None else 1_000_000)
-    return poll_feeds(db, fetcher, due, now=now, schedule=schedule, concurrency=concurrency,
-                      fetch_full_article=fetch_full_article, rng=rng, on_outcome=on_outcome)
+    due = list(only) if only is not None else feeds.due_feeds(db, now, limit=limit if limit is not None else 1_000_000)
+    report = PollReport(started_at=now)
+    started = time.perf_counter()
+    applier = _Applier(db, schedule or Schedule(), now, rng or random.Random())
+    if fetch_full_article:
+        due = [replace(f, fetch_full_article=True) for f in due]
+    pages: list[tuple[int, ArticleDraft]] = []
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="poll") as pool:
+        futures: dict[Future[_Fetched], Feed] = {pool.submit(_fetch_and_parse, f, fetcher): f for f in due}
+        for fut in as_completed(futures):
+            feed = futures[fut]
+            try:
+                outcome, new_pages = applier.apply(fut.result())
+                pages.extend(new_pages)
+            except Exception as exc:
+                outcome = applier.record_crash(feed, exc)
+            report.outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+        _fill_full_text(db, fetcher, pool, pages)
+    report.duration_s = time.perf_counter() - started
+    log.info("poll pass done", extra=report.summary())
+    return report
