@@ -1,0 +1,76 @@
+"""The apply stage: approved edits from the log become weights in the live memory.
+
+Order of commits (see daemon/engine.py): the memory file first, then the log. Each edit is
+verified right after training (its prompts answer the new object, unrelated canaries and
+template neighbours do not move); one that fails is reverted in the memory at once and logged
+``failed`` with the reason, so a bad edit never stays in the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from sqlite_utils import Database
+
+from memoird.store import edits as edit_log
+
+log = logging.getLogger("memoird.apply")
+
+ACTOR = "editor"
+
+#: verify(engine, edit) -> (passed, scores, reason); None skips verification
+Verifier = Callable[[Any, Any], tuple[bool, dict[str, Any], str]]
+
+
+@dataclass
+class ApplyReport:
+    applied: int = 0
+    failed: int = 0
+    seconds: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def apply_approved_edits(db: Database, engine, limit: int | None = None,
+                         verify: Verifier | None = None) -> ApplyReport:
+    report = ApplyReport()
+    queue = edit_log.list_edits(db, status="approved", limit=limit or 1_000_000)
+    for edit in reversed(queue):  # oldest first: edits are applied in the order approved
+        if engine.holds(edit.id):  # committed before a crash; reconcile logs it
+            continue
+        try:
+            applied = engine.apply_edit(edit)
+        except Exception as exc:
+            log.exception("edit %s failed to train", edit.id)
+            edit_log.transition(db, edit.id, "failed", ACTOR, f"training failed: {exc}")
+            report.failed += 1
+            report.errors.append(f"edit {edit.id}: {exc}")
+            continue
+        result = asdict(applied.result)
+        scores: dict[str, Any] = {"train": result}
+        if verify is not None:
+            passed, checks, reason = verify(engine, edit)
+            scores["checks"] = checks
+            if not passed:
+                undo = engine.revert_edit(edit.id)
+                edit_log.transition(
+                    db, edit.id, "applied", ACTOR, "trained into the memory",
+                    memory_generation=applied.memory_generation,
+                    checkpoint_id=engine.checkpoint.id, verification=scores)
+                edit_log.transition(
+                    db, edit.id, "failed", "verifier",
+                    f"verification failed, reverted automatically: {reason}",
+                    memory_generation=undo["memory_generation"], verification=scores)
+                report.failed += 1
+                report.errors.append(f"edit {edit.id}: {reason}")
+                continue
+        edit_log.transition(
+            db, edit.id, "applied", ACTOR,
+            f"trained in {applied.result.steps} steps ({applied.result.seconds:.2f} s), "
+            f"loss {applied.result.initial_loss:.3f} -> {applied.result.final_loss:.3f}",
+            memory_generation=applied.memory_generation, checkpoint_id=engine.checkpoint.id,
+            verification=scores)
+        report.applied += 1
+        report.seconds.append(round(applied.result.seconds, 3))
+    return report
