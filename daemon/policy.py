@@ -1,0 +1,389 @@
+"""The confirmation policy: which claims may write into the model's weights.
+
+News is untrusted input, so a claim becomes an edit only when independent sources agree
+and nothing argues against it. For each open claim, in this order:
+
+1. the model must disagree with it (latest probe ``conflicts``: a correction) or not know
+   it (``unknown``: an insertion, when ``insert_unknown`` is on); ``agrees`` needs nothing;
+2. its support counts only sources whose feed is trusted at least ``trust_floor``, seen
+   within ``window_hours``, and counted in *independent* domains: two registrable
+   domains that carry the same article text or the same evidence sentence are one
+   source (syndication, or one actor behind two sites);
+3. at least ``min_domains`` such domains, else it waits for more (no edit yet);
+4. no competing claim about the same subject and relation may have comparable support
+   (``contradiction_ratio`` of ours or more): news in dispute is not written;
+5. a domain that already contributed ``per_source_edits_per_day`` edits in the last
+   24 h no longer counts (a flood cannot buy edits faster than that);
+6. a subject edited within ``subject_cooldown_hours`` waits (one flooded subject cannot
+   be rewritten over and over);
+7. a protected subject, and every claim in ``manual`` mode, becomes a ``pending`` edit
+   for an operator; otherwise the edit is ``approved`` and the apply stage trains it.
+
+Claims that wait for more support are not logged as edits (evidence is still
+accumulating); claims that had the support but were stopped by rules 4-6 are logged as
+``rejected`` edits with the rule and the reason, so operators see every time the policy
+held an edit back, and can overrule it. Every logged edit carries a human-readable
+"why this edit" and, in its first event, the sources, evidence sentences and the probe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlite_utils import Database
+
+from memoird.store import claims as claim_store
+from memoird.store import edits as edit_log
+from memoird.store.claims import normalize_key
+from memoird.store.clock import to_iso
+from memoird.store.records import Claim
+
+log = logging.getLogger("memoird.policy")
+
+ACTOR = "policy"
+
+#: rules that leave a claim waiting (no edit logged), and those that log a refusal
+HOLD_RULES = ("not_probed", "model_agrees", "unknown_not_inserted", "below_trust_floor",
+              "insufficient_sources")
+REJECT_RULES = ("contradicted", "rate_limited", "subject_cooldown")
+EDIT_RULES = ("confirmed_auto", "manual_mode", "protected_subject")
+
+#: relation -> cloze templates ("{subject} plays for"); the extract helper's schema
+TemplateLookup = Callable[[str], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One supporting fact as the policy saw it (what the edit log shows as a source)."""
+
+    domain: str
+    fact_id: int
+    article_id: int
+    article_url: str | None
+    feed_url: str
+    trust: float
+    evidence: str | None
+    seen_at: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    claim_id: int
+    rule: str
+    why: str
+    kind: str | None = None  # correction | insertion
+    status: str | None = None  # status of the logged edit; None when nothing was logged
+    edit_id: int | None = None
+    domains: tuple[str, ...] = ()
+
+
+@dataclass
+class DecideReport:
+    claims: int = 0
+    edits_created: int = 0
+    approved: int = 0
+    pending: int = 0
+    rejected: int = 0
+    rules: dict[str, int] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+def default_templates(relation: str) -> Sequence[str]:
+    """The relation's cloze templates from the extraction schema."""
+    from memoird.extractors import schema
+
+    return schema.templates(relation)
+
+
+def decide_claims(db: Database, config: Any, *, now: datetime | None = None,
+                  templates: TemplateLookup | None = None, limit: int = 1000,
+                  contradiction_ratio: float = 0.5) -> DecideReport:
+    """Decide every open claim (oldest first); returns what happened to each.
+
+    ``config`` is the [policy] section (``PolicySection`` of daemon/config.py) or any
+    object with the same attributes. ``now`` is injectable so tests and replays can
+    decide at a chosen time.
+    """
+    now = now or datetime.now(timezone.utc)
+    lookup = templates or default_templates
+    report = DecideReport()
+    open_claims = claim_store.list_claims(db, status="open", limit=limit)
+    for claim in reversed(open_claims):
+        decision = decide_claim(db, claim, config, now=now, templates=lookup,
+                                contradiction_ratio=contradiction_ratio)
+        report.claims += 1
+        report.rules[decision.rule] = report.rules.get(decision.rule, 0) + 1
+        report.decisions.append(decision)
+        if decision.edit_id is not None and decision.status is not None:
+            if decision.status == "rejected":
+                report.rejected += 1
+            else:
+                report.edits_created += 1
+                report.approved += decision.status == "approved"
+                report.pending += decision.status == "pending"
+    return report
+
+
+def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
+                 templates: TemplateLookup = default_templates,
+                 contradiction_ratio: float = 0.5) -> Decision:
+    """Apply the rules (module docstring) to one claim and log the outcome."""
+    probe = latest_probe(db, claim.id)
+    if probe is None:
+        return Decision(claim.id, "not_probed", "no probe of this claim's facts yet")
+    verdict = probe["verdict"]
+    if verdict == "agrees":
+        return Decision(claim.id, "model_agrees",
+                        f"the model already answers {probe['answer']!r}, which agrees")
+    if verdict == "unknown" and not config.insert_unknown:
+        return Decision(claim.id, "unknown_not_inserted",
+                        "the model does not know this fact and insert_unknown is off")
+    kind = "correction" if verdict == "conflicts" else "insertion"
+
+    since = to_iso(now - timedelta(hours=config.window_hours))
+    sources = claim_sources(db, claim.id)
+    recent = [s for s in sources if s.seen_at >= since]
+    trusted = [s for s in recent if s.trust >= config.trust_floor]
+    if not trusted:
+        return Decision(claim.id, "below_trust_floor" if recent else "insufficient_sources",
+                        f"no source within {config.window_hours:g} h from a feed trusted "
+                        f">= {config.trust_floor:g}", kind)
+    groups = independent_groups(trusted)
+    if len(groups) < config.min_domains:
+        return Decision(claim.id, "insufficient_sources",
+                        f"{_n(len(groups), 'independent domain')} ({_names(groups)}) within "
+                        f"{config.window_hours:g} h; {config.min_domains} needed", kind,
+                        domains=tuple(sorted(_flat(groups))))
+
+    context = _Context(claim, probe, kind, trusted, config, now)
+    rival = strongest_rival(db, claim, config, since, len(groups), contradiction_ratio)
+    if rival is not None:
+        rival_claim, rival_support = rival
+        return _log(db, context, "rejected", "contradicted",
+                    f"a competing claim says {rival_claim.object!r} with "
+                    f"{_n(rival_support, 'independent domain')} against our {len(groups)}: "
+                    "the news is in dispute", templates, groups)
+
+    exhausted = exhausted_domains(db, _flat(groups), config, now)
+    counted = [g for g in groups if not (g & exhausted)]
+    if len(counted) < config.min_domains:
+        return _log(db, context, "rejected", "rate_limited",
+                    f"{_names([exhausted])} already contributed "
+                    f"{config.per_source_edits_per_day} edits in the last 24 h; "
+                    f"{_n(len(counted), 'other independent domain')} left, "
+                    f"{config.min_domains} needed", templates, groups)
+
+    recent_edit = subject_edited_since(
+        db, claim.subject_key, to_iso(now - timedelta(hours=config.subject_cooldown_hours)))
+    if recent_edit is not None:
+        return _log(db, context, "rejected", "subject_cooldown",
+                    f"{claim.subject!r} was edited at {recent_edit['created_at']} (edit "
+                    f"{recent_edit['id']}); cooldown is {config.subject_cooldown_hours:g} h",
+                    templates, groups)
+
+    protected = {normalize_key(s) for s in config.protected_subjects}
+    if claim.subject_key in protected:
+        return _log(db, context, "pending", "protected_subject",
+                    f"{claim.subject!r} is a protected subject: an operator must approve",
+                    templates, counted)
+    if config.mode == "manual":
+        return _log(db, context, "pending", "manual_mode",
+                    "manual mode: every edit waits for an operator", templates, counted)
+    return _log(db, context, "approved", "confirmed_auto",
+                "confirmed by independent sources; auto mode applies it", templates, counted)
+
+
+# --- evidence ----------------------------------------------------------------------------
+
+
+def latest_probe(db: Database, claim_id: int) -> dict[str, Any] | None:
+    """The newest probe of any fact supporting the claim: the model's current belief."""
+    rows = list(db.query("""
+        SELECT p.* FROM probes p JOIN claim_sources s ON s.fact_id = p.fact_id
+        WHERE s.claim_id = ? ORDER BY p.id DESC LIMIT 1""", [claim_id]))
+    if not rows:
+        return None
+    row = dict(rows[0])
+    row["scores"] = json.loads(row["scores"] or "{}")
+    return row
+
+
+def claim_sources(db: Database, claim_id: int) -> list[Source]:
+    rows = db.query("""
+        SELECT s.domain, s.fact_id, s.article_id, s.seen_at, a.url AS article_url,
+               a.content_hash, f.url AS feed_url, f.trust, fa.evidence
+        FROM claim_sources s
+        JOIN articles a ON a.id = s.article_id
+        JOIN feeds f ON f.id = a.feed_id
+        JOIN facts fa ON fa.id = s.fact_id
+        WHERE s.claim_id = ? ORDER BY s.seen_at, s.id""", [claim_id])
+    return [Source(**row) for row in rows]
+
+
+def independent_groups(sources: Sequence[Source]) -> list[set[str]]:
+    """Domains merged when they share an article text or an evidence sentence.
+
+    Each group is one independent source: a wire story syndicated to ten sites, or one
+    actor posting the same text on two domains, counts once.
+    """
+    parent: dict[str, str] = {s.domain: s.domain for s in sources}
+
+    def root(d: str) -> str:
+        while parent[d] != d:
+            parent[d] = parent[parent[d]]
+            d = parent[d]
+        return d
+
+    first_by_key: dict[str, str] = {}
+    for s in sources:
+        keys = [f"hash:{s.content_hash}"]
+        if s.evidence and normalize_key(s.evidence):
+            keys.append(f"evidence:{normalize_key(s.evidence)}")
+        for key in keys:
+            other = first_by_key.setdefault(key, s.domain)
+            parent[root(s.domain)] = root(other)
+    groups: dict[str, set[str]] = {}
+    for domain in parent:
+        groups.setdefault(root(domain), set()).add(domain)
+    return sorted(groups.values(), key=lambda g: sorted(g))
+
+
+def strongest_rival(db: Database, claim: Claim, config: Any, since: str, support: int,
+                    ratio: float) -> tuple[Claim, int] | None:
+    """A competing claim (same subject and relation, other object) with comparable
+    independent, trusted, recent support, or None."""
+    best: tuple[Claim, int] | None = None
+    for other in claim_store.competing_claims(db, claim.subject_key, claim.relation):
+        if other.id == claim.id or other.object_key == claim.object_key:
+            continue
+        usable = [s for s in claim_sources(db, other.id)
+                  if s.seen_at >= since and s.trust >= config.trust_floor]
+        count = len(independent_groups(usable))
+        if count and count >= ratio * support and (best is None or count > best[1]):
+            best = (other, count)
+    return best
+
+
+def exhausted_domains(db: Database, domains: Sequence[str], config: Any,
+                      now: datetime) -> set[str]:
+    """Domains that already contributed their daily number of edits (refusals excluded)."""
+    since = to_iso(now - timedelta(hours=24))
+    out = set()
+    for domain in domains:
+        count = db.execute("""
+            SELECT COUNT(DISTINCT e.id) FROM edits e
+            JOIN claim_sources s ON s.claim_id = e.claim_id
+            WHERE s.domain = ? AND e.created_at >= ? AND e.status != 'rejected'""",
+                           [domain, since]).fetchone()[0]
+        if count >= config.per_source_edits_per_day:
+            out.add(domain)
+    return out
+
+
+def subject_edited_since(db: Database, subject_key: str, since: str) -> dict | None:
+    """The latest edit of this subject created since ``since`` (refusals excluded)."""
+    for row in db.query("""SELECT e.id, e.subject, e.created_at FROM edits e
+                           WHERE e.created_at >= ? AND e.status != 'rejected'
+                           ORDER BY e.created_at DESC""", [since]):
+        if normalize_key(row["subject"]) == subject_key:
+            return row
+    return None
+
+
+# --- logging -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Context:
+    claim: Claim
+    probe: dict[str, Any]
+    kind: str
+    sources: list[Source]
+    config: Any
+    now: datetime
+
+
+def _log(db: Database, ctx: _Context, status: str, rule: str, reason: str,
+         templates: TemplateLookup, groups: Sequence[set[str]]) -> Decision:
+    """Log the decision as an edit (unless the same refusal is already logged)."""
+    claim = ctx.claim
+    domains = tuple(sorted(_flat(groups)))
+    if status == "rejected" and claim.edit_id is not None:
+        previous = edit_log.get_edit(db, claim.edit_id)
+        if previous.status == "rejected" and previous.policy_rule == rule:
+            return Decision(claim.id, rule, previous.why or reason, ctx.kind, None,
+                            None, domains)
+    prompts = edit_prompts(claim, ctx.probe, templates)
+    why = explain(ctx, rule, reason, groups)
+    details = {
+        "rule": rule, "kind": ctx.kind,
+        "sources": [asdict(s) for s in ctx.sources if s.domain in domains],
+        "probe": {k: ctx.probe[k] for k in ("id", "fact_id", "checkpoint_id",
+                                             "memory_generation", "template", "answer",
+                                             "verdict", "scores")},
+        "policy": {name: _plain(getattr(ctx.config, name)) for name in (
+            "mode", "min_domains", "window_hours", "trust_floor", "per_source_edits_per_day",
+            "subject_cooldown_hours", "protected_subjects", "insert_unknown")},
+    }
+    edit = edit_log.create_edit(
+        db, subject=claim.subject, relation=claim.relation, prompt=prompts[0],
+        prompts=prompts, target=claim.object, old_answer=ctx.probe["answer"],
+        claim_id=claim.id, status=status, policy_rule=rule, why=why, actor=ACTOR,
+        reason=reason, checkpoint_id=ctx.probe["checkpoint_id"], details=details,
+        now=ctx.now)
+    if status == "rejected":
+        claim_store.set_claim_status(db, claim.id, "open", edit_id=edit.id)
+    else:
+        claim_store.set_claim_status(db, claim.id, "confirmed", edit_id=edit.id)
+        for other in claim_store.competing_claims(db, claim.subject_key, claim.relation):
+            if other.id != claim.id and other.status == "confirmed":
+                claim_store.set_claim_status(db, other.id, "superseded")
+    log.info("claim %s -> edit %s %s (%s)", claim.id, edit.id, status, rule)
+    return Decision(claim.id, rule, why, ctx.kind, status, edit.id, domains)
+
+
+def edit_prompts(claim: Claim, probe: dict[str, Any], templates: TemplateLookup) -> list[str]:
+    """The relation's templates filled with the subject; the probed template first."""
+    try:
+        known = list(templates(claim.relation))
+    except (KeyError, LookupError):
+        known = []
+    ordered = list(dict.fromkeys([probe["template"], *known]))
+    return [t.replace("{subject}", claim.subject).rstrip() for t in ordered if "{subject}" in t]
+
+
+def explain(ctx: _Context, rule: str, reason: str, groups: Sequence[set[str]]) -> str:
+    """The "why this edit" line operators read in the edit log."""
+    claim, probe = ctx.claim, ctx.probe
+    belief = (f"the model answers {probe['answer']!r}" if probe["answer"]
+              else "the model gives no answer")
+    what = ("corrects the model" if ctx.kind == "correction" else "teaches the model a fact "
+            "it does not know")
+    evidence = "; ".join(f"{'+'.join(sorted(g))}" for g in groups)
+    return (f"{claim.subject} / {claim.relation} -> {claim.object!r} {what}: {belief} "
+            f"(probe {probe['verdict']}, memory generation {probe['memory_generation']}). "
+            f"Sources: {_n(len(groups), 'independent domain')} ({evidence}) within "
+            f"{ctx.config.window_hours:g} h, trust >= {ctx.config.trust_floor:g}. "
+            f"Rule {rule}: {reason}.")
+
+
+def _flat(groups: Sequence[set[str]]) -> set[str]:
+    return set().union(*groups) if groups else set()
+
+
+def _names(groups: Sequence[set[str]]) -> str:
+    return ", ".join(sorted(_flat(groups))) or "none"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

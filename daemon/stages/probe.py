@@ -1,0 +1,172 @@
+"""The probe stage: new facts → probes of the live model → claims with their source domains.
+
+Each fact with a canonical relation is asked of the live model (base + memory) through
+its relation's cloze templates (editor/probe.py), in batches. The probe is stored with
+the checkpoint and memory generation it asked, and the fact then counts as support for
+its claim under the *registrable domain of the article's URL*: ``news.bbc.co.uk`` and
+``www.bbc.co.uk`` are one source, and so is every site under a free-hosting suffix such
+as ``github.io`` (private suffixes are deliberately not honoured: anyone can make a
+thousand of those). The domain comes from tldextract's bundled suffix-list snapshot;
+the network is never asked. The confirmation policy (daemon/policy.py) decides later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import weakref
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlite_utils import Database
+
+from memoird.editor.probe import (CausalLMBackend, Prober, ProbeRequest, ProbeResult,
+                                  ProbeThresholds)
+from memoird.store import articles as article_store
+from memoird.store import claims as claim_store
+from memoird.store import facts as fact_store
+from memoird.store import feeds as feed_store
+from memoird.store import probes as probe_store
+
+log = logging.getLogger("memoird.probe")
+
+#: relation -> cloze templates; the extraction schema by default
+TemplateLookup = Callable[[str], Sequence[str]]
+
+_extract = None
+
+
+def registrable_domain(url: str) -> str:
+    """``https://news.bbc.co.uk/x`` -> ``bbc.co.uk``; an IP address as it is."""
+    global _extract
+    if _extract is None:
+        import tldextract
+
+        # suffix_list_urls=(): the bundled snapshot only, never a download at run time
+        _extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    host = urlsplit(url).hostname
+    if not host:
+        raise ValueError(f"source URL {url!r} has no host name")
+    parts = _extract(host)
+    if parts.top_domain_under_public_suffix:
+        return parts.top_domain_under_public_suffix
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:  # a name under no public suffix (intranet): its last two labels
+        return ".".join(host.lower().rstrip(".").split(".")[-2:])
+
+
+@dataclass
+class ProbeReport:
+    facts: int = 0
+    probes: int = 0
+    skipped: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+    claims: list[int] = field(default_factory=list)
+
+
+def default_templates(relation: str) -> Sequence[str]:
+    from memoird.extractors import schema
+
+    return schema.templates(relation)
+
+
+class _LockedBackend:
+    """Holds the engine's lock per batch, so no edit or request interleaves with routing."""
+
+    def __init__(self, backend: CausalLMBackend, lock):
+        self.backend, self.lock = backend, lock
+
+    def greedy(self, prompts: Sequence[str]) -> list[str]:
+        with self.lock:
+            return self.backend.greedy(prompts)
+
+    def continuation_logprobs(self, prompts: Sequence[str], conts: Sequence[str]) -> list[float]:
+        with self.lock:
+            return self.backend.continuation_logprobs(prompts, conts)
+
+
+_probers: "weakref.WeakKeyDictionary[Any, Prober]" = weakref.WeakKeyDictionary()
+
+
+def prober_for(engine: Any, thresholds: ProbeThresholds | None = None) -> Prober:
+    """A Prober over the daemon's Engine (cached per engine: the similarity model loads
+    once). A ``Prober`` passed in is returned as it is."""
+    if isinstance(engine, Prober):
+        return engine
+    prober = _probers.get(engine)
+    if prober is None or (thresholds is not None and prober.thresholds != thresholds):
+        backend = _LockedBackend(CausalLMBackend(engine.loaded.model, engine.tokenizer),
+                                 engine.lock)
+        prober = Prober(backend, thresholds=thresholds,
+                        state=lambda: (engine.checkpoint.id, engine.memory_generation))
+        _probers[engine] = prober
+    return prober
+
+
+def probe_pending_facts(db: Database, engine: Any, *, limit: int = 64,
+                        templates: TemplateLookup | None = None,
+                        thresholds: ProbeThresholds | None = None) -> ProbeReport:
+    """Probe up to ``limit`` new facts, store the probes, add the facts to their claims.
+
+    ``engine`` is the daemon's Engine or a ready ``Prober``; the probe's checkpoint must
+    then be a checkpoint id (or None). A fact whose relation has no template is marked
+    ``skipped`` (it cannot be asked, so it can never become an edit).
+    """
+    lookup = templates or default_templates
+    prober = prober_for(engine, thresholds)
+    report = ProbeReport()
+    facts = [f for f in fact_store.facts_by_status(db, "new", limit) if f.relation]
+    requests, asked = [], []
+    for fact in facts:
+        try:
+            cloze = list(lookup(fact.relation))
+        except (KeyError, LookupError):
+            cloze = []
+        if not cloze:
+            fact_store.set_fact_status(db, fact.id, "skipped")
+            report.skipped += 1
+            continue
+        requests.append(ProbeRequest(fact.subject, fact.object, cloze))
+        asked.append(fact)
+    results = prober.probe(requests) if requests else []
+    claims: set[int] = set()
+    for fact, result in zip(asked, results):
+        _store_probe(db, fact.id, result)
+        fact_store.set_fact_status(db, fact.id, "probed")
+        claim = claim_store.add_fact_to_claim(db, fact.id, source_domain(db, fact.article_id))
+        claims.add(claim.id)
+        report.probes += 1
+        report.verdicts[result.verdict] = report.verdicts.get(result.verdict, 0) + 1
+    report.facts = len(facts)
+    report.claims = sorted(claims)
+    if requests:
+        log.info("probed %d facts: %s", len(asked), dict(Counter(r.verdict for r in results)))
+    return report
+
+
+def source_domain(db: Database, article_id: int) -> str:
+    """The article URL's registrable domain (the feed URL's when the entry has no link)."""
+    article = article_store.get_article(db, article_id)
+    url = article.url or feed_store.get_feed(db, article.feed_id).url
+    return registrable_domain(url)
+
+
+def _store_probe(db: Database, fact_id: int, result: ProbeResult) -> None:
+    checkpoint = result.checkpoint if isinstance(result.checkpoint, int) else None
+    scores = dict(result.scores)
+    scores["answers"] = [
+        {k: v for k, v in asdict(a).items() if k in ("template", "answer", "match")}
+        | {"similarity": round(a.similarity, 4), "gap": _round(a.gap)}
+        for a in result.answers]
+    probe_store.add_probe(db, fact_id, template=result.template, answer=result.answer,
+                          verdict=result.verdict, scores=scores, checkpoint_id=checkpoint,
+                          memory_generation=result.memory_generation)
+
+
+def _round(value: float) -> float:
+    return round(value, 4) if abs(value) < 1e9 else (1e9 if value > 0 else -1e9)
