@@ -349,7 +349,8 @@ class Fetcher:
         p = self.policy
         return httpx.Timeout(
             connect=min(p.connect_timeout_s, left), read=min(p.read_timeout_s, left),
-            write=min(p.read_timeout_s, left), pool=min(p.connect_timeout_s, left),
+            # waiting for a free pooled connection is our own queue, not the server's fault
+            write=min(p.read_timeout_s, left), pool=left,
         )
 
     def _check_url(self, url: httpx.URL, original: str) -> None:

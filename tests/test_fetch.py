@@ -127,3 +127,20 @@ def test_allow_list_is_exact_about_networks():
     assert not guard.allowed(ipaddress.ip_address("169.254.169.254"))
     with pytest.raises(ValueError):
         parse_networks(["not-a-network"])
+
+
+def test_more_threads_than_pooled_connections_wait_their_turn(feed_server, loopback_policy):
+    """A full connection pool is our own queue: waiting for it must not count as a connect timeout."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    def slow(h):
+        time.sleep(0.3)
+        h.reply(200, b"<rss/>", {"Content-Type": "application/rss+xml"})
+
+    feed_server.routes["/slow"] = slow
+    with Fetcher(replace(loopback_policy, max_connections=2, connect_timeout_s=0.1)) as f, \
+            ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda _: f.fetch(feed_server.url("/slow")), range(6)))
+    assert [r.error for r in results] == [None] * 6

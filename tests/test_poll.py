@@ -208,14 +208,17 @@ def test_feeds_are_fetched_concurrently(store_db, feed_server, fetcher):
     assert report.count("updated") == 8 and time.perf_counter() - started < 2.0  # serial would be 3.2 s
 
 
-def test_fetch_policy_and_schedule_come_from_the_config_section():
+def test_config_section_speaks_the_fetch_policy_and_schedule_vocabulary():
+    """daemon/wiring.py builds both from [feeds] by field name: a renamed field must not go unnoticed."""
+    from dataclasses import fields
+
     from memoird.daemon.config import FeedsSection
+    from memoird.extractors.fetch import FetchPolicy
 
     section = FeedsSection()
-    policy = poll_stage.fetch_policy(section)
-    assert policy.max_bytes == section.max_bytes and policy.total_timeout_s == section.total_timeout_s
-    assert policy.user_agent == section.user_agent and policy.max_connections >= section.concurrency
-    assert poll_stage.schedule(section).failures_before_pause == section.failures_before_pause
+    for cls in (FetchPolicy, Schedule):
+        missing = {f.name for f in fields(cls)} - set(vars(section)) - {"max_connections"}
+        assert not missing, f"{cls.__name__} fields without a [feeds] key: {missing}"
 
 
 def test_static_route_helper_serves_validators(feed_server, fetcher, shared_data):

@@ -14,16 +14,15 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from http import HTTPStatus
-from typing import Any
 
 from sqlite_utils import Database
 
 from memoird.extractors.article import ArticleDraft, entries_to_articles, fetch_full_text, needs_full_text
 from memoird.extractors.feed import FeedParseError, ParsedFeed, parse_feed
-from memoird.extractors.fetch import Fetcher, FetchPolicy, FetchRequest, FetchResult
+from memoird.extractors.fetch import Fetcher, FetchRequest, FetchResult
 from memoird.extractors.politeness import (
     Schedule,
     next_check_after_failure,
@@ -36,7 +35,7 @@ from memoird.extractors.politeness import (
 from memoird.store import Duplicate, articles, feeds, write_transaction
 from memoird.store.records import Feed
 
-__all__ = ["FeedOutcome", "PollReport", "poll_due_feeds", "fetch_policy", "schedule"]
+__all__ = ["FeedOutcome", "PollReport", "poll_due_feeds"]
 
 log = logging.getLogger("memoird.poll")
 
@@ -89,24 +88,6 @@ class _Fetched:
     parsed: ParsedFeed | None = None
     drafts: list[ArticleDraft] = field(default_factory=list)
     problem: str | None = None
-
-
-def _from_settings(cls: type, settings: Any) -> Any:
-    names = [f.name for f in fields(cls) if hasattr(settings, f.name)]
-    return cls(**{name: getattr(settings, name) for name in names})
-
-
-def fetch_policy(settings: Any) -> FetchPolicy:
-    """A FetchPolicy from the ``[feeds]`` config section (any object with those attributes)."""
-    policy = _from_settings(FetchPolicy, settings)
-    # one connection per concurrent fetch, plus a few for article pages
-    return replace(policy, allow_networks=tuple(policy.allow_networks),
-                   max_connections=max(policy.max_connections, getattr(settings, "concurrency", 0) + 4))
-
-
-def schedule(settings: Any) -> Schedule:
-    """A Schedule (intervals, backoff, pausing) from the ``[feeds]`` config section."""
-    return _from_settings(Schedule, settings)
 
 
 def _fetch_and_parse(feed: Feed, fetcher: Fetcher) -> _Fetched:
