@@ -67,6 +67,8 @@ def meta(command: str | None = None, **extra: Any) -> dict[str, Any]:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": _machine(),
         "command": command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+        # the machine may be shared: a high load explains slow wall times, ratios stay comparable
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         **extra,
     }
 
