@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from memoird.store.errors import StoreError
 
 EXIT_USAGE = 2
 
@@ -181,13 +180,13 @@ def cmd_feeds_import(args: argparse.Namespace) -> int:
 
 
 def cmd_feeds_export(args: argparse.Namespace) -> int:
-    from memoird.extractors.opml import OutlineFeed, render_opml
+    from memoird.extractors.opml import OpmlFeed, export_opml
     from memoird.store import feeds
 
     rt = _runtime(args)
-    outlines = [OutlineFeed(url=f.url, title=f.title, site_url=f.site_url)
+    outlines = [OpmlFeed(url=f.url, title=f.title, site_url=f.site_url)
                 for f in feeds.list_feeds(rt.db())]
-    data = render_opml(outlines, title="memoird feeds")
+    data = export_opml(outlines, title="memoird feeds")
     if args.file in (None, "-"):
         sys.stdout.write(data.decode("utf-8"))
     else:
@@ -294,11 +293,8 @@ def _edit_action(name: str) -> Callable[[argparse.Namespace], int]:
 
         rt = _runtime(args)
         actor = args.actor or os.environ.get("USER") or "operator"
-        reason = args.reason or f"{name} from the CLI"
-        if name == "revert":
-            edit = actions.revert_edit(rt.engine, rt.db(), args.id, actor=actor, reason=reason)
-        else:
-            edit = getattr(actions, f"{name}_edit")(rt.db(), args.id, actor=actor, reason=reason)
+        edit = getattr(actions, f"{name}_edit")(rt, args.id, actor=actor,
+                                                reason=args.reason or f"{name} from the CLI")
         print(f"edit {edit.id} is {edit.status}")
         return 0
 
@@ -400,18 +396,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: errors that mean "the operator's input is wrong": one line, exit status 2. Named, not
+#: imported, so that `memoird feeds list` does not import torch just to catch ModelError.
+USER_ERRORS = frozenset({
+    "memoird.daemon.cli.CliError",
+    "memoird.daemon.config.ConfigError",
+    "memoird.store.errors.StoreError",
+    "memoird.editor.model.ModelError",
+    "memoird.editor.memory_io.MemoryFileError",
+    "memoird.extractors.opml.OpmlError",
+})
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    return any(f"{c.__module__}.{c.__qualname__}" in USER_ERRORS for c in type(exc).__mro__)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from memoird.daemon.config import ConfigError
-
     try:
         return int(args.func(args) or 0)
-    except (CliError, ConfigError, StoreError) as exc:
-        print(f"memoird: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
+        print(f"memoird: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":
