@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field, is_dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,17 @@ class Pipeline:
     def _apply(self) -> dict[str, Any]:
         from memoird.daemon.stages.apply import apply_approved_edits
 
-        report = _as_dict(apply_approved_edits(self.rt.db(), self.rt.engine))
+        report = _as_dict(apply_approved_edits(self.rt.db(), self.rt.engine,
+                                               verify=self.verifier))
         report["work"] = report.get("applied", 0) + report.get("failed", 0)
         return report
+
+    @cached_property
+    def verifier(self):
+        from memoird.daemon.stages.apply import neighbour_subjects
+        from memoird.editor.verify import EditVerifier
+
+        return EditVerifier(neighbour_subjects=lambda edit: neighbour_subjects(self.rt.db(), edit))
 
     def run_stage(self, name: str) -> StageReport:
         if name not in self.runners:

@@ -24,3 +24,44 @@ def build_schedule(config: Config):
     from memoird.extractors.politeness import Schedule
 
     return Schedule(**_pick(Schedule, config.feeds))
+
+
+class _BaseModelChat:
+    """The local chat backend on the live engine's model, with the memory switched off.
+
+    Extraction must read articles with the base model: an edit routed into an extraction
+    prompt would make the model "see" its own edits in the news. The engine's lock keeps
+    extraction from interleaving with a completion or an edit on the shared model.
+    """
+
+    def __init__(self, engine, batch_size: int):
+        from memoird.extractors.chat import LocalChat
+
+        self.engine = engine
+        self.local = LocalChat(engine.loaded.model, engine.tokenizer, name=engine.name,
+                               batch_size=batch_size)
+        self.name = self.local.name
+
+    def chat(self, batch, max_new_tokens: int, temperature: float = 0.0) -> list[str]:
+        with self.engine.lock, self.engine.memoir.disabled():
+            return self.local.chat(batch, max_new_tokens, temperature)
+
+
+def build_chat(config: Config, runtime):
+    section = config.extract
+    if section.backend == "openai":
+        from memoird.extractors.chat import OpenAIChat
+
+        return OpenAIChat(section.endpoint, section.model, api_key_env=section.api_key_env,
+                          timeout_s=section.timeout_s, concurrency=section.concurrency)
+    return _BaseModelChat(runtime.engine, section.batch_size)
+
+
+def build_extractor(config: Config, runtime):
+    from memoird.extractors.triples import TripleExtractor
+
+    section = config.extract
+    unit = "chunk" if section.backend == "openai" else "sentence"
+    return TripleExtractor(build_chat(config, runtime), unit=unit,
+                           max_new_tokens=section.max_new_tokens,
+                           batch_size=section.batch_size)
