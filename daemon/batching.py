@@ -34,7 +34,7 @@ class _Request:
 class Batcher:
     """``submit(prompt, max_tokens, temperature, stop) -> Future[str]``; one worker thread."""
 
-    def __init__(self, generate: GenerateFn, max_batch: int = 16, window_s: float = 0.002):
+    def __init__(self, generate: GenerateFn, max_batch: int = 64, window_s: float = 0.002):
         self._generate = generate
         self.max_batch = max_batch
         self.window_s = window_s

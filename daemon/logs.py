@@ -58,7 +58,9 @@ def setup_logging(level: str | int = "INFO", *, json_lines: bool = True,
         child = logging.getLogger(name)
         child.handlers.clear()
         child.propagate = True
-    # APScheduler logs every job run at INFO; the stage jobs log what they did themselves.
+    # APScheduler logs every job run at INFO, and a warning whenever a long stage run makes
+    # it skip the job's next interval (expected: max_instances=1); the stage jobs and the
+    # scheduler's own failure handling log what matters.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     return handler

@@ -16,11 +16,10 @@ several apps in one process.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from memoird.store.records import ARTICLE_STATUSES, EDIT_STATUSES, FACT_STATUSES, FEED_STATUSES
@@ -71,12 +70,16 @@ def _by_status(db: Any, table: str, name: str, doc: str,
 
 
 class MemoryCollector(Collector):
-    """Size of the residual memory and the routing hit rate, from the engine."""
+    """Size of the residual memory and routing decisions, from ``engine.memory_stats()``.
+
+    The engine counts routing itself (every served row, whichever path served it), so the
+    hit rate covers completions, probes and the CLI alike.
+    """
 
     def __init__(self, stats: Callable[[], dict[str, Any]]):
         self._stats = stats
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[Any]:
         try:
             stats = self._stats() or {}
         except Exception:
@@ -84,7 +87,7 @@ class MemoryCollector(Collector):
             return
         for key, name, doc in (
             ("edits", "memoird_memory_edits", "Edits held in the residual memory."),
-            ("bytes", "memoird_memory_bytes", "Bytes of the residual memory and mask bank."),
+            ("bytes", "memoird_memory_bytes", "Bytes of the memory file (W_m, masks, background)."),
             ("generation", "memoird_memory_generation", "Memory generation (bumps per change)."),
         ):
             value = stats.get(key)
@@ -92,6 +95,19 @@ class MemoryCollector(Collector):
                 family = GaugeMetricFamily(name, doc)
                 family.add_metric([], value)
                 yield family
+        total, routed = stats.get("requests"), stats.get("routed_requests")
+        if isinstance(total, int) and isinstance(routed, int):
+            decisions = CounterMetricFamily(
+                "memoird_routing_decisions",
+                "Prompts routed to an edit in the memory (hit) or to the base model (miss).",
+                labels=["decision"])
+            decisions.add_metric(["hit"], routed)
+            decisions.add_metric(["miss"], total - routed)
+            yield decisions
+            rate = GaugeMetricFamily("memoird_routing_hit_rate",
+                                     "Share of served prompts that used the memory.")
+            rate.add_metric([], routed / total if total else 0.0)
+            yield rate
 
 
 class Metrics:
@@ -120,55 +136,38 @@ class Metrics:
         self.completion_seconds = Histogram("memoird_completion_seconds",
                                             "Latency of a completion request.", ["endpoint"],
                                             buckets=REQUEST_BUCKETS, registry=r)
-        self.routed = Counter("memoird_routing_decisions",
-                              "Prompts routed to the memory (hit) or to the base model (miss).",
-                              ["decision"], registry=r)
-        self.routing_hit_rate = Gauge("memoird_routing_hit_rate",
-                                      "Share of served prompts that used the memory.",
-                                      registry=r)
         self.healthy = Gauge("memoird_pipeline_healthy",
                              "1 while every stage job has run recently without failing.",
                              registry=r)
-        self._hits = 0
-        self._total = 0
-        self._lock = threading.Lock()
         if db_factory is not None:
             r.register(StoreCollector(db_factory))
         if memory_stats is not None:
             r.register(MemoryCollector(memory_stats))
 
     def observe_report(self, stage: str, report: Any) -> None:
-        """Feed the event metrics from a stage's report (``StageReport.result``).
+        """Feed the event metrics from a stage's ``StageReport`` (daemon/pipeline.py).
 
-        Reads, when present: poll results as ``polls_<result>`` counts (``polls_ok``,
-        ``polls_not_modified``, ``polls_error``...), and per-record latencies as lists
-        ``edit_seconds`` (apply) and ``probe_seconds`` (probe).
+        poll: one ``memoird_polls`` count per feed outcome, labelled by its result
+        (updated, not_modified, failed, gone, paused); apply: each edit's training time
+        (``seconds``); probe: the run's time shared over the facts it probed in one batch.
         """
-        result = getattr(report, "result", report)
+        result = getattr(report, "result", None)
         if not isinstance(result, dict):
             return
-        for key, value in result.items():
-            if key.startswith("polls_") and isinstance(value, int) and value > 0:
-                self.polls.labels(key[len("polls_"):]).inc(value)
-        for key, histogram in (("edit_seconds", self.edit_seconds),
-                               ("probe_seconds", self.probe_seconds)):
-            values = result.get(key)
-            if isinstance(values, (int, float)):
-                values = [values]
-            for value in values or ():
-                if isinstance(value, (int, float)):
-                    histogram.observe(value)
-
-    def routing(self, hits: int, total: int) -> None:
-        """Count routing decisions of one request (rows that used the memory / all rows)."""
-        if total <= 0:
-            return
-        self.routed.labels("hit").inc(hits)
-        self.routed.labels("miss").inc(total - hits)
-        with self._lock:
-            self._hits += hits
-            self._total += total
-            self.routing_hit_rate.set(self._hits / self._total)
+        if stage == "poll":
+            for outcome in result.get("outcomes") or ():
+                if isinstance(outcome, dict) and outcome.get("result"):
+                    self.polls.labels(str(outcome["result"])).inc()
+        elif stage == "apply":
+            for seconds in result.get("seconds") or ():
+                if isinstance(seconds, (int, float)):
+                    self.edit_seconds.observe(seconds)
+        elif stage == "probe":
+            probes = result.get("probes")
+            elapsed = getattr(report, "seconds", None)
+            if isinstance(probes, int) and probes > 0 and isinstance(elapsed, (int, float)):
+                for _ in range(probes):
+                    self.probe_seconds.observe(elapsed / probes)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -195,9 +195,12 @@ class Scheduler:
                 job.failures += 1
                 job.consecutive_failures += 1
                 job.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("job %s failed (%d in a row); retrying at its next interval",
-                              name, job.consecutive_failures,
-                              extra={"job": name, "failures": job.consecutive_failures})
+                # the pipeline already logged a reported stage failure with its traceback
+                log.error("job %s failed (%d in a row); retrying at its next interval",
+                          name, job.consecutive_failures,
+                          exc_info=not isinstance(exc, StageFailed),
+                          extra={"job": name, "failures": job.consecutive_failures,
+                                 "error": job.last_error})
                 self._count(name, "error")
             else:
                 job.runs += 1

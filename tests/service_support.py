@@ -66,6 +66,8 @@ def seed_edit(db, i: int, status: str = "pending", sources: int = 2,
             edit = edits.transition(db, edit.id, "reverted", "alice", "bad source")
         if status == "failed":
             edit = edits.transition(db, edit.id, "failed", "editor", "did not converge")
+        if claim is not None:  # the policy's decision, so a running daemon leaves it alone
+            claims.set_claim_status(db, claim.id, "confirmed", edit_id=edit.id)
     return edit
 
 
@@ -109,7 +111,8 @@ class FakeEngine:
         return {"memory_generation": 100 + len(self.reverted)}
 
     def memory_stats(self) -> dict[str, Any]:
-        return {"edits": 2, "bytes": 4096, "generation": 7}
+        return {"edits": 2, "bytes": 4096, "generation": 7, "requests": 8,
+                "routed_requests": 2}
 
 
 def runtime_for(data_dir: Path, engine: Any = None, **env: str):
