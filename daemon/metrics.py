@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from memoird.daemon.stages.poll import RESULTS as POLL_RESULTS
 from memoird.store.records import ARTICLE_STATUSES, EDIT_STATUSES, FACT_STATUSES, FEED_STATUSES
 
 log = logging.getLogger(__name__)
@@ -147,17 +148,18 @@ class Metrics:
     def observe_report(self, stage: str, report: Any) -> None:
         """Feed the event metrics from a stage's ``StageReport`` (daemon/pipeline.py).
 
-        poll: one ``memoird_polls`` count per feed outcome, labelled by its result
-        (updated, not_modified, failed, gone, paused); apply: each edit's training time
+        poll: ``memoird_polls`` by feed outcome (updated, not_modified, failed, gone,
+        paused); apply: each edit's training time
         (``seconds``); probe: the run's time shared over the facts it probed in one batch.
         """
         result = getattr(report, "result", None)
         if not isinstance(result, dict):
             return
-        if stage == "poll":
-            for outcome in result.get("outcomes") or ():
-                if isinstance(outcome, dict) and outcome.get("result"):
-                    self.polls.labels(str(outcome["result"])).inc()
+        if stage == "poll":  # PollReport.summary(): one count per outcome kind
+            for kind in POLL_RESULTS:
+                count = result.get(kind)
+                if isinstance(count, int) and count > 0:
+                    self.polls.labels(kind).inc(count)
         elif stage == "apply":
             for seconds in result.get("seconds") or ():
                 if isinstance(seconds, (int, float)):

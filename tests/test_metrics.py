@@ -31,8 +31,8 @@ def test_store_counts_and_stage_reports(store_db):
         FeedOutcome(1, "https://a.example/rss", "updated", 200, new_articles=2),
         FeedOutcome(2, "https://b.example/rss", "not_modified", 304),
         FeedOutcome(3, "https://c.example/rss", "failed", 500, error="boom")])
-    # the pipeline hands reports over as dicts (daemon/pipeline.py _as_dict)
-    metrics.observe_report("poll", StageReport("poll", 0.5, asdict(poll)))
+    # what daemon/pipeline.py hands over: the poll summary, other reports as dicts
+    metrics.observe_report("poll", StageReport("poll", 0.5, poll.summary()))
     metrics.observe_report("apply", StageReport("apply", 9.0, asdict(
         ApplyReport(applied=2, seconds=[3.0, 0.2]))))
     metrics.observe_report("probe", StageReport("probe", 2.0, {"probes": 4, "facts": 4}))
