@@ -38,6 +38,7 @@ test: $(STAMP) browser
 
 bench: $(STAMP)
 	for b in bench/*_bench.py; do $(PY) $$b || exit 1; done
+	$(PY) bench/report.py
 
 clean:
 	rm -rf $(VENV) .memoird build *.egg-info
