@@ -144,10 +144,13 @@ def create_app(service: Any) -> FastAPI:
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
-        """Readiness: the model is loaded and the database accepts writes."""
+        """Readiness: the model is loaded, the database accepts writes, not stopping."""
         checks = {"model": "loaded" if service.engine_loaded else "loading",
                   "database": _database_writable(service.rt.paths.db)}
-        ready = checks["model"] == "loaded" and checks["database"] == "writable"
+        if service.stopping:
+            checks["process"] = "stopping"
+        ready = (checks["model"] == "loaded" and checks["database"] == "writable"
+                 and not service.stopping)
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["health"], response_class=Response)

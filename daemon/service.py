@@ -65,6 +65,7 @@ class Service:
         self.token = env.get(self.token_env) or None
         self.started_at = time.time()
         self.engine_loaded = False
+        self.stopping = False
         self.generator: Batcher | None = None
         self.scheduler: Scheduler | None = None
         self.notifier = notifier or Notifier(env)
@@ -132,19 +133,26 @@ class Service:
                                    distill=distill, metrics=self.metrics)
         self.scheduler.start()
 
-    def stop(self, timeout: float) -> bool:
-        """Stop the scheduler and the batcher; False when a stage call was abandoned."""
-        idle = True
-        if self.scheduler is not None:
-            idle = self.scheduler.stop(timeout)
-            if not idle:
-                log.warning("abandoning running stage calls %s after %.0f s; their records "
-                            "keep their status and are redone at the next start",
-                            self.scheduler.busy, timeout,
-                            extra={"abandoned": self.scheduler.busy})
+    def stop_scheduler(self, timeout: float) -> bool:
+        """Stop the stage jobs; False when a stage call was abandoned after ``timeout``.
+
+        Completions keep being served meanwhile; ``/readyz`` turns 503 so a load balancer
+        sends new clients elsewhere.
+        """
+        self.stopping = True
+        if self.scheduler is None:
+            return True
+        idle = self.scheduler.stop(timeout)
+        if not idle:
+            log.warning("abandoning running stage calls %s after %.0f s; their records "
+                        "keep their status and are redone at the next start",
+                        self.scheduler.busy, timeout,
+                        extra={"abandoned": self.scheduler.busy})
+        return idle
+
+    def close_completions(self) -> None:
         if self.generator is not None:
             self.generator.close()
-        return idle
 
 
 def run_service(rt: Any, stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
@@ -222,9 +230,10 @@ def run_service(rt: Any, stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
 
     service.notifier.stopping()
     service.notifier.stop_watchdog()
-    idle = service.stop(stop_timeout)
-    server.should_exit = True
+    idle = service.stop_scheduler(stop_timeout)
+    server.should_exit = True  # in-flight requests get up to 5 s (timeout_graceful_shutdown)
     http.join(10)
+    service.close_completions()
     log.info("stopped", extra={"clean": idle})
     if not idle:
         # abandoned stage threads would keep the interpreter alive until they finish

@@ -58,6 +58,13 @@ def test_health_ready_models_and_openapi(server):
         assert client.post("/v1/completions", json={"prompt": "x"}).status_code == 503
     finally:
         service.engine_loaded = True
+    service.stopping = True  # after SIGTERM: drained by load balancers, still serving
+    try:
+        stopping = client.get("/readyz")
+        assert stopping.status_code == 503 and stopping.json()["checks"]["process"] == "stopping"
+        assert client.post("/v1/completions", json={"prompt": "x"}).status_code == 200
+    finally:
+        service.stopping = False
 
 
 def test_readyz_fails_when_the_database_file_is_gone(tmp_path):
