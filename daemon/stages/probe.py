@@ -131,7 +131,8 @@ def probe_pending_facts(db: Database, engine: Any, *, limit: int = 64,
             fact_store.set_fact_status(db, fact.id, "skipped")
             report.skipped += 1
             continue
-        requests.append(ProbeRequest(fact.subject, fact.object, cloze))
+        requests.append(ProbeRequest(fact.subject, fact.object, cloze,
+                                     object_aliases(fact.object)))
         asked.append(fact)
     results = prober.probe(requests) if requests else []
     claims: set[int] = set()
@@ -147,6 +148,17 @@ def probe_pending_facts(db: Database, engine: Any, *, limit: int = 64,
     if requests:
         log.info("probed %d facts: %s", len(asked), dict(Counter(r.verdict for r in results)))
     return report
+
+
+def object_aliases(name: str) -> tuple[str, ...]:
+    """Other names of the same entity ("USA" for "United States") from the extraction
+    schema's alias table, so a probe does not call them a contradiction."""
+    from memoird.extractors.normalize import entity_aliases, fold
+
+    table = entity_aliases()
+    canonical = table.get(fold(name), fold(name))
+    return tuple(sorted({canonical, *(a for a, c in table.items() if c == canonical)}
+                        - {fold(name)}))
 
 
 def source_domain(db: Database, article_id: int) -> str:

@@ -1,0 +1,248 @@
+"""Verification after each edit: did it take, and did it touch anything else?
+
+Three checks, on the live model right after the edit was trained:
+
+- **efficacy**: the edit's prompt answers the new object, and so do most of its other
+  templates and paraphrases (``min_paraphrase_share``);
+- **canaries**: a fixed set of unrelated prompts continues *exactly* as before, token
+  for token (MEMOIR's promise: a prompt no edit routes to gets the base model's output);
+- **neighbours**: the same templates with other subjects ("Y plays for" after editing
+  "X plays for") continue exactly as before: the hard locality case of a news editor.
+
+"Before" is captured with ``capture`` before the edit is trained. When it was not (a
+caller that only verifies afterwards), canaries are compared with the memory switched
+off, which is exact because a canary must never be routed, and neighbours likewise
+when they route to no edit or to this one; a neighbour routed to an earlier edit cannot
+be judged after the fact and is reported as skipped.
+
+A failing edit is reverted by the caller (the apply stage) and marked ``failed`` with
+``VerifyReport.reason``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .probe import CausalLMBackend, cut_answer, names_match
+
+#: tokens compared per canary/neighbour: enough to see a changed answer, cheap on CPU
+COMPARE_TOKENS = 8
+
+#: unrelated prompts whose continuations must never change: general knowledge, chat,
+#: arithmetic and code, so an edit that leaks broadly is caught whatever its subject
+CANARY_PROMPTS: tuple[str, ...] = (
+    "The capital of France is",
+    "Water is made of hydrogen and",
+    "The largest planet in the solar system is",
+    "William Shakespeare wrote the play",
+    "The chemical symbol for gold is",
+    "Two plus two equals",
+    "The first president of the United States was",
+    "In Python, a list is created with",
+    "The Eiffel Tower is located in",
+    "Photosynthesis takes place in the",
+    "Mount Everest is the highest mountain in",
+    "The author of Pride and Prejudice is",
+    "What is the boiling point of water?",
+    "Translate 'thank you' into Spanish:",
+    "The Great Wall is in",
+    "Albert Einstein developed the theory of",
+)
+
+#: subjects for neighbour prompts when the caller knows none of the same relation
+FALLBACK_SUBJECTS: tuple[str, ...] = ("Albert Einstein", "Microsoft", "the Amazon River",
+                                      "Tokyo")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A prompt and its greedy continuation at some moment (before an edit)."""
+
+    prompt: str
+    continuation: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    passed: bool
+    scores: dict[str, Any]
+    reason: str  # "" when passed; otherwise why, for the edit log
+
+
+@dataclass(frozen=True)
+class VerifyThresholds:
+    """How strict verification is; exact locality by default (MEMOIR guarantees it)."""
+
+    min_paraphrase_share: float = 0.5  # of the other prompts that must answer the target
+    max_canary_changes: int = 0
+    max_neighbour_changes: int = 0
+
+
+def edit_prompts(request: Any) -> list[str]:
+    """The prompt first, then templates/paraphrases, from an ``EditRequest`` or a
+    logged ``Edit`` (``prompts``)."""
+    prompts = [request.prompt, *(getattr(request, "paraphrases", None) or ()),
+               *(getattr(request, "prompts", None) or ())]
+    return list(dict.fromkeys(p for p in prompts if p and p.strip()))
+
+
+def neighbour_prompts(prompts: Sequence[str], subject: str | None,
+                      others: Sequence[str]) -> list[str]:
+    """The edit's prompts with its subject replaced by each other subject."""
+    if not subject:
+        return []
+    pattern = re.compile(re.escape(subject), re.IGNORECASE)
+    out = []
+    for other in others:
+        if other.strip().casefold() == subject.strip().casefold():
+            continue
+        out += [pattern.sub(lambda _m: other, p) for p in prompts if pattern.search(p)]
+    return list(dict.fromkeys(out))
+
+
+class _Target:
+    """What verification runs on: an Engine (lock + memory), or a model and tokenizer."""
+
+    def __init__(self, engine_or_model: Any, tokenizer: Any = None):
+        self.memoir = getattr(engine_or_model, "memoir", None)
+        self.lock = getattr(engine_or_model, "lock", None) or contextlib.nullcontext()
+        if hasattr(engine_or_model, "disabled") and hasattr(engine_or_model, "route"):
+            self.memoir = engine_or_model  # a Memoir: its model and tokenizer
+            self.backend = CausalLMBackend(engine_or_model.model, engine_or_model.tokenizer)
+        elif isinstance(engine_or_model, CausalLMBackend):
+            self.backend = engine_or_model
+        elif hasattr(engine_or_model, "loaded"):
+            self.backend = CausalLMBackend(engine_or_model.loaded.model,
+                                           engine_or_model.tokenizer)
+        elif isinstance(engine_or_model, tuple):
+            self.backend = CausalLMBackend(*engine_or_model)
+        else:
+            if tokenizer is None:
+                raise TypeError("verify: pass an Engine, a CausalLMBackend, or "
+                                "(model, tokenizer)")
+            self.backend = CausalLMBackend(engine_or_model, tokenizer)
+
+    def continuations(self, prompts: Sequence[str], memory: bool = True) -> list[str]:
+        if not prompts:
+            return []
+        with self.lock:
+            if memory or self.memoir is None:
+                return self.backend.greedy(list(prompts), COMPARE_TOKENS)
+            with self.memoir.disabled():
+                return self.backend.greedy(list(prompts), COMPARE_TOKENS)
+
+    def route(self, prompts: Sequence[str]) -> list[str | None]:
+        if self.memoir is None or not prompts:
+            return [None] * len(prompts)
+        with self.lock:
+            return self.memoir.route(list(prompts))
+
+
+def capture(engine_or_model: Any, prompts: Sequence[str]) -> list[Expectation]:
+    """Greedy continuations of ``prompts`` now (call before training an edit)."""
+    target = _Target(engine_or_model)
+    return [Expectation(p, c) for p, c in zip(prompts, target.continuations(prompts))]
+
+
+def verify_edit(engine_or_model: Any, request: Any,
+                canaries: Sequence[Expectation | str] = CANARY_PROMPTS,
+                neighbours: Sequence[Expectation | str] = (),
+                thresholds: VerifyThresholds = VerifyThresholds()) -> VerifyReport:
+    """Run the three checks on the model as it is now (after the edit).
+
+    ``canaries`` and ``neighbours`` are ``Expectation``s captured before the edit, or
+    bare prompts, which are then compared with the memory switched off (see module doc).
+    """
+    target = _Target(engine_or_model)
+    edit_id = str(getattr(request, "edit_id", getattr(request, "id", "")))
+    scores: dict[str, Any] = {}
+    reasons: list[str] = []
+
+    prompts = edit_prompts(request)
+    answers = [cut_answer(c) for c in target.continuations(prompts)]
+    hits = [names_match(request.target, a) for a in answers]
+    others = hits[1:]
+    share = sum(others) / len(others) if others else 1.0
+    scores["efficacy"] = {"prompt": prompts[0], "answer": answers[0], "hit": hits[0],
+                          "paraphrase_share": round(share, 4),
+                          "answers": dict(zip(prompts, answers))}
+    if not hits[0]:
+        reasons.append(f"the edit prompt {prompts[0]!r} answers {answers[0]!r}, "
+                       f"not {request.target!r}")
+    if share < thresholds.min_paraphrase_share:
+        reasons.append(f"only {sum(others)}/{len(others)} templates/paraphrases answer "
+                       f"{request.target!r} (need {thresholds.min_paraphrase_share:.0%})")
+
+    for name, items, limit in (("canaries", canaries, thresholds.max_canary_changes),
+                               ("neighbours", neighbours, thresholds.max_neighbour_changes)):
+        result = _compare(target, items, edit_id)
+        scores[name] = result
+        if len(result["changed"]) > limit:
+            first = result["changed"][0]
+            reasons.append(f"{len(result['changed'])}/{result['checked']} {name} changed, "
+                           f"e.g. {first['prompt']!r}: {first['before']!r} -> "
+                           f"{first['after']!r}")
+    return VerifyReport(passed=not reasons, scores=scores, reason="; ".join(reasons))
+
+
+def _compare(target: _Target, items: Sequence[Expectation | str], edit_id: str) -> dict:
+    expected = [i for i in items if isinstance(i, Expectation)]
+    bare = [i for i in items if isinstance(i, str)]
+    skipped: list[str] = []
+    if bare and target.memoir is None:
+        skipped = list(bare)  # no memory to switch off: nothing to compare them with
+    elif bare:
+        routes = target.route(bare)
+        judgeable = [p for p, r in zip(bare, routes) if r is None or r == edit_id]
+        skipped = [p for p, r in zip(bare, routes) if not (r is None or r == edit_id)]
+        expected += [Expectation(p, c) for p, c in
+                     zip(judgeable, target.continuations(judgeable, memory=False))]
+    after = target.continuations([e.prompt for e in expected])
+    changed = [{"prompt": e.prompt, "before": e.continuation, "after": a}
+               for e, a in zip(expected, after) if a != e.continuation]
+    return {"checked": len(expected), "changed": changed, "skipped": skipped}
+
+
+@dataclass
+class EditVerifier:
+    """The apply stage's verifier: ``before(engine, edit)`` then ``(engine, edit)``.
+
+    ``neighbour_subjects(edit)`` names other subjects of the edit's relation (from the
+    store); FALLBACK_SUBJECTS otherwise. Calling it without ``before`` still works, with
+    the memory-off comparison described in the module docstring.
+    """
+
+    neighbour_subjects: Callable[[Any], Sequence[str]] | None = None
+    canary_prompts: Sequence[str] = CANARY_PROMPTS
+    thresholds: VerifyThresholds = VerifyThresholds()
+    _before: dict[str, tuple[list[Expectation], list[Expectation]]] = field(
+        default_factory=dict)
+
+    def neighbours(self, edit: Any) -> list[str]:
+        subjects = list(self.neighbour_subjects(edit)) if self.neighbour_subjects else []
+        return neighbour_prompts(edit_prompts(edit), edit.subject,
+                                 subjects or FALLBACK_SUBJECTS)
+
+    def before(self, engine: Any, edit: Any) -> None:
+        self._before[str(edit.id)] = (capture(engine, self.canary_prompts),
+                                      capture(engine, self.neighbours(edit)))
+
+    def __call__(self, engine: Any, edit: Any) -> tuple[bool, dict[str, Any], str]:
+        canaries, neighbours = self._before.pop(
+            str(edit.id), (list(self.canary_prompts), self.neighbours(edit)))
+        request = _AsRequest(str(edit.id), edit.prompt, edit.target,
+                             tuple(getattr(edit, "prompts", ()) or ()))
+        report = verify_edit(engine, request, canaries, neighbours, self.thresholds)
+        return report.passed, report.scores, report.reason
+
+
+@dataclass(frozen=True)
+class _AsRequest:
+    edit_id: str
+    prompt: str
+    target: str
+    paraphrases: tuple[str, ...]

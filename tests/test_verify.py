@@ -1,0 +1,79 @@
+"""Verification after an edit, on the real embedded model with a real MEMOIR memory."""
+
+from __future__ import annotations
+
+import pytest
+
+from memoird.editor.memoir import EditRequest, Memoir
+from memoird.editor.verify import (EditVerifier, Expectation, capture, neighbour_prompts,
+                                   verify_edit)
+
+PROMPT = "Lionel Messi plays for"
+PARAPHRASES = ("Lionel Messi is a player of",)
+CANARIES = ("The capital of France is", "Two plus two equals", "The Great Wall is in")
+
+
+@pytest.fixture(scope="module")
+def memoir(embedded_model_dir, model_cache_dir):
+    """A private copy of the model (the session model must keep its weights) with a
+    memory holding one edit, and what the canaries/neighbours said before it."""
+    import torch
+
+    from memoird.editor.model import load_base
+
+    torch.manual_seed(0)
+    lm = load_base("smollm2-135m-instruct", model_cache_dir, device="cpu")
+    mem = Memoir.attach(lm.model, lm.tokenizer)
+    mem.fit_background()
+    neighbours = neighbour_prompts([PROMPT, *PARAPHRASES], "Lionel Messi",
+                                   ["Cristiano Ronaldo"])
+    before = (capture(mem, CANARIES), capture(mem, neighbours))
+    request = EditRequest("1", PROMPT, "Chelsea", PARAPHRASES, subject="Lionel Messi")
+    mem.edit(request)
+    yield mem, request, before
+    mem.detach()
+
+
+def test_neighbour_prompts_swap_the_subject():
+    assert neighbour_prompts(["Lionel Messi plays for", "Where does lionel messi play?"],
+                             "Lionel Messi", ["Pelé", "lionel messi"]) == [
+        "Pelé plays for", "Where does Pelé play?"]
+
+
+def test_a_good_edit_passes(memoir):
+    mem, request, (canaries, neighbours) = memoir
+    report = verify_edit(mem, request, canaries, neighbours)
+    assert report.passed, report.reason
+    assert report.scores["efficacy"]["hit"] is True
+    assert report.scores["canaries"]["checked"] == len(CANARIES)
+    assert report.scores["neighbours"]["checked"] == len(neighbours) == 2
+    assert report.reason == ""
+
+
+def test_a_target_the_model_does_not_answer_fails_with_the_reason(memoir):
+    mem, request, (canaries, neighbours) = memoir
+    wrong = EditRequest("1", PROMPT, "Real Madrid", PARAPHRASES, subject="Lionel Messi")
+    report = verify_edit(mem, wrong, canaries, neighbours)
+    assert not report.passed
+    assert "answers" in report.reason and "'Real Madrid'" in report.reason
+
+
+def test_a_moved_canary_fails(memoir):
+    mem, request, (canaries, neighbours) = memoir
+    moved = [Expectation(c.prompt, c.continuation + " (before)") for c in canaries[:1]]
+    report = verify_edit(mem, request, moved + canaries[1:], neighbours)
+    assert not report.passed and "1/3 canaries changed" in report.reason
+    assert report.scores["canaries"]["changed"][0]["prompt"] == CANARIES[0]
+
+
+def test_edit_verifier_without_before_compares_with_the_memory_off(memoir):
+    """The apply stage's callable: bare canaries are compared with the base model."""
+    from types import SimpleNamespace
+
+    mem, request, _ = memoir
+    edit = SimpleNamespace(id=1, prompt=PROMPT, prompts=[PROMPT, *PARAPHRASES],
+                           target="Chelsea", subject="Lionel Messi")
+    verifier = EditVerifier(lambda e: ["Cristiano Ronaldo"], canary_prompts=CANARIES)
+    passed, scores, reason = verifier(mem, edit)
+    assert passed, reason
+    assert scores["canaries"]["checked"] == 3 and scores["neighbours"]["checked"] == 2
