@@ -387,3 +387,18 @@ def _n(count: int, noun: str) -> str:
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def neighbour_subjects(db: Database, edit: Any, n: int = 4) -> list[str]:
+    """Other subjects the store has claims about for the edit's relation, newest first:
+    the template neighbours that verification (editor/verify.py) checks do not move."""
+    if not getattr(edit, "relation", None):
+        return []
+    own = normalize_key(edit.subject)
+    out: list[str] = []
+    for row in db.query("""SELECT subject, subject_key FROM claims WHERE relation = ?
+                           GROUP BY subject_key ORDER BY max(last_seen) DESC LIMIT ?""",
+                        [edit.relation, n + 1]):
+        if row["subject_key"] != own:
+            out.append(row["subject"])
+    return out[:n]

@@ -175,3 +175,15 @@ def test_unprobed_claims_wait(store_db, src):
         fact_id = src.publish(domain, "France", "capital", "Lyon")
         claims.add_fact_to_claim(store_db, fact_id, domain, seen_at=NOW)
     assert decide(store_db).rules == {"not_probed": 1}
+
+
+def test_neighbour_subjects_for_verification(store_db, src):
+    from memoird.daemon.policy import neighbour_subjects
+
+    for subject in ("France", "Spain", "Italy"):
+        probed(store_db, src.publish("alpha.example", subject, "capital", "Lyon"))
+    probed(store_db, src.publish("alpha.example", "Acme", "ceo", "Mallory"))
+    edit = edits.create_edit(store_db, subject="France", relation="capital",
+                             prompt="The capital of France is", target="Lyon",
+                             actor="test", reason="test")
+    assert sorted(neighbour_subjects(store_db, edit)) == ["Italy", "Spain"]
