@@ -1,0 +1,216 @@
+"""Distillation benchmark: fold T sequential zsRE edits into the embedded model's weights.
+
+For each T: apply the first T zsRE edits (../shared/data/editing/zsre-1k.json) one after
+another with MEMOIR on SmolLM2-135M-Instruct (the memory file is cached under
+.cache/bench/distill/ so reruns skip this), distil the memory into a new checkpoint
+(editor/distill.py), and measure the candidate WITHOUT any memory:
+
+- rel_em: greedy exact match of the new target on the edit prompt (``src``)
+- gen_em: the same on the held-out paraphrase (``rephrase``, never trained on)
+- loc_em: share of unrelated NQ prompts (``loc`` + ``loc_ans``, never trained on) whose
+  teacher-forced greedy tokens all equal the ORIGINAL base's; loc_tf: per-token share
+- ppl_drift: relative perplexity change against the original base on held-out feed text
+  (articles of feeds that are not used as replay text)
+- wall_s: teacher examples + training + writing the checkpoint (not the edits)
+
+Replay text (unrelated prompts the student must keep answering like the base): the
+package's background prompts and the article text of the other English feeds.
+
+    .venv/bin/python bench/distill_bench.py --T 10 100            # development
+    .venv/bin/python bench/distill_bench.py --T 100 1000          # the reported figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, SHARED_DATA, Timer, write_results  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+MODEL = "smollm2-135m-instruct"
+# Feeds whose articles are English prose; the first group is replayed, the second held out.
+REPLAY_FEEDS = ("TechCrunch.xml", "SamRuby.xml", "TypePadNews.xml")
+HELDOUT_FEEDS = ("json_feed.json", "DuplicateContentAtomFeed.xml", "miniflux-large_atom.xml")
+
+
+def feed_texts(names: tuple[str, ...]) -> list[str]:
+    from memoird.extractors.article import entries_to_articles
+    from memoird.extractors.feed import parse_feed
+
+    texts = []
+    for name in names:
+        path = SHARED_DATA / "feeds" / name
+        parsed = parse_feed(path.read_bytes(), url=f"http://bench.invalid/{name}")
+        texts += [a.text for a in entries_to_articles(parsed.entries) if a.text and a.text.strip()]
+    return texts
+
+
+def edited_memory(loaded, items: list[dict], cache_dir: Path, progress: bool):
+    """The memory after T sequential edits: from the cache, or made (resumably) and cached.
+
+    Edits are applied in dataset order into ``zsre-progress.memoir`` (committed after
+    every edit by Memoir), so T=100 is a prefix of T=1000 and an interrupted run goes on
+    where it stopped; ``zsre-T.memoir`` is a copy taken when the T-th edit is in.
+    """
+    import shutil
+
+    from tqdm import tqdm
+
+    from memoird.editor.memoir import EditRequest, Memoir
+
+    T = len(items)
+    final = cache_dir / f"zsre-{T}.memoir"
+    if final.exists():
+        return Memoir.load(final, loaded.model, loaded.tokenizer), None
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = cache_dir / "zsre-progress.memoir"
+    mem = Memoir.open(work, loaded.model, loaded.tokenizer)
+    if len(mem) > T:
+        raise SystemExit(f"{work} holds {len(mem)} edits, more than T={T}; delete it to redo")
+    started = time.perf_counter()
+    for i in tqdm(range(len(mem), T), desc="edits", disable=not progress, initial=len(mem), total=T):
+        item = items[i]
+        mem.edit(EditRequest(str(i), item["src"], item["alt"], subject=item["subject"]))
+        for snap in SNAPSHOTS:
+            if len(mem) == snap and not (cache_dir / f"zsre-{snap}.memoir").exists():
+                shutil.copyfile(work, cache_dir / f".zsre-{snap}.tmp")
+                os.replace(cache_dir / f".zsre-{snap}.tmp", cache_dir / f"zsre-{snap}.memoir")
+    if not final.exists():
+        shutil.copyfile(work, final)
+    return mem, time.perf_counter() - started
+
+
+SNAPSHOTS = (10, 100, 1000)
+
+
+def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> dict:
+    from memoird.editor import distill
+    from memoird.editor.background import BACKGROUND_PROMPTS
+    from memoird.editor.model import load_base
+
+    items = data[:T]
+    loaded = load_base(MODEL, base_dir.parent.parent, device=args.device)
+    mem, edit_s = edited_memory(loaded, items, cache_dir, args.progress)
+    if args.edits_only:
+        mem.detach()
+        return {}
+    with Timer() as t_total:
+        with Timer() as t_teacher:
+            examples, misses = distill.teacher_examples(mem, prefixes=args.prefixes)
+        memory_layer = mem.layer
+        teacher_rel = 1 - len(misses) / T
+        mem.detach()
+        config = distill.DistillConfig(
+            layers=tuple(args.layers) if args.layers else None, lr=args.lr,
+            max_epochs=args.epochs, batch_size=args.batch_size, replay_weight=args.replay_weight,
+            replay_tokens=args.replay_tokens, modules=tuple(args.modules),
+        )
+        run_dir = cache_dir / f"run-{T}-{args.tag}"
+        if not args.resume and run_dir.exists():
+            import shutil
+
+            shutil.rmtree(run_dir)
+        replay = list(BACKGROUND_PROMPTS) + feed_texts(REPLAY_FEEDS)
+        with Timer() as t_train:
+            trainer = distill.Distiller(loaded.model, loaded.tokenizer, examples, replay, config,
+                                        run_dir=run_dir, memory_layer=memory_layer)
+            report = trainer.train(progress=args.progress)
+        out = cache_dir / f"candidate-{T}-{args.tag}"
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        distill.write_checkpoint(base_dir, trainer.trained_tensors(), out, loaded.tokenizer)
+    from transformers import AutoModelForCausalLM
+
+    cand = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).to(loaded.device).eval()
+    base = loaded.model
+    rel = distill.greedy_em(cand, loaded.tokenizer, [x["src"] for x in items], [x["alt"] for x in items])
+    gen = distill.greedy_em(cand, loaded.tokenizer, [x["rephrase"] for x in items], [x["alt"] for x in items])
+    loc = distill.token_agreement(cand, base, loaded.tokenizer, [x["loc"] for x in items],
+                                  [x["loc_ans"] for x in items])
+    held = feed_texts(HELDOUT_FEEDS)
+    ppl_base = distill.perplexity(base, loaded.tokenizer, held, max_tokens=args.ppl_tokens)
+    ppl_cand = distill.perplexity(cand, loaded.tokenizer, held, max_tokens=args.ppl_tokens)
+    row = {
+        "model": MODEL, "T": T, "method": args.tag,
+        "rel_em": sum(rel) / T, "gen_em": sum(gen) / T,
+        "loc_em": sum(x == 1.0 for x in loc) / T, "loc_tf": sum(loc) / T,
+        "ppl_drift": ppl_cand / ppl_base - 1, "ppl_base": ppl_base, "ppl_candidate": ppl_cand,
+        "wall_s": t_total.wall_s, "train_s": t_train.wall_s, "teacher_s": t_teacher.wall_s,
+        "teacher_rel_em": teacher_rel, "examples": len(examples), "epochs": report.epochs,
+        "train_accuracy": report.train_accuracy, "layers": list(trainer.layers),
+        "modules": list(config.modules), "lr": config.lr, "replay_weight": config.replay_weight,
+        "replay_tokens": config.replay_tokens, "edit_s_total": edit_s,
+        "device": str(loaded.device), "threads": torch.get_num_threads(),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--T", type=int, nargs="+", default=[100, 1000])
+    ap.add_argument("--limit", type=int, default=None, help="cap every T at this many edits")
+    ap.add_argument("--layers", type=int, nargs="*", default=None)
+    ap.add_argument("--modules", nargs="+", default=["gate_proj", "up_proj", "down_proj"])
+    ap.add_argument("--lr", type=float, default=distill_default("lr"))
+    ap.add_argument("--epochs", type=int, default=distill_default("max_epochs"))
+    ap.add_argument("--batch-size", type=int, default=distill_default("batch_size"))
+    ap.add_argument("--replay-weight", type=float, default=distill_default("replay_weight"))
+    ap.add_argument("--replay-tokens", type=int, default=distill_default("replay_tokens"))
+    ap.add_argument("--prefixes", type=int, default=None)
+    ap.add_argument("--ppl-tokens", type=int, default=256)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tag", default="memoird", help="method name in the rows")
+    ap.add_argument("--edits-only", action="store_true",
+                    help="only apply (and cache) the edits, for a later run")
+    ap.add_argument("--resume", action="store_true", help="resume an interrupted run folder")
+    ap.add_argument("--no-progress", dest="progress", action="store_false")
+    ap.add_argument("--out", default=None, help="results folder (default bench/results)")
+    ap.add_argument("--append", action="store_true", help="keep earlier rows of the results file")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    from memoird.editor.model import convert_builtin
+
+    data_dir = Path(os.environ.get("MEMOIRD_TEST_CACHE", REPO / ".cache" / "test-data"))
+    base_dir = convert_builtin(MODEL, data_dir)
+    cache_dir = REPO / ".cache" / "bench" / "distill"
+    data = json.loads((SHARED_DATA / "editing" / "zsre-1k.json").read_text())
+    rows = []
+    out_dir = Path(args.out) if args.out else None
+    results = (out_dir or REPO / "bench" / "results") / "distill_bench.json"
+    if args.append and results.exists():
+        rows = json.loads(results.read_text())["rows"]
+    for T in args.T:
+        T = min(T, args.limit) if args.limit else T
+        row = run_one(T, args, data, base_dir, cache_dir)
+        if not row:
+            continue
+        rows.append(row)
+        write_results("distill_bench", rows, out_dir=out_dir,
+                      extra_meta={"dataset": "zsre-1k.json", "replay_feeds": list(REPLAY_FEEDS),
+                                  "heldout_feeds": list(HELDOUT_FEEDS)})
+
+
+def distill_default(name: str):
+    from memoird.editor.distill import DistillConfig
+
+    return getattr(DistillConfig(), name)
+
+
+if __name__ == "__main__":
+    main()
