@@ -194,8 +194,8 @@ class ExtractSection:
     api_key_env: str = setting("OPENAI_API_KEY", "environment variable holding the API key",
                                check=_env_name)
     model: str = setting("", "model name sent to the server (backend = openai)")
-    batch_size: int = setting(8, "sentences per extraction batch", min=1)
-    max_new_tokens: int = setting(256, "generation budget per extraction", min=1)
+    batch_size: int = setting(32, "sentences per extraction batch (one prompt each with the local model)", min=1)
+    max_new_tokens: int = setting(96, "generation budget per extraction prompt (a sentence yields a few short lines)", min=1)
     timeout_s: float = setting(60.0, "timeout of one extraction request", gt=0.0)
     concurrency: int = setting(4, "extraction requests in flight", min=1)
 
@@ -233,6 +233,8 @@ class DistillSection:
                                   min=0.0, max=1.0)
     max_ppl_drift: float = setting(0.03, "gate: relative perplexity increase on held-out "
                                    "text", min=0.0)
+    keep_checkpoints: int = setting(3, "checkpoint folders kept on disk (the active one, its "
+                                    "parent and the original base are always kept)", min=1)
 
 
 @dataclass(frozen=True)
