@@ -1,0 +1,106 @@
+"""The extract stage: new articles → facts (extractors/triples.py) → the facts table.
+
+Articles are extracted in batches (the extractor batches their sentences across
+articles). An article's facts and its move to ``extracted`` are one transaction, so a
+crash never leaves an article half-extracted or extracted twice. An unreachable chat
+endpoint is transient: the articles stay ``new`` and the next run retries them. Anything
+else that goes wrong with one article marks only that article ``failed``, with the
+reason, and never loses facts stored for others.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from sqlite_utils import Database
+
+from memoird.extractors.chat import ChatError
+from memoird.extractors.triples import ExtractedFact, TripleExtractor
+from memoird.store import articles as article_store
+from memoird.store import facts as fact_store
+from memoird.store.db import write_transaction
+
+log = logging.getLogger("memoird.extract")
+
+DEFAULT_LIMIT = 32
+
+
+@dataclass
+class ExtractReport:
+    articles: int = 0  # articles moved to extracted
+    facts: int = 0  # facts stored (mapped and unmapped)
+    unmapped: int = 0  # of which without a canonical relation (kept, never probed)
+    skipped: int = 0  # articles without text
+    failed: int = 0  # articles marked failed
+    deferred: int = 0  # articles left new because the chat backend was unavailable
+    errors: list[str] = field(default_factory=list)
+
+
+def extract_pending_articles(db: Database, extractor: TripleExtractor,
+                             limit: int | None = None) -> ExtractReport:
+    """Extract facts from up to ``limit`` new articles (oldest first) and store them."""
+    report = ExtractReport()
+    pending = article_store.articles_by_status(db, "new", limit=limit or DEFAULT_LIMIT)
+    work = []
+    for article in pending:
+        if article.text.strip():
+            work.append(article)
+        else:
+            article_store.set_article_status(db, article.id, "skipped", error="no text")
+            report.skipped += 1
+    if not work:
+        return report
+    texts = [_document(a.title, a.text) for a in work]
+    try:
+        results: list[list[ExtractedFact]] | None = extractor.extract_many(texts)
+    except ChatError as exc:
+        report.deferred = len(work)
+        report.errors.append(f"chat backend unavailable, {len(work)} articles deferred: {exc}")
+        log.warning("extract: %s", report.errors[-1])
+        return report
+    except Exception as exc:  # find the article that breaks the batch
+        log.exception("extract: batch of %d articles failed; retrying one by one", len(work))
+        results = None
+        report.errors.append(f"batch failed: {type(exc).__name__}: {exc}")
+    for i, article in enumerate(work):
+        if results is not None:
+            facts = results[i]
+        else:
+            try:
+                facts = extractor.extract(texts[i])
+            except ChatError as exc:
+                report.deferred += 1
+                report.errors.append(f"article {article.id}: deferred: {exc}")
+                continue
+            except Exception as exc:
+                reason = f"extraction failed: {type(exc).__name__}: {exc}"[:500]
+                article_store.set_article_status(db, article.id, "failed", error=reason)
+                report.failed += 1
+                report.errors.append(f"article {article.id}: {reason}")
+                continue
+        _store(db, article.id, facts)
+        report.articles += 1
+        report.facts += len(facts)
+        report.unmapped += sum(1 for f in facts if f.relation is None)
+    return report
+
+
+def _document(title: str | None, text: str) -> str:
+    """The title is a sentence of its own (headlines often state the fact)."""
+    title = (title or "").strip()
+    if title and not text.lstrip().startswith(title):
+        return f"{title}\n\n{text}"
+    return text
+
+
+def _store(db: Database, article_id: int, facts: list[ExtractedFact]) -> None:
+    with write_transaction(db):
+        for fact in facts:
+            fact_store.add_fact(db, article_id, subject=fact.subject,
+                                raw_relation=fact.raw_relation, object=fact.object,
+                                relation=fact.relation, evidence=fact.evidence,
+                                extractor_model=fact.extractor_model,
+                                prompt_version=fact.prompt_version,
+                                confidence=fact.confidence)
+        article_store.set_article_status(db, article_id, "extracted")
+

@@ -1,0 +1,95 @@
+"""Entity normalisation: one key per real-world name, however a sentence or a model wrote it.
+
+Claims aggregate facts from different feeds, and "Mr. Joe Biden", "joe  biden" and
+"President Joe Biden" must land on the same claim; the benchmark's strict match also
+compares triples after this normalisation. Display forms keep their case (an edit prompt
+wants "Joe Biden", not "joe biden"); keys are case- and accent-folded.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+# Titles that precede a name and say nothing about who it is.
+HONORIFICS = (
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "rev",
+    "reverend", "hon", "president", "vice president", "prime minister", "chancellor",
+    "senator", "sen", "rep", "representative", "governor", "gov", "mayor",
+)
+# Only before a capitalised word: "President Joe Biden" loses the title, "president of
+# France" does not. Ambiguous words (General, Saint, King) are not titles here because
+# "General Motors" and "Saint Lucia" are names.
+_HONORIFIC_RE = re.compile(
+    r"^(?:(?:" + "|".join(sorted((re.escape(h) for h in HONORIFICS), key=len, reverse=True))
+    + r")\.?\s+(?=(?-i:[A-Z])))+", re.IGNORECASE)
+_QUOTES = "\"'`“”‘’«»"
+_EDGE_PUNCT = _QUOTES + " ,;:!?[]{}<>-–—*#|"
+_ABBREV_END_RE = re.compile(r"(?:^|\s)(?:[A-Za-z]\.)+$")
+_SPACE_RE = re.compile(r"\s+")
+_POSSESSIVE_RE = re.compile(r"(?:'s|’s)$")
+_ARTICLE_RE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
+
+
+def clean_entity(text: str) -> str:
+    """Display form: underscores and odd whitespace become spaces, edge punctuation and
+    leading honorifics go, case is kept. ``"Dr. Jane_Smith,"`` -> ``"Jane Smith"``."""
+    text = unicodedata.normalize("NFKC", str(text)).replace("_", " ")
+    text = _strip_edges(_SPACE_RE.sub(" ", text))
+    stripped = _HONORIFIC_RE.sub("", text).strip()
+    # "President" alone is a title, not a name: keep it when nothing would be left.
+    if stripped:
+        text = stripped
+    return _strip_edges(_POSSESSIVE_RE.sub("", text))
+
+
+def _strip_edges(text: str) -> str:
+    """Drop edge punctuation but keep abbreviation dots ("U.S.") and balanced brackets."""
+    while True:
+        before = text
+        text = text.strip(_EDGE_PUNCT)
+        if text.endswith(".") and not _ABBREV_END_RE.search(text):
+            text = text[:-1]
+        if text.startswith("(") and (text.endswith(")") or ")" not in text):
+            text = text[1:-1] if text.endswith(")") else text[1:]
+        if text.endswith(")") and text.count("(") < text.count(")"):
+            text = text[:-1]
+        if text == before:
+            return text
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form of any text (used for matching, never shown)."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = re.sub(r"[^\w\s]", " ", text)
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def entity_key(text: str) -> str:
+    """The key claims and the benchmark compare: display form, folded, leading article
+    dropped, known aliases resolved (``"the U.S."`` -> ``"united states"``)."""
+    key = fold(clean_entity(text))
+    key = _ARTICLE_RE.sub("", key)
+    return entity_aliases().get(key, key)
+
+
+def tokens(text: str) -> list[str]:
+    """Folded word tokens (for overlap scores)."""
+    return fold(text).split()
+
+
+@lru_cache(maxsize=1)
+def entity_aliases() -> dict[str, str]:
+    """Folded alias -> folded canonical name, from data/entity_aliases.toml."""
+    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
+        "data", "entity_aliases.toml").read_text(encoding="utf-8"))
+    table: dict[str, str] = {}
+    for canonical, aliases in raw.get("aliases", {}).items():
+        target = fold(canonical)
+        for alias in aliases:
+            table[fold(alias)] = target
+    return table
