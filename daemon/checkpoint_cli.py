@@ -78,8 +78,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         s = sizes.get(c.id, {})
         rows.append([c.id, c.status, c.parent_id, c.created_at[:19], len(c.edits_distilled), gate,
                      _size(s.get("folder_bytes", 0) + s.get("memory_bytes", 0))
-                     if s.get("on_disk") else "deleted", c.path])
-    _cli()._table(["id", "status", "parent", "created", "edits", "gate", "disk", "path"], rows,
+                     if s.get("on_disk") else "deleted", Path(c.path).name])
+    _cli()._table(["id", "status", "parent", "created", "edits", "gate", "disk", "folder"], rows,
                   title="checkpoints")
     print(f"total {_size(usage['total_bytes'])} (runs {_size(usage['runs_bytes'])}), "
           f"{_size(usage['free_bytes'])} free of {_size(usage['disk_bytes'])}")

@@ -30,6 +30,7 @@ import gc
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -517,7 +518,7 @@ def folder_bytes(path: str | Path) -> int:
 
 
 def apply_retention(runtime, keep: int) -> list[int]:
-    """Delete the folders of old checkpoints beyond the ``keep`` newest; returns their ids.
+    """Delete the folders of checkpoints older than the ``keep`` newest; returns their ids.
 
     Never deleted: the active checkpoint, its parent (the rollback target), the lineage
     root (the original base) and any folder memoird did not create under
@@ -535,20 +536,24 @@ def apply_retention(runtime, keep: int) -> list[int]:
         if active.parent_id is not None:
             protected.add(active.parent_id)
     root = runtime.paths.checkpoints.resolve()
-    on_disk = [c for c in registry.list_checkpoints(db)
-               if Path(c.path).exists() and c.id not in protected]
+    on_disk = [c for c in registry.list_checkpoints(db) if Path(c.path).exists()]  # newest first
+    kept = {c.id for c in on_disk[:keep]} | protected
     removed = []
-    for c in on_disk[max(0, keep - len(protected)):]:
+    for c in (c for c in on_disk if c.id not in kept):
         folder = Path(c.path).resolve()
         if root not in folder.parents or not folder.name.startswith("distilled-"):
             continue
         if c.status != "retired":
             registry.retire_checkpoint(db, c.id)
-        shutil.rmtree(folder)
+        # Renamed first (atomic), so a crash mid-delete never leaves a half folder that
+        # looks like a checkpoint; leftovers are removed on the next pass.
+        os.replace(folder, folder.with_name(f".deleting-{folder.name}"))
         memory_path(runtime.paths.memory, c).unlink(missing_ok=True)
         registry.update_checkpoint(db, c.id, note=f"{c.note or ''} [folder deleted by retention "
                                                  f"at {time.strftime('%Y-%m-%d %H:%M:%S')}]".strip())
         removed.append(c.id)
+    for leftover in root.glob(".deleting-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     return removed
 
 
