@@ -45,6 +45,7 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+import torch.nn.utils.parametrize
 from torch import nn
 
 from .memory_io import atomic_write_bytes
@@ -67,6 +68,7 @@ class DistillConfig:
 
     layers: tuple[int, ...] | None = None  # MLP layers trained; None: default_layers()
     modules: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
+    lora_rank: int = 0  # 0: train the weights; r > 0: a rank-r update merged at the end
     lr: float = 5e-4  # Adam
     max_epochs: int = 12
     batch_size: int = 16
@@ -83,6 +85,8 @@ class DistillConfig:
                 f"distillation needs lr > 0, max_epochs >= 1 and batch_size >= 1 "
                 f"(got {self.lr}, {self.max_epochs}, {self.batch_size})"
             )
+        if self.lora_rank < 0:
+            raise ValueError(f"lora_rank must be >= 0, got {self.lora_rank}")
         if not self.modules or any(m not in ("gate_proj", "up_proj", "down_proj") for m in self.modules):
             raise ValueError(f"modules {self.modules!r}: use gate_proj, up_proj and/or down_proj")
 
@@ -222,14 +226,24 @@ class Distiller:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.student = copy.deepcopy(self.decoder.layers[self.low :]).float()
         self.student.requires_grad_(False)
-        self.params: dict[str, nn.Parameter] = {}
+        self.params: dict[str, nn.Parameter] = {}  # what the optimizer trains
+        self._weights: dict[str, nn.Linear] = {}  # state-dict name -> module whose weight changes
         prefix = _layer_prefix(model, self.decoder)
+        gen = torch.Generator().manual_seed(self.config.seed)
         for i in layers:
             mlp = self.student[i - self.low].mlp
             for name in self.config.modules:
-                p = getattr(mlp, name).weight
-                p.requires_grad_(True)
-                self.params[f"{prefix}{i}.mlp.{name}.weight"] = p
+                linear = getattr(mlp, name)
+                key = f"{prefix}{i}.mlp.{name}.weight"
+                self._weights[key] = linear
+                if self.config.lora_rank:
+                    delta = _LowRank(linear.weight.shape, self.config.lora_rank, gen).to(self.device)
+                    torch.nn.utils.parametrize.register_parametrization(linear, "weight", delta)
+                    self.params[f"{key}.lora_a"] = delta.a
+                    self.params[f"{key}.lora_b"] = delta.b
+                else:
+                    linear.weight.requires_grad_(True)
+                    self.params[key] = linear.weight
         self.replay_texts = list(replay_texts)
         self.signature = self._signature()
         self._batches: list[_Batch] | None = None
@@ -245,9 +259,10 @@ class Distiller:
             h.update(f"{e.key}|{e.prompt_ids}|{e.target_ids};".encode())
         for t in self.replay_texts:
             h.update(hashlib.sha256(t.encode()).digest())
-        for name, p in self.params.items():
-            h.update(name.encode())
-            h.update(p.detach().float().cpu().flatten()[:4096].numpy().tobytes())
+        with torch.no_grad():
+            for name, m in self._weights.items():  # the base weights the run starts from
+                h.update(name.encode())
+                h.update(m.weight.float().cpu().flatten()[:4096].numpy().tobytes())
         return h.hexdigest()
 
     def _prepare(self) -> None:
@@ -432,8 +447,9 @@ class Distiller:
                            last["loss"], last["train_accuracy"], history)
 
     def trained_tensors(self) -> dict[str, torch.Tensor]:
-        """The trained weights under their names in the model's state dict (on CPU)."""
-        return {name: p.detach().to("cpu").clone() for name, p in self.params.items()}
+        """The trained weights (low-rank updates merged) under their state-dict names, on CPU."""
+        with torch.no_grad():
+            return {name: m.weight.detach().to("cpu").clone() for name, m in self._weights.items()}
 
     # ------------------------------------------------------------------ state
     def _state_path(self) -> Path | None:
@@ -447,7 +463,8 @@ class Distiller:
         torch.save({
             "signature": self.signature, "epoch": epoch, "batch_pos": batch_pos,
             "history": history, "done": done, "wrong": wrong.cpu(),
-            "params": self.trained_tensors(), "optim": optim.state_dict(),
+            "params": {n: p.detach().cpu() for n, p in self.params.items()},
+            "optim": optim.state_dict(),
         }, buf)
         atomic_write_bytes(path, buf.getvalue())
 
@@ -464,6 +481,19 @@ class Distiller:
             log.warning("distillation state %s belongs to other inputs; starting afresh", path)
             return None
         return state
+
+
+class _LowRank(nn.Module):
+    """``W + B·A`` for a LoRA-style student; merged into ``W`` when the checkpoint is written."""
+
+    def __init__(self, shape: torch.Size, rank: int, gen: torch.Generator):
+        super().__init__()
+        out_features, in_features = shape
+        self.a = nn.Parameter(torch.randn(rank, in_features, generator=gen) / in_features**0.5)
+        self.b = nn.Parameter(torch.zeros(out_features, rank))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight + self.b @ self.a
 
 
 class _Captured(Exception):

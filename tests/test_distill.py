@@ -3,6 +3,7 @@ checkpoint writing, and the real embedded model for folding edits into weights."
 
 from __future__ import annotations
 
+import pytest
 import torch
 from memoir_tiny import tiny_model, tiny_tokenizer
 
@@ -59,7 +60,10 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
     assert other.train(progress=False).resumed_from_step == 0
 
 
-def test_student_learns_the_examples_and_checkpoint_is_a_plain_hf_folder(tmp_path):
+@pytest.mark.parametrize("lora_rank", [0, 4])
+def test_student_learns_the_examples_and_checkpoint_is_a_plain_hf_folder(tmp_path, lora_rank):
+    """Full MLP weights or a rank-4 update merged back: either way the written folder holds
+    plain weights in which only the trained matrices differ from the base."""
     from transformers import AutoModelForCausalLM
 
     model, tok = tiny_model(), tiny_tokenizer()
@@ -68,7 +72,9 @@ def test_student_learns_the_examples_and_checkpoint_is_a_plain_hf_folder(tmp_pat
     model.save_pretrained(base_dir)
     tok.save_pretrained(base_dir)
     examples = _examples(tok)
-    trainer = Distiller(model, tok, examples, REPLAY, _config(max_epochs=40, stop_accuracy=1.0))
+    trainer = Distiller(model, tok, examples, REPLAY,
+                        _config(max_epochs=60, stop_accuracy=1.0, lora_rank=lora_rank,
+                                lr=3e-3 if not lora_rank else 3e-2))
     report = trainer.train(progress=False)
     assert report.train_accuracy == 1.0, report.history[-3:]
     for n, p in model.named_parameters():  # the base model itself is never trained
@@ -81,6 +87,7 @@ def test_student_learns_the_examples_and_checkpoint_is_a_plain_hf_folder(tmp_pat
     for n, p in cand.named_parameters():
         expected = trained.get(n, before[n])
         assert torch.equal(p, expected), n
+        assert (n in trained) == (not torch.equal(p, before[n])), n
     assert set(trained) == {f"model.layers.{i}.mlp.{m}.weight" for i in (2, 3)
                             for m in ("gate_proj", "up_proj", "down_proj")}
     prompts = [tok.decode(e.prompt_ids) for e in examples]
@@ -90,8 +97,6 @@ def test_student_learns_the_examples_and_checkpoint_is_a_plain_hf_folder(tmp_pat
 
 
 def test_memory_must_be_detached_and_inputs_are_checked(tmp_path):
-    import pytest
-
     from memoird.editor.memoir import Memoir
 
     model, tok = tiny_model(), tiny_tokenizer()
