@@ -163,6 +163,15 @@ def run_service(rt: Any, stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
 
     config = rt.config
     setup_logging(config.daemon.log_level, json_lines=config.daemon.log_format == "json")
+    # progress bars (model loading, encoders) would interleave with the JSON log lines
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -1,36 +1,74 @@
 """Done-when test of the service: the real daemon, end to end, on loopback.
 
 ``memoird run -c CONFIG`` runs as a subprocess with the embedded model (SmolLM2-135M)
-and a systemd notify socket. The test adds the bundled sample feeds (served from a
-loopback HTTP server) through the API, waits until the pipeline has polled them,
-extracted and probed the facts, and applied an edit; asks the OpenAI-compatible API for
+and a systemd notify socket. The test adds a news feed (served from a loopback HTTP
+server) through the API, waits until the daemon's own scheduler has polled it,
+extracted and probed the fact, and applied an edit; asks the OpenAI-compatible API for
 a completion that uses the edit (plain and streamed), reverts the edit through the
-token-protected API, checks the model answers as before, and stops the daemon with
-SIGTERM: exit status 0, READY=1 then STOPPING=1 on the notify socket, JSON log lines.
+token-protected API, checks the model no longer answers with it, and stops the daemon
+with SIGTERM: exit status 0, READY=1 then STOPPING=1 on the notify socket, JSON logs.
+
+The feed carries one story (from the bundled sample news) and the policy asks for one
+source domain: extraction on CPU is the slow stage, and the two-domain rule has its
+own tests (test_policy.py, test_slice.py).
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from memoird.daemon.demo import SAMPLE_FEEDS, serve_sample_feeds
 
 TOKEN = "e2e-token-5c1f0b"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: generous: first start fits the memory's background statistics on 2 shared CPU cores
 READY_TIMEOUT = 900
 PIPELINE_TIMEOUT = 900
+
+
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel>
+  <title>Adriatic Wire</title><link>https://www.adriaticwire.com/world</link>
+  <description>World news</description>
+  <item>
+    <title>Indonesia formally moves its capital to Nusantara</title>
+    <link>https://www.adriaticwire.com/world/2024/08/17/indonesia-capital-nusantara</link>
+    <guid isPermaLink="false">adriaticwire-2024-0817</guid>
+    <pubDate>Sat, 17 Aug 2024 09:00:00 +0700</pubDate>
+    <description><![CDATA[<p>The capital of Indonesia is Nusantara.</p>]]></description>
+  </item>
+</channel></rss>
+"""
+
+
+@contextmanager
+def serve_feed(folder: Path) -> Iterator[str]:
+    (folder / "world.xml").write_text(FEED)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/world.xml"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _free_port() -> int:
@@ -63,6 +101,8 @@ base = "{model_dir}"
 device = "cpu"
 [feeds]
 allow_networks = ["127.0.0.0/8"]
+[policy]
+min_domains = 1
 [api]
 host = "127.0.0.1"
 port = {self.port}
@@ -105,15 +145,16 @@ port = {self.port}
 
 
 def test_daemon_end_to_end(tmp_path, embedded_model_dir):
-    with serve_sample_feeds() as feeds_url:
+    (tmp_path / "www").mkdir()
+    with serve_feed(tmp_path / "www") as feed_url:
         daemon = Daemon(tmp_path, embedded_model_dir)
         try:
-            _run(daemon, feeds_url)
+            _run(daemon, feed_url)
         finally:
             daemon.close()
 
 
-def _run(daemon: Daemon, feeds_url: str) -> None:
+def _run(daemon: Daemon, feed_url: str) -> None:
     c = daemon.client
     # -- start-up: liveness at once, readiness once the model is loaded, then READY=1
     daemon.wait("/healthz", lambda: c.get("/healthz").status_code == 200, 120, every=0.5)
@@ -122,12 +163,10 @@ def _run(daemon: Daemon, feeds_url: str) -> None:
                                             if m.get("READY") == "1"], 30, every=0.2)
     assert "serving" in ready[0]["STATUS"]
 
-    # -- feeds through the API (writes need the token)
-    assert c.post("/api/feeds", json={"url": f"{feeds_url}/{SAMPLE_FEEDS[0]}"}).status_code == 401
-    for name in SAMPLE_FEEDS:
-        response = c.post("/api/feeds", headers=AUTH, json={"url": f"{feeds_url}/{name}",
-                                                             "trust": 0.8})
-        assert response.status_code == 201, response.text
+    # -- the feed through the API (writes need the token)
+    assert c.post("/api/feeds", json={"url": feed_url}).status_code == 401
+    response = c.post("/api/feeds", headers=AUTH, json={"url": feed_url, "trust": 0.8})
+    assert response.status_code == 201, response.text
 
     # -- the scheduler polls, extracts, probes, decides and applies on its own
     def an_applied_edit():
@@ -135,10 +174,11 @@ def _run(daemon: Daemon, feeds_url: str) -> None:
         return items[0] if items else None
 
     edit = daemon.wait("an applied edit", an_applied_edit, PIPELINE_TIMEOUT, every=5)
-    feeds = c.get("/api/feeds").json()["items"]
-    assert all(f["health"] == "ok" and f["articles"] > 0 for f in feeds), feeds
+    assert edit["subject"].lower() == "indonesia" and "nusantara" in edit["target"].lower()
+    [feed] = c.get("/api/feeds").json()["items"]
+    assert feed["health"] == "ok" and feed["articles"] == 1, feed
     detail = c.get(f"/api/edits/{edit['id']}").json()
-    assert detail["sources"] and all(s["evidence"] for s in detail["sources"])
+    assert detail["sources"][0]["evidence"] and detail["sources"][0]["url"].endswith("nusantara")
     assert [e["to_status"] for e in detail["events"]][-1] == "applied"
 
     # -- the live model serves the edit through the OpenAI-compatible API
@@ -165,7 +205,7 @@ def _run(daemon: Daemon, feeds_url: str) -> None:
     assert by_status["reverted"] >= 1
     polls = {s.labels["result"]: s.value for s in families["memoird_polls"].samples
              if s.name == "memoird_polls_total"}
-    assert polls.get("updated", 0) >= len(SAMPLE_FEEDS)
+    assert polls.get("updated", 0) >= 1
     assert families["memoird_edit_seconds"].samples  # histogram present
     assert {s.labels["decision"] for s in families["memoird_routing_decisions"].samples} \
         == {"hit", "miss"}
