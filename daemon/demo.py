@@ -84,9 +84,13 @@ def run_demo(data_dir: Path, keep: bool = False) -> int:
         db = rt.db()
         for name in SAMPLE_FEEDS:
             url = f"{base_url}/{name}"
-            if not any(f.url == url for f in feeds.list_feeds(db)):
+            # A kept demo served the same feed on another port: move it, keep its articles.
+            earlier = [f for f in feeds.list_feeds(db) if f.url.endswith(f"/{name}")]
+            if earlier:
+                feeds.update_feed(db, earlier[0].id, url=url, next_check_at=None)
+            else:
                 feeds.add_feed(db, url, trust=0.8)
-            console.print(f"feed added: {url}")
+            console.print(f"feed: {url}")
         report = rt.pipeline.run_until_idle(progress=True, console=console)
 
     applied = edits.list_edits(rt.db(), status="applied", limit=1000)

@@ -100,7 +100,7 @@ class Pipeline:
 
     @cached_property
     def verifier(self):
-        from memoird.daemon.stages.apply import neighbour_subjects
+        from memoird.daemon.policy import neighbour_subjects
         from memoird.editor.verify import EditVerifier
 
         return EditVerifier(neighbour_subjects=lambda edit: neighbour_subjects(self.rt.db(), edit))

@@ -15,7 +15,6 @@ from typing import Any, Callable
 from sqlite_utils import Database
 
 from memoird.store import edits as edit_log
-from memoird.store.claims import normalize_key
 
 log = logging.getLogger("memoird.apply")
 
@@ -31,17 +30,6 @@ class ApplyReport:
     failed: int = 0
     seconds: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def neighbour_subjects(db: Database, edit, limit: int = 3) -> list[str]:
-    """Other subjects the log knows for the edit's relation: its template neighbours."""
-    if not edit.relation:
-        return []
-    rows = db.execute(
-        "SELECT subject FROM claims WHERE relation = ? AND subject_key != ? "
-        "GROUP BY subject_key ORDER BY MAX(last_seen) DESC LIMIT ?",
-        [edit.relation, normalize_key(edit.subject), limit]).fetchall()
-    return [r[0] for r in rows]
 
 
 def apply_approved_edits(db: Database, engine, limit: int | None = None,
