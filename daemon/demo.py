@@ -1,6 +1,7 @@
 """`memoird demo`: the whole pipeline on the bundled sample feeds, served on loopback.
 
-The sample feeds report real-world changes (Croatia's currency, Indonesia's capital) from two
+The sample feeds report real-world changes (Croatia's currency, Indonesia's and Kazakhstan's
+capitals) from two
 independent news domains, so the default confirmation policy (two domains) lets them
 through, plus stories that agree with what the model already knows (Paris). The demo prints
 every stage and the model's greedy answer before and after each edit, and checks that an

@@ -40,8 +40,8 @@ def slice_run(tmp_path_factory, embedded_model_dir):
 def test_every_stage_moved_records(slice_run):
     rt, _, totals = slice_run
     db = rt.db()
-    assert totals["poll"] == 6  # three stories in each of the two feeds
-    assert articles.count_articles(db, status="extracted") == 6
+    assert totals["poll"] == 8  # four stories in each of the two feeds
+    assert articles.count_articles(db, status="extracted") == 8
     assert facts.facts_by_status(db, "probed", limit=100), "no fact was probed"
 
 
@@ -49,7 +49,7 @@ def test_confirmed_changes_became_applied_edits(slice_run):
     rt, _, _ = slice_run
     applied = edits.list_edits(rt.db(), status="applied")
     subjects = {e.subject.lower() for e in applied}
-    assert {"croatia", "indonesia"} & subjects, [
+    assert len({"croatia", "indonesia", "kazakhstan"} & subjects) >= 2, [
         (e.subject, e.target, e.status) for e in edits.list_edits(rt.db())]
     for edit in applied:
         answer = rt.engine.generate([edit.prompt], max_new_tokens=8)[0]
