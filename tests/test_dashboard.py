@@ -109,6 +109,8 @@ def test_load_filter_approve_revert(browser, site):
     event = edit_log.edit_events(service.rt.db(), 4)[-1]
     assert (event.to_status, event.reason) == ("reverted", "source retracted the story")
     detail.get_by_test_id("events").filter(has_text="source retracted the story").wait_for()
+    assert "answer_after" in detail.get_by_test_id("verification").inner_text()
+    assert "Player 3 plays for" in detail.get_by_test_id("probes").inner_text()
 
     # feeds and checkpoints tabs render
     page.get_by_test_id("tab-feeds").click()

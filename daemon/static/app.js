@@ -140,7 +140,7 @@ async function showEdit(id) {
          (s.confidence != null ? ` (confidence ${Number(s.confidence).toFixed(2)})` : "") +
          (s.feed_title || s.feed_url ? ` · feed ${s.feed_title || s.feed_url}` : ""))));
   const probes = (d.probes || []).map((p) =>
-    el("li", {}, `${p.template} → `, el("q", {}, p.answer || "—"), " ", badge(p.verdict),
+    el("li", {}, `${(p.template || "").replace("{subject}", e.subject)} → `, el("q", {}, p.answer || "—"), " ", badge(p.verdict),
        p.memory_generation != null ? el("span", { class: "muted" }, ` gen ${p.memory_generation}`) : null));
   const after = Object.entries(d.after || {}).map(([k, v]) =>
     [el("dt", {}, k), el("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v))]);
@@ -163,7 +163,7 @@ async function showEdit(id) {
       : el("span", { class: "muted" }, "no action available in this status")),
     el("h3", {}, `Sources (${sources.length})`), sources.length ? sources : el("p", { class: "muted" }, "none recorded"),
     el("h3", {}, "Model before (probes)"), probes.length ? el("ul", { "data-testid": "probes" }, probes) : el("p", { class: "muted" }, "no probes"),
-    el("h3", {}, "After (verification)"), after.length ? el("dl", { "data-testid": "verification" }, after) : el("p", { class: "muted" }, "not verified yet"),
+    el("h3", {}, "After (verification)"), after.length ? el("dl", { "data-testid": "verification" }, after.flat()) : el("p", { class: "muted" }, "not verified yet"),
     el("h3", {}, "History"), el("ol", { "data-testid": "events" }, events)].flat());
   box.hidden = false;
 }
@@ -198,6 +198,7 @@ async function loadFeeds() {
   const feedAction = (f, name, method = "POST") => el("button", {
     "data-testid": `feed-${name}`, class: name === "remove" ? "danger" : "",
     onclick: async () => {
+      if (name === "remove" && !window.confirm(`Stop polling ${f.url} for good? Its articles and edits are kept.`)) return;
       try {
         const path = name === "remove" ? `/api/feeds/${f.id}` : `/api/feeds/${f.id}/${name}`;
         await api(path, { method, auth: true, body: name === "remove" ? undefined : {} });
