@@ -93,3 +93,25 @@ def entity_aliases() -> dict[str, str]:
         for alias in aliases:
             table[fold(alias)] = target
     return table
+
+
+@lru_cache(maxsize=1)
+def _countries() -> dict[str, str]:
+    """Folded name or demonym -> display name, from data/countries.toml."""
+    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
+        "data", "countries.toml").read_text(encoding="utf-8"))
+    table: dict[str, str] = {}
+    for name, others in raw["countries"].items():
+        for form in (name, *others):
+            table.setdefault(fold(form), name)
+    return table
+
+
+def country_name(text: str) -> str | None:
+    """The country a name or demonym denotes ("Indian" -> "India"), or None.
+
+    Only for objects of relations whose value must be a country: elsewhere "French" is a
+    language, not France.
+    """
+    key = fold(clean_entity(text))
+    return _countries().get(key) or _countries().get(_ARTICLE_RE.sub("", key))

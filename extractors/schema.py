@@ -39,6 +39,7 @@ class Relation:
     definition: str
     aliases: tuple[str, ...] = ()
     templates: tuple[str, ...] = ()  # cloze prompts with "{subject}", object comes last
+    object_type: str | None = None  # "country": the object must be a known country
 
     @property
     def probeable(self) -> bool:
@@ -105,7 +106,7 @@ class RelationSchema:
     @classmethod
     def load(cls, path: str | Path) -> "RelationSchema":
         """A schema TOML file: ``[[relation]]`` tables with id, label, definition,
-        aliases and templates."""
+        aliases, templates and an optional object_type."""
         path = Path(path)
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -127,7 +128,8 @@ class RelationSchema:
                     id=_required(table, "id"), label=_required(table, "label"),
                     definition=_required(table, "definition"),
                     aliases=tuple(str(a) for a in table.get("aliases", [])),
-                    templates=tuple(str(t) for t in table.get("templates", []))))
+                    templates=tuple(str(t) for t in table.get("templates", [])),
+                    object_type=_object_type(table.get("object_type"))))
             except SchemaError as exc:
                 raise SchemaError(f"{source}: relation #{i + 1}: {exc}") from None
         if not relations:
@@ -158,20 +160,32 @@ class RelationSchema:
             words = _decamel(label)
             aliases: list[str] = [words] if words != label else []
             templates: tuple[str, ...] = ()
+            object_type = None
             known = enrich_from.exact(label) if enrich_from else None
             if known is None and enrich_from is not None and words != label:
                 known = enrich_from.exact(words)
             if known is not None and known.id not in taken:
                 taken.add(known.id)
                 aliases += [known.label, *known.aliases]
-                templates = known.templates
+                templates, object_type = known.templates, known.object_type
             relations.append(Relation(id=label, label=label,
                                       definition=",".join(row[1:]).strip(),
                                       aliases=tuple(a for a in aliases if a != label),
-                                      templates=templates))
+                                      templates=templates, object_type=object_type))
         if not relations:
             raise SchemaError(f"{path}: no relations")
         return cls(relations, str(path))
+
+
+OBJECT_TYPES = ("country",)
+
+
+def _object_type(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in OBJECT_TYPES:
+        raise SchemaError(f"object_type {value!r} is not one of {', '.join(OBJECT_TYPES)}")
+    return str(value)
 
 
 def _required(table: dict[str, Any], key: str) -> str:

@@ -29,7 +29,7 @@ from importlib import resources
 from typing import Any, Iterable, Sequence
 
 from .chat import ChatBackend, Conversation, Message
-from .normalize import clean_entity, entity_key, fold
+from .normalize import clean_entity, country_name, entity_key, fold
 from .schema import RelationMapper, RelationSchema
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ _INJECTION_PATTERNS = [
 _INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE)
 _CONTROL_RE = re.compile(r"<\|[^|>]{0,40}\|>|</?text>", re.IGNORECASE)
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
+_LIST_SPLIT_RE = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*|\s*;\s*")
 
 
 class ExtractionError(ValueError):
@@ -397,30 +398,52 @@ class TripleExtractor:
             if located is None:
                 report.rejected.append((triple, "not grounded in the text"))
                 continue
-            evidence, subj, obj = located
-            if entity_key(subj.span) == entity_key(obj.span):
-                report.rejected.append((triple, "subject equals object"))
-                continue
-            relation_score = match.score if match.relation else 0.5
-            facts.append(ExtractedFact(
-                subject=clean_entity(subj.span) or subj.span, raw_relation=triple.relation,
-                object=clean_entity(obj.span) or obj.span, relation=match.id,
-                evidence=evidence, relation_score=round(match.score, 4),
-                confidence=round(subj.score * obj.score * relation_score, 4),
-                extractor_model=self.model_name))
+            evidence, subjects, objects = located
+            for subj in subjects:
+                for obj in objects:
+                    if entity_key(subj.span) == entity_key(obj.span):
+                        report.rejected.append((triple, "subject equals object"))
+                        continue
+                    value = clean_entity(obj.span) or obj.span
+                    if match.relation is not None and match.relation.object_type == "country":
+                        value = country_name(obj.span) or country_name(triple.object)
+                        if value is None:
+                            report.rejected.append((triple, "object is not a country"))
+                            continue
+                    relation_score = match.score if match.relation else 0.5
+                    facts.append(ExtractedFact(
+                        subject=clean_entity(subj.span) or subj.span,
+                        raw_relation=triple.relation,
+                        object=value, relation=match.id,
+                        evidence=evidence, relation_score=round(match.score, 4),
+                        confidence=round(subj.score * obj.score * relation_score, 4),
+                        extractor_model=self.model_name))
         return facts
 
     def _locate(self, triple: RawTriple, sentences: Sequence[str]
-                ) -> tuple[str, Grounding, Grounding] | None:
-        """The first sentence that grounds both subject and object."""
+                ) -> tuple[str, list[Grounding], list[Grounding]] | None:
+        """The first sentence that grounds both subject and object.
+
+        An entity the model wrote as a list ("Visu and Rajam Balachandar") that is not in
+        the text as a whole counts when every member is: each becomes its own fact.
+        """
         for sentence in sentences:
-            subj = ground(triple.subject, sentence, self.min_grounding)
-            obj = ground(triple.object, sentence, self.min_grounding) if subj else None
-            if subj and obj:
-                return sentence, subj, obj
+            subjects = self._ground_all(triple.subject, sentence)
+            objects = self._ground_all(triple.object, sentence) if subjects else []
+            if subjects and objects:
+                return sentence, subjects, objects
         return None
 
-    # few-shot routing ----------------------------------------------------------------
+    def _ground_all(self, entity: str, sentence: str) -> list[Grounding]:
+        whole = ground(entity, sentence, self.min_grounding)
+        if whole is not None:
+            return [whole]
+        parts = [p for p in _LIST_SPLIT_RE.split(entity) if p.strip()]
+        if len(parts) < 2 or any(_entity_problem(p) for p in parts):
+            return []
+        found = [ground(p, sentence, self.min_grounding) for p in parts]
+        return [g for g in found if g is not None] if all(found) else []
+
     def _examples_for(self, texts: Sequence[str]) -> list[list[Example]]:
         """The few-shot examples for each text: those of its nearest topic first, then
         the others in a fixed order, so texts of one topic share one prompt prefix."""
