@@ -51,20 +51,16 @@ def test_health_ready_models_and_openapi(server):
     for path in ("/v1/completions", "/v1/chat/completions", "/api/edits",
                  "/api/edits/{edit_id}/revert", "/api/feeds/{feed_id}/pause"):
         assert path in paths
-    service.engine_loaded = False
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "engine_loaded", False)
         loading = client.get("/readyz")
         assert loading.status_code == 503 and loading.json()["checks"]["model"] == "loading"
         assert client.post("/v1/completions", json={"prompt": "x"}).status_code == 503
-    finally:
-        service.engine_loaded = True
-    service.stopping = True  # after SIGTERM: drained by load balancers, still serving
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "stopping", True)  # after SIGTERM: drained, still serving
         stopping = client.get("/readyz")
         assert stopping.status_code == 503 and stopping.json()["checks"]["process"] == "stopping"
         assert client.post("/v1/completions", json={"prompt": "x"}).status_code == 200
-    finally:
-        service.stopping = False
 
 
 def test_readyz_fails_when_the_database_file_is_gone(tmp_path):

@@ -15,23 +15,20 @@ own tests (test_policy.py, test_slice.py).
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from feedserver import FeedServer
 
 
 TOKEN = "e2e-token-5c1f0b"
@@ -54,21 +51,6 @@ FEED = """<?xml version="1.0" encoding="UTF-8"?>
   </item>
 </channel></rss>
 """
-
-
-@contextmanager
-def serve_feed(folder: Path) -> Iterator[str]:
-    (folder / "world.xml").write_text(FEED)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/world.xml"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _free_port() -> int:
@@ -146,7 +128,9 @@ port = {self.port}
 
 def test_daemon_end_to_end(tmp_path, embedded_model_dir):
     (tmp_path / "www").mkdir()
-    with serve_feed(tmp_path / "www") as feed_url:
+    (tmp_path / "www" / "world.xml").write_text(FEED)
+    with FeedServer(tmp_path / "www") as server:
+        feed_url = server.url("/world.xml")
         daemon = Daemon(tmp_path, embedded_model_dir)
         try:
             _run(daemon, feed_url)
