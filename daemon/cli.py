@@ -245,10 +245,10 @@ def cmd_edits_list(args: argparse.Namespace) -> int:
     from memoird.store import edits
 
     rt = _runtime(args)
-    rows = edits.list_edits(rt.db(), status=args.status, subject=args.subject,
-                            relation=args.relation, limit=args.limit, offset=args.offset)
-    total = edits.count_edits(rt.db(), status=args.status, subject=args.subject,
-                              relation=args.relation)
+    filters = {"status": args.status, "subject": args.subject, "relation": args.relation,
+               "since": args.since}
+    rows = edits.list_edits(rt.db(), limit=args.limit, offset=args.offset, **filters)
+    total = edits.count_edits(rt.db(), **filters)
     if args.json:
         _print_json({"total": total, "edits": [e.as_dict() for e in rows]})
         return 0
@@ -377,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status")
     p.add_argument("--subject")
     p.add_argument("--relation")
+    p.add_argument("--since", help="only edits created at or after this ISO time (UTC)")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -393,6 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--reason")
         p.add_argument("--actor")
         p.set_defaults(func=_edit_action(name))
+
+    from memoird.daemon.checkpoint_cli import register_cli
+
+    register_cli(sub)  # distill, checkpoints list|show|activate|rollback|prune
     return parser
 
 

@@ -98,6 +98,18 @@ class Pipeline:
         report["work"] = report.get("applied", 0) + report.get("failed", 0)
         return report
 
+    def distill(self):
+        """The scheduler's cron slot: fold the memory into a gated new checkpoint.
+
+        Below ``[distill] min_edits`` applied edits the job skips itself; the live engine is
+        switched to the new checkpoint when the candidate passes its gate.
+        """
+        from memoird.daemon.distill_job import run_distillation
+
+        outcome = run_distillation(self.rt, engine=self.rt.engine, progress=False)
+        return {"work": int(getattr(outcome, "status", "") == "activated"),
+                "outcome": str(getattr(outcome, "status", outcome))}
+
     @cached_property
     def verifier(self):
         from memoird.daemon.policy import neighbour_subjects
