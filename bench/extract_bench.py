@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import sys
 import time
@@ -118,6 +119,17 @@ def run_set(name: str, chat: Any, args: argparse.Namespace, backend: str) -> dic
            "rejected": dict(rejected), "shots": args.shots, "routed": not args.no_route,
            "batch_size": args.batch_size, "threads": args.threads, "dtype": args.dtype,
            "load_avg_1m_after": round(os.getloadavg()[0], 2)}
+    if args.dump:
+        Path(args.dump).mkdir(parents=True, exist_ok=True)
+        with open(Path(args.dump) / f"{name}.{backend}.jsonl", "w", encoding="utf-8") as out:
+            for text, doc, g, rep in zip(texts, facts, gold, reports):
+                out.write(json.dumps({
+                    "text": text, "gold": g,
+                    "units": [{"text": r.text, "reply": r.reply, "skipped": r.skipped,
+                               "rejected": [[*t.__dict__.values(), why] for t, why in r.rejected]}
+                              for r in rep],
+                    "facts": [[f.subject, f.raw_relation, f.relation, f.object] for f in doc]},
+                    ensure_ascii=False) + "\n")
     if args.show:
         for text, doc, g, rep in list(zip(texts, facts, gold, reports))[: args.show]:
             print("##", text)
@@ -127,15 +139,32 @@ def run_set(name: str, chat: Any, args: argparse.Namespace, backend: str) -> dic
     return row
 
 
+class ReplayChat:
+    """Answers with the replies recorded by an earlier --dump run (same prompt version)."""
+
+    def __init__(self, path: Path):
+        self.name = f"replay:{path.name}"
+        self.replies: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            for unit in json.loads(line)["units"]:
+                self.replies[unit["text"]] = unit["reply"]
+
+    def chat(self, batch, max_new_tokens, temperature=0.0):
+        from memoird.extractors.triples import defuse
+
+        lookup = {f"<text>{defuse(k)}</text>": v for k, v in self.replies.items()}
+        return [lookup.get(c[-1]["content"], "") for c in batch]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     ap.add_argument("--limit", type=int, default=None, help="first N lines of each set")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--dtype", default="bfloat16", choices=("float32", "bfloat16"))
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--max-new-tokens", type=int, default=96)
-    ap.add_argument("--shots", type=int, default=6)
+    ap.add_argument("--batch-size", type=int, default=48)
+    ap.add_argument("--max-new-tokens", type=int, default=80)
+    ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--no-route", action="store_true", help="same examples for every sentence")
     ap.add_argument("--threshold", type=float, default=0.6, help="relation mapping threshold")
     ap.add_argument("--model", default="smollm2-135m-instruct")
@@ -145,9 +174,20 @@ def main() -> None:
     ap.add_argument("--endpoint-model", default=os.environ.get("MEMOIRD_EXTRACT_MODEL", ""))
     ap.add_argument("--show", type=int, default=0, help="print the first N lines' details")
     ap.add_argument("--out", default=None, help="results folder (default bench/results)")
+    ap.add_argument("--dump", default=None,
+                    help="folder for per-line replies and facts (JSONL, for error analysis)")
+    ap.add_argument("--replay", default=None,
+                    help="folder of an earlier --dump: reuse its replies instead of a model "
+                         "(re-scores parsing, grounding and mapping changes in seconds)")
     args = ap.parse_args()
 
     rows = []
+    if args.replay:
+        for name in args.sets:
+            rows.append(run_set(name, ReplayChat(Path(args.replay) / f"{name}.local.jsonl"),
+                                args, "replay"))
+            print(rows[-1], flush=True)
+        args.no_local, args.endpoint = True, None
     if not args.no_local:
         import torch
 

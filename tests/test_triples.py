@@ -135,6 +135,18 @@ def test_garbage_never_crashes_and_never_becomes_a_fact(make, garbage):
     assert facts == []
 
 
+def test_lists_split_into_grounded_members_and_countries_are_typed(make):
+    sentence = "Nadiya Kinare is a 1998 Indian film starring Raj Kumar and Meena Rao ."
+    chat = Scripted({"Nadiya": "Nadiya Kinare | starring | Raj Kumar and Meena Rao\n"
+                               "Nadiya Kinare | starring | Raj Kumar and Tom Cruise\n"
+                               "Nadiya Kinare | country of origin | India\n"
+                               "Nadiya Kinare | country | 1998"})
+    facts = make(chat).extract(sentence)
+    assert [(f.subject, f.relation, f.object) for f in facts] == [
+        ("Nadiya Kinare", "P161", "Raj Kumar"), ("Nadiya Kinare", "P161", "Meena Rao"),
+        ("Nadiya Kinare", "P495", "India")]  # "Indian" in the text, written as the country
+
+
 def test_unmapped_relations_are_kept_but_flagged(make):
     chat = Scripted({"Lena Dahl": "Lena Dahl | zorbled the flux of | Nordhaven Energy"})
     facts = make(chat).extract(ARTICLE)

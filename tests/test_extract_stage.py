@@ -1,0 +1,111 @@
+"""The extract stage on a real SQLite file: new articles become stored facts; failures are
+contained to their article; an unreachable backend defers instead of failing."""
+
+from __future__ import annotations
+
+import pytest
+
+from memoird.daemon.stages.extract import extract_pending_articles
+from memoird.extractors.chat import ChatError
+from memoird.extractors.schema import RelationMapper, RelationSchema
+from memoird.extractors.triples import PROMPT_VERSION, TripleExtractor
+from memoird.store import articles, facts, feeds
+
+CEO = "Lena Dahl was named chief executive of Nordhaven Energy on Monday."
+HQ = "Nordhaven Energy is headquartered in Oslo."
+
+
+class Scripted:
+    name = "scripted"
+
+    def __init__(self, fail_on: str | None = None, error: Exception | None = None):
+        self.fail_on, self.error, self.calls = fail_on, error, 0
+
+    def chat(self, batch, max_new_tokens, temperature=0.0):
+        self.calls += 1
+        replies = []
+        for conversation in batch:
+            text = conversation[-1]["content"]
+            if self.fail_on and self.fail_on in text:
+                raise self.error
+            if "Lena Dahl" in text:
+                replies.append("Nordhaven Energy | ceo | Lena Dahl\n"
+                               "Lena Dahl | flibbered | Nordhaven Energy\n"
+                               "Nordhaven Energy | owned by | Elon Musk")
+            elif "Oslo" in text:
+                replies.append("Nordhaven Energy | headquarters | Oslo")
+            else:
+                replies.append("none")
+        return replies
+
+
+@pytest.fixture(scope="module")
+def mapper():
+    return RelationMapper(RelationSchema.default())
+
+
+def extractor(chat, mapper):
+    return TripleExtractor(chat, mapper.schema, mapper=mapper)
+
+
+def add_articles(db, *texts, title=None):
+    feed = feeds.add_feed(db, "https://news.example.org/rss")
+    return [articles.insert_article(db, feed.id, guid=f"g{i}", url=f"https://news.example.org/{i}",
+                                    title=title, text=text)[0]
+            for i, text in enumerate(texts)]
+
+
+def test_new_articles_become_facts(store_db, mapper):
+    a, b, empty = add_articles(store_db, CEO + " " + HQ, "Markets were calm.", "   ")
+    report = extract_pending_articles(store_db, extractor(Scripted(), mapper))
+    assert (report.articles, report.facts, report.unmapped, report.skipped) == (2, 3, 1, 1)
+    stored = facts.facts_for_article(store_db, a.id)
+    assert [(f.subject, f.relation, f.object, f.status) for f in stored] == [
+        ("Nordhaven Energy", "P169", "Lena Dahl", "new"),
+        ("Lena Dahl", None, "Nordhaven Energy", "unmapped"),
+        ("Nordhaven Energy", "P159", "Oslo", "new")]
+    first = stored[0]
+    assert first.evidence == CEO and first.raw_relation == "ceo"
+    assert first.extractor_model == "scripted" and first.prompt_version == PROMPT_VERSION
+    assert 0 < first.confidence <= 1
+    assert articles.get_article(store_db, a.id).status == "extracted"
+    assert articles.get_article(store_db, b.id).status == "extracted"
+    assert articles.get_article(store_db, empty.id).status == "skipped"
+    # Nothing is left to do, and a second run stores nothing twice.
+    again = extract_pending_articles(store_db, extractor(Scripted(), mapper))
+    assert again.articles == 0 and len(facts.facts_for_article(store_db, a.id)) == 3
+
+
+def test_title_is_extracted_too(store_db, mapper):
+    (a,) = add_articles(store_db, "Markets were calm.", title=HQ)
+    extract_pending_articles(store_db, extractor(Scripted(), mapper))
+    assert [(f.relation, f.object) for f in facts.facts_for_article(store_db, a.id)] == [
+        ("P159", "Oslo")]
+
+
+def test_unreachable_backend_defers(store_db, mapper):
+    a, b = add_articles(store_db, CEO, HQ)
+    chat = Scripted(fail_on="Lena", error=ChatError("endpoint down"))
+    report = extract_pending_articles(store_db, extractor(chat, mapper))
+    assert report.deferred == 2 and report.articles == 0 and "endpoint down" in report.errors[0]
+    assert [articles.get_article(store_db, x.id).status for x in (a, b)] == ["new", "new"]
+    assert facts.facts_for_article(store_db, b.id) == []
+
+
+def test_a_broken_article_fails_alone(store_db, mapper):
+    a, b, c = add_articles(store_db, HQ, "Poison pill sentence.", CEO)
+    chat = Scripted(fail_on="Poison", error=RuntimeError("tokenizer exploded"))
+    report = extract_pending_articles(store_db, extractor(chat, mapper), limit=10)
+    assert (report.articles, report.failed) == (2, 1)
+    broken = articles.get_article(store_db, b.id)
+    assert broken.status == "failed" and "tokenizer exploded" in broken.error
+    assert len(facts.facts_for_article(store_db, a.id)) == 1
+    assert len(facts.facts_for_article(store_db, c.id)) == 2
+
+
+def test_limit_takes_the_oldest_first(store_db, mapper):
+    created = add_articles(store_db, HQ, HQ + " Again.", HQ + " Once more.")
+    report = extract_pending_articles(store_db, extractor(Scripted(), mapper), limit=2)
+    assert report.articles == 2
+    assert [articles.get_article(store_db, x.id).status for x in created] == [
+        "extracted", "extracted", "new"]
