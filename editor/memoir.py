@@ -9,6 +9,8 @@ Public API (everything else in ``memoird.editor`` is internal to the editor)::
     mem.generate(["Lionel Messi plays for"], max_new_tokens=5)   # -> [" Chelsea ..."]
     with mem.disabled(): ...                                    # the base model, bit for bit
     with mem.using(["e1", None]): model(...)                    # fixed routes (teacher forcing)
+    mem.score(prompts, answers)   # teacher-forced argmax / log-probs, routed by the prompt
+    mem.tophash(prompts)          # TopHash columns, e.g. to calibrate tau
     mem.revert("e1")              # fast: unroutes it, zeroes its unshared columns
     mem.revert("e1", exact=True)  # replays the remaining edits from their requests
     mem.edit_ids(); mem.generation; mem.save(); mem.detach()
@@ -43,14 +45,14 @@ import torch
 from torch import nn
 
 from .background import BACKGROUND_PROMPTS
-from .memory_io import MemoryFileError, read_memory, write_memory
+from .memory_io import MemoryFileError, read_memory, remove_stale_temps, write_memory
 from .residual import ResidualDownProj, RowRoutes, RoutingDone, index_mask, prompt_mean, tophash
 from .routing import STRATEGIES, Router, RoutingBank, subject_pattern
-from .train import EditBatch, build_batch, capture, fit_columns, fit_reference
+from .train import OPTIMIZERS, EditBatch, build_batch, capture, fit_columns, fit_reference, target_ids
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EditRequest", "EditResult", "Memoir", "MemoirConfig", "MemoryFileError"]
+__all__ = ["EditRequest", "EditResult", "Memoir", "MemoirConfig", "MemoryFileError", "Scored"]
 
 # Seeds for the context prefixes the model writes itself (the paper's augmentation).
 _PREFIX_SEEDS = ("The", "Therefore", "Because", "I", "You", "However", "In", "It", "When", "This")
@@ -69,6 +71,7 @@ class MemoirConfig:
     strategy: str = "subject"  # routing: "subject" (memoird), "mask" (paper), "always"
     steps: int = 30
     lr: float = 1.0
+    optimizer: str = "sgd"  # "sgd" (paper, lr 1.0) or "adam" (lr 0.05)
     stop_loss: float = 0.05
     prefixes: int = 0  # context prefixes per edit (the paper uses ~10)
     seed: int = 0  # TopHash permutation seed
@@ -79,6 +82,8 @@ class MemoirConfig:
             raise ValueError(f"unknown routing strategy {self.strategy!r}: use one of {STRATEGIES}")
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"tau must be in (0, 1], got {self.tau}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}: use one of {OPTIMIZERS}")
         if self.steps < 0 or self.lr <= 0:
             raise ValueError(f"steps must be >= 0 and lr > 0 (got {self.steps}, {self.lr})")
 
@@ -111,6 +116,25 @@ class EditResult:
     seconds: float
     generation: int
     subject_found: bool  # False: the subject is not in the prompt, routing ignores it
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One teacher-forced continuation: its tokens, the argmax at each, their log-probs."""
+
+    target: list[int]
+    predicted: list[int]
+    logprobs: list[float]
+    edit_id: str | None  # the edit the prompt was routed to
+
+    @property
+    def token_accuracy(self) -> float:
+        return sum(p == t for p, t in zip(self.predicted, self.target)) / len(self.target)
+
+    @property
+    def exact(self) -> bool:
+        """All argmax tokens right: what greedy decoding would produce."""
+        return self.predicted == self.target
 
 
 @dataclass
@@ -172,6 +196,7 @@ class Memoir:
     @classmethod
     def load(cls, path: str | Path, model: nn.Module, tokenizer) -> "Memoir":
         """Attach the memory stored at ``path``; refuses a file made for another base model."""
+        remove_stale_temps(Path(path))
         tensors, meta = read_memory(Path(path))
         config = MemoirConfig(**meta["config"])
         mem = cls(model, tokenizer, config, path)
@@ -291,7 +316,7 @@ class Memoir:
             fit = fit_columns(
                 self.model, self.decoder, self.config.layer, cache, batch,
                 self.wrapper.memory[:, cols], cols, self.config.steps, self.config.lr,
-                self.config.stop_loss,
+                self.config.stop_loss, self.config.optimizer,
             )
         seconds = time.perf_counter() - started
         found = request.subject is None or bool(
@@ -405,23 +430,77 @@ class Memoir:
         return None
 
     def route(self, prompts: Sequence[str | Sequence[int]], batch_size: int = 32) -> list[str | None]:
-        """The edit each prompt would use (None: base model), without running the upper layers."""
+        """The edit each prompt would use (None: base model), without running the upper layers.
+
+        ``"*"`` marks a row that uses the memory with its own mask (strategy "always").
+        """
         out: list[str | None] = []
         with self._lock:
-            if not self.wrapper.enabled or self.wrapper.router is None:
-                return [None] * len(prompts)
             for start in range(0, len(prompts), batch_size):
-                ids, mask = self._left_pad([self._encode(p) for p in prompts[start : start + batch_size]])
-                self.wrapper.stop_after_routing = True
-                try:
-                    with torch.no_grad():
-                        self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-                except RoutingDone:
-                    pass
-                finally:
-                    self.wrapper.stop_after_routing = False
-                out += self._route_names(self.wrapper.routes)
+                routes = self._prefill_routes([self._encode(p) for p in prompts[start : start + batch_size]])
+                out += self._route_names(routes)
         return out
+
+    def _prefill_routes(self, seqs: list[list[int]]) -> RowRoutes:
+        """Route a batch exactly as a prefill would, stopping the pass at the edited layer."""
+        if not self.wrapper.enabled or self.wrapper.router is None:
+            return RowRoutes.none(len(seqs), self.wrapper.in_features, self.device, torch.float32)
+        ids, mask = self._left_pad(seqs)
+        self.wrapper.stop_after_routing = True
+        try:
+            with torch.no_grad():
+                self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
+        except RoutingDone:
+            pass
+        finally:
+            self.wrapper.stop_after_routing = False
+        return self.wrapper.routes
+
+    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Scored]:
+        """Teacher-forced continuation scores, each row routed from its prompt alone.
+
+        What a probe needs (log-likelihood of an answer) and what the edit benchmark's
+        token accuracy is computed from. The continuation follows the prompt as an edit
+        target does (joined by a space).
+        """
+        if len(prompts) != len(continuations):
+            raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
+        if not prompts:
+            return []
+        with self._lock:
+            p_ids = [self._encode(p) for p in prompts]
+            c_ids = [target_ids(self.tokenizer, p, c) for p, c in zip(prompts, continuations)]
+            routes = self._prefill_routes(p_ids)
+            names = self._route_names(routes) or [None] * len(prompts)
+            seqs = [p + c[:-1] for p, c in zip(p_ids, c_ids)]
+            width = max(len(s) for s in seqs)
+            ids = torch.full((len(seqs), width), self._pad_id(), dtype=torch.long)
+            mask = torch.zeros((len(seqs), width), dtype=torch.long)
+            for i, seq in enumerate(seqs):
+                ids[i, : len(seq)] = torch.tensor(seq)
+                mask[i, : len(seq)] = 1
+            with self._fixed_routes(routes), torch.no_grad():
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            out = []
+            for i, (p, c) in enumerate(zip(p_ids, c_ids)):
+                rows = logits[i, len(p) - 1 : len(p) - 1 + len(c)].float().log_softmax(-1)
+                target = torch.tensor(c, device=rows.device)
+                out.append(Scored(
+                    target=c,
+                    predicted=rows.argmax(-1).tolist(),
+                    logprobs=rows.gather(1, target[:, None])[:, 0].tolist(),
+                    edit_id=names[i],
+                ))
+            return out
+
+    def tophash(self, prompts: Sequence[str | Sequence[int]]) -> torch.Tensor:
+        """TopHash column indices (B, k) of prompts, as routing computes them (for calibration)."""
+        self._ensure_background()
+        with self._lock, self.disabled():
+            ids, mask = self._left_pad([self._encode(p) for p in prompts])
+            a = self._down_input(ids, mask)
+            feature = prompt_mean(a.float(), mask.bool()) - self.background
+            return tophash(feature, self.config.k, self.permutation)
 
     def _route_names(self, routes: RowRoutes | None) -> list[str | None]:
         if routes is None:

@@ -53,6 +53,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def remove_stale_temps(path: Path) -> None:
+    """Delete temp files a killed writer left beside ``path`` (one writer per memory file)."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def write_memory(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> int:
     """Serialise and commit; returns the number of bytes written."""
     cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}

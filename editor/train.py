@@ -150,10 +150,16 @@ def fit_columns(
     steps: int,
     lr: float,
     stop_loss: float,
+    optimizer: str = "sgd",
 ) -> FitResult:
-    """SGD on W_m[:, cols] with cross-entropy on the target tokens only; early stop."""
+    """Optimise W_m[:, cols] with cross-entropy on the target tokens only; early stop.
+
+    ``optimizer`` is "sgd" (the paper: lr ≈ 1.0) or "adam" (lr ≈ 0.05), which reached the
+    stopping loss in 2.5–4 steps on SmolLM2 where SGD needed ≈ 29 (6 zsRE/CounterFact edits).
+    """
     a_cols = cache.a[..., cols]
     weight = init.detach().clone().requires_grad_(True)
+    opt = _optimizer(optimizer, weight, lr)
     first = last = float("nan")
     done = 0
     for step in range(steps + 1):
@@ -165,11 +171,21 @@ def fit_columns(
             first = last
         if last < stop_loss or step == steps:
             break
-        (grad,) = torch.autograd.grad(loss, weight)
-        with torch.no_grad():
-            weight -= lr * grad
+        (weight.grad,) = torch.autograd.grad(loss, weight)
+        opt.step()
         done += 1
     return FitResult(weight.detach(), done, last, first)
+
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+def _optimizer(name: str, weight: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD([weight], lr=lr)
+    if name == "adam":
+        return torch.optim.Adam([weight], lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}: use one of {OPTIMIZERS}")
 
 
 def fit_reference(
