@@ -48,13 +48,14 @@ GRID = {
 }
 
 
-def compute_features(limit: int | None) -> list[dict]:
+def compute_features(limit: int | None, threads: int) -> list[dict]:
     import torch
 
     from memoird.editor.model import load_base
     from memoird.editor.probe import Prober
 
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    # 1 thread on a shared, oversubscribed CPU: two threads spin at every op's barrier
+    torch.set_num_threads(threads)
     cases = json.loads(DATASET.read_text())[:limit]
     lm = load_base(MODEL, REPO / ".cache" / "test-data", device="auto")
     prober = Prober.for_model(lm.model, lm.tokenizer)
@@ -132,12 +133,13 @@ def main() -> None:
     parser.add_argument("--features", type=Path, default=None,
                         help="cache of the model's answers (read if present, else written)")
     parser.add_argument("--out-dir", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
 
     if args.features and args.features.exists():
         rows = json.loads(args.features.read_text())
     else:
-        rows = compute_features(args.limit)
+        rows = compute_features(args.limit, args.threads)
         if args.features:
             args.features.write_text(json.dumps(rows))
     known = [r for r in rows if is_known(r)]

@@ -289,8 +289,10 @@ class CausalLMBackend:
                 positions = positions[:, -1:] + 1
                 step = self.model(input_ids=nxt, attention_mask=mask, position_ids=positions,
                                   past_key_values=step.past_key_values, use_cache=True)
-            new = torch.cat(tokens, dim=1).tolist()
-            out += self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            rows = torch.cat(tokens, dim=1).tolist()
+            eos = self.tokenizer.eos_token_id
+            rows = [row[:row.index(eos)] if eos in row else row for row in rows]
+            out += self.tokenizer.batch_decode(rows, skip_special_tokens=True)
         return out
 
     @torch.no_grad()

@@ -16,13 +16,14 @@ import ipaddress
 import logging
 import weakref
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
+from memoird.daemon.policy import TemplateLookup, default_templates
 from memoird.editor.probe import (CausalLMBackend, Prober, ProbeRequest, ProbeResult,
                                   ProbeThresholds)
 from memoird.store import articles as article_store
@@ -32,9 +33,6 @@ from memoird.store import feeds as feed_store
 from memoird.store import probes as probe_store
 
 log = logging.getLogger("memoird.probe")
-
-#: relation -> cloze templates; the extraction schema by default
-TemplateLookup = Callable[[str], Sequence[str]]
 
 _extract = None
 
@@ -67,12 +65,6 @@ class ProbeReport:
     skipped: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
     claims: list[int] = field(default_factory=list)
-
-
-def default_templates(relation: str) -> Sequence[str]:
-    from memoird.extractors import schema
-
-    return schema.templates(relation)
 
 
 class _LockedBackend:
