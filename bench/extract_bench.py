@@ -51,6 +51,16 @@ def load_set(name: str, limit: int | None) -> tuple[list[str], list[list[tuple[s
     return texts, gold
 
 
+def limit_for(spec: str | None, name: str) -> int | None:
+    """``"50"`` -> 50 for every set; ``"wiki-nre=300,rebel=100"`` -> per set (None: all)."""
+    if not spec:
+        return None
+    if "=" not in spec:
+        return int(spec)
+    limits = dict(part.split("=", 1) for part in spec.split(","))
+    return int(limits[name]) if name in limits else None
+
+
 def partial_entity(a: str, b: str) -> bool:
     if not a or not b:
         return False
@@ -92,7 +102,7 @@ def run_set(name: str, chat: Any, args: argparse.Namespace, backend: str) -> dic
     from memoird.extractors.schema import RelationMapper, RelationSchema
     from memoird.extractors.triples import PROMPT_VERSION, TripleExtractor
 
-    texts, gold = load_set(name, args.limit)
+    texts, gold = load_set(name, limit_for(args.limit, name))
     schema = RelationSchema.from_csv(SHARED_DATA / "extraction" / f"{name}.schema.csv",
                                      enrich_from=RelationSchema.default())
     extractor = TripleExtractor(chat, schema, mapper=RelationMapper(schema,
@@ -159,7 +169,8 @@ class ReplayChat:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
-    ap.add_argument("--limit", type=int, default=None, help="first N lines of each set")
+    ap.add_argument("--limit", default=None,
+                    help="first N lines of each set: N, or per set as wiki-nre=300,rebel=100")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--dtype", default="bfloat16", choices=("float32", "bfloat16"))
     ap.add_argument("--batch-size", type=int, default=48)
@@ -181,7 +192,14 @@ def main() -> None:
                          "(re-scores parsing, grounding and mapping changes in seconds)")
     args = ap.parse_args()
 
-    rows = []
+    rows: list[dict[str, Any]] = []
+    extra = {"data": "../shared/data/extraction/{set}.text.txt, {set}.gold.txt, "
+                     "{set}.schema.csv", "limit": args.limit}
+
+    def save() -> Path:  # after every set, so a long run killed midway keeps its rows
+        return write_results("extract_bench", rows, extra_meta=extra,
+                             out_dir=Path(args.out) if args.out else None)
+
     if args.replay:
         for name in args.sets:
             rows.append(run_set(name, ReplayChat(Path(args.replay) / f"{name}.local.jsonl"),
@@ -203,6 +221,7 @@ def main() -> None:
         for name in args.sets:
             rows.append(run_set(name, chat, args, "local"))
             print(rows[-1], flush=True)
+            save()
     if args.endpoint:
         from memoird.extractors.chat import OpenAIChat
 
@@ -211,9 +230,8 @@ def main() -> None:
             for name in args.sets:
                 rows.append(run_set(name, chat, args, "openai"))
                 print(rows[-1], flush=True)
-    path = write_results("extract_bench", rows, out_dir=Path(args.out) if args.out else None,
-                         extra_meta={"data": "../shared/data/extraction/{set}.text.txt, "
-                                             "{set}.gold.txt, {set}.schema.csv"})
+                save()
+    path = save()
     print(f"wrote {path}")
 
 

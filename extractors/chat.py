@@ -102,6 +102,12 @@ class LocalChat:
             self._eos.append(end_turn)
         self._newline_ids: set[int] | None = None
 
+    def clear_cache(self) -> None:
+        """Forget cached contexts. Call it whenever the model's weights change (a new
+        checkpoint): a context cached under old weights would silently be reused."""
+        with self._lock:
+            self._prefixes.clear()
+
     def chat(self, batch: Sequence[Conversation], max_new_tokens: int,
              temperature: float = 0.0) -> list[str]:
         check_batch(batch, f"LocalChat({self.name})")

@@ -122,6 +122,8 @@ def test_local_batched_equals_one_by_one(local, embedded_model):
     assert all(r.strip() for r in together)
     assert "paris" in together[0].lower()
     assert len(local._prefixes) == 1  # the shared system prompt was computed once
+    local.clear_cache()  # after a weight change nothing cached may be reused
+    assert len(local._prefixes) == 0
 
 
 def test_local_rejects_sampling_and_bad_messages(local):
