@@ -207,7 +207,7 @@ class Engine:
         request = EditRequest(
             edit_id=str(edit.id),
             prompt=edit.prompt,
-            target=edit.target,
+            target=terminated(edit.target),
             paraphrases=tuple(dict.fromkeys([*prompts, *paraphrases])),
             subject=edit.subject,
         )
@@ -263,6 +263,17 @@ class Engine:
 
     def close(self) -> None:
         self.memoir.detach()
+
+
+def terminated(target: str) -> str:
+    """The target as a finished statement ("Astana" -> "Astana.").
+
+    Training only the object's tokens leaves the token after them free, and a small model
+    then runs on ("Astanaat"); ending the cloze with a full stop, as the news sentence
+    did, teaches it where the object ends.
+    """
+    target = target.strip()
+    return target if target[-1:] in ".!?" else f"{target}."
 
 
 def cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
