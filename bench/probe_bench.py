@@ -15,6 +15,10 @@ widest agreement band): a threshold should need as much evidence as the data all
 
     .venv/bin/python bench/probe_bench.py [--limit N] [--features CACHE.json]
 
+A second held-out row reports the harder population the issue does not score: facts
+the model prefers the true object for by likelihood (ROME's test, margin 1 nat/token)
+while its greedy answer says something else; a third, all facts.
+
 ``--features`` keeps the model's answers and scores per case in a JSON file, so that a
 re-calibration does not ask the model again (the model part costs minutes on 2 cores).
 """
@@ -38,7 +42,8 @@ from memoird.editor.probe import (ProbeRequest, ProbeThresholds, TemplateAnswer,
 DATASET = SHARED_DATA / "editing" / "counterfact-1k.json"
 MODEL = "smollm2-135m-instruct"
 TARGET_PRECISION = 0.95  # calibrate with a margin over the 0.90 the issue asks for
-RECALL_SLACK = 0.03  # how much calibration recall we give up for more conservative thresholds
+RECALL_SLACK = 0.03
+LIKELIHOOD_MARGIN = 1.0  # how much calibration recall we give up for more conservative thresholds
 
 GRID = {
     "agree_similarity": [0.75, 0.8, 0.85, 0.9, 0.95],
@@ -85,6 +90,13 @@ def answers_of(items: list[dict]) -> list[TemplateAnswer]:
 def is_known(row: dict) -> bool:
     """The model answers with its true object: its greedy answer names it."""
     return all(a["match"] for a in row["true"])
+
+
+def prefers_true(row: dict, margin: float = LIKELIHOOD_MARGIN) -> bool:
+    """The model prefers the true object to the counterfactual one by ``margin`` nats
+    per token (ROME's "knows" test), even when its greedy answer is something else."""
+    return all(t["object_logprob"] - n["object_logprob"] >= margin
+               for t, n in zip(row["true"], row["new"]))
 
 
 def evaluate(rows: list[dict], th: ProbeThresholds) -> dict:
@@ -147,17 +159,23 @@ def main() -> None:
     held_out = [r for r in known if r["case_id"] % 2 == 1]
     th, calib_metrics = calibrate(calib)
     default = ProbeThresholds()
+    # the harder population: facts the model prefers the true object for by likelihood,
+    # though its greedy answer may be something else (the model half-knows them)
+    likely = [r for r in rows if r["case_id"] % 2 == 1 and (is_known(r) or prefers_true(r))]
+    everything = [r for r in rows if r["case_id"] % 2 == 1]
     out = []
-    for split, subset, thresholds, name in (
-            ("held_out", held_out, th, "calibrated"),
-            ("calibration", calib, th, "calibrated"),
-            ("held_out", held_out, default, "default"),
-            ("held_out_all_facts", [r for r in rows if r["case_id"] % 2 == 1], th,
-             "calibrated")):
-        out.append({"model": MODEL, "split": split, "thresholds_from": name,
-                    **evaluate(subset, thresholds), "thresholds": asdict(thresholds)})
+    for split, subset, facts, thresholds, name in (
+            ("held_out", "greedy_answers_true", held_out, th, "calibrated"),
+            ("calibration", "greedy_answers_true", calib, th, "calibrated"),
+            ("held_out", "greedy_answers_true", held_out, default, "default"),
+            ("held_out", "greedy_or_likelihood", likely, th, "calibrated"),
+            ("held_out", "all_facts", everything, th, "calibrated")):
+        out.append({"model": MODEL, "split": split, "subset": subset,
+                    "thresholds_from": name, **evaluate(facts, thresholds),
+                    "thresholds": asdict(thresholds)})
     path = write_results("probe_bench", out, out_dir=args.out_dir, extra_meta={
         "dataset": "counterfact-1k.json", "cases": len(rows), "known_cases": len(known),
+        "likelihood_margin": LIKELIHOOD_MARGIN, "defaults_are_calibrated": th == default,
         "target_precision_calibration": TARGET_PRECISION, "grid": GRID})
     for row in out:
         print(json.dumps({k: v for k, v in row.items() if k != "thresholds"}))

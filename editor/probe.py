@@ -59,8 +59,11 @@ class ProbeThresholds:
     """Decision thresholds of the verdict; calibrated per base model, kept as parameters.
 
     The defaults were fitted by ``bench/probe_bench.py`` on the calibration split of
-    CounterFact for SmolLM2-135M-Instruct (see bench/results/probe_bench.json for the
-    fitted values and held-out precision/recall); re-run it to calibrate another model.
+    CounterFact for SmolLM2-135M-Instruct (even case ids; held-out figures on the odd
+    ones are in bench/results/probe_bench.json, whose meta says whether these defaults
+    still equal the fitted values); re-run it to calibrate another model. The fit keeps
+    the most conservative setting with near-best recall, hence a wide agreement band
+    (within 1 nat/token of the model's own answer agrees) and no band in between.
 
     - ``agree_similarity``: answer and object at least this similar (cosine) are the
       same thing said differently.
@@ -72,9 +75,9 @@ class ProbeThresholds:
       log-probability of at least this (below it the model is guessing: ``unknown``).
     """
 
-    agree_similarity: float = 0.80
-    agree_gap: float = 0.50
-    conflict_gap: float = 1.5
+    agree_similarity: float = 0.75
+    agree_gap: float = 1.0
+    conflict_gap: float = 1.0
     known_logprob: float = -2.5
 
     def __post_init__(self) -> None:
