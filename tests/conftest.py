@@ -85,3 +85,13 @@ def fetcher(loopback_policy):
 
     with Fetcher(loopback_policy) as f:
         yield f
+
+
+# --- extract helper: one relation mapper (sentence-transformers index) per session ----------
+
+@pytest.fixture(scope="session")
+def relation_mapper():
+    """RelationMapper over the built-in schema; building its embedding index costs seconds."""
+    from memoird.extractors.schema import RelationMapper, RelationSchema
+
+    return RelationMapper(RelationSchema.default())

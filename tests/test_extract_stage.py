@@ -7,7 +7,6 @@ import pytest
 
 from memoird.daemon.stages.extract import extract_pending_articles
 from memoird.extractors.chat import ChatError
-from memoird.extractors.schema import RelationMapper, RelationSchema
 from memoird.extractors.triples import PROMPT_VERSION, TripleExtractor
 from memoird.store import articles, facts, feeds
 
@@ -40,8 +39,8 @@ class Scripted:
 
 
 @pytest.fixture(scope="module")
-def mapper():
-    return RelationMapper(RelationSchema.default())
+def mapper(relation_mapper):
+    return relation_mapper
 
 
 def extractor(chat, mapper):

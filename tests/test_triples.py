@@ -8,7 +8,7 @@ import pytest
 
 from memoird.extractors.chat import OpenAIChat
 from memoird.extractors.normalize import clean_entity, entity_key
-from memoird.extractors.schema import RelationMapper, RelationSchema
+from memoird.extractors.schema import RelationSchema
 from memoird.extractors.triples import (PROMPT_VERSION, ExtractionError, RawTriple,
                                         TripleExtractor, build_messages, chunk_sentences,
                                         default_examples, defuse, ground,
@@ -44,8 +44,8 @@ def schema():
 
 
 @pytest.fixture(scope="module")
-def mapper(schema):
-    return RelationMapper(schema)
+def mapper(relation_mapper):
+    return relation_mapper
 
 
 @pytest.fixture
