@@ -203,16 +203,8 @@ class Engine:
     # ------------------------------------------------------------------ editing
     def apply_edit(self, edit: Edit, paraphrases: Sequence[str] = ()) -> AppliedEdit:
         """Train one logged edit into the memory and commit the memory file."""
-        prompts = [p for p in (edit.prompts or []) if p != edit.prompt]
-        request = EditRequest(
-            edit_id=str(edit.id),
-            prompt=edit.prompt,
-            target=terminated(edit.target),
-            paraphrases=tuple(dict.fromkeys([*prompts, *paraphrases])),
-            subject=edit.subject,
-        )
         with self.lock:
-            result = self.memoir.edit(request)
+            result = self.memoir.edit(edit_request(edit, paraphrases))
         return AppliedEdit(result, result.generation)
 
     def revert_edit(self, edit_id: int | str, exact: bool = False) -> dict[str, Any]:
@@ -263,6 +255,19 @@ class Engine:
 
     def close(self) -> None:
         self.memoir.detach()
+
+
+def edit_request(edit: Edit, paraphrases: Sequence[str] = ()) -> EditRequest:
+    """The memory's training request for a logged edit: the one way to make one, so a
+    rebuild (rollback, distillation) trains exactly what the apply stage trained."""
+    prompts = [p for p in (edit.prompts or []) if p != edit.prompt]
+    return EditRequest(
+        edit_id=str(edit.id),
+        prompt=edit.prompt,
+        target=terminated(edit.target),
+        paraphrases=tuple(dict.fromkeys([*prompts, *paraphrases])),
+        subject=edit.subject,
+    )
 
 
 def terminated(target: str) -> str:
