@@ -180,9 +180,11 @@ def _train_and_gate(runtime, active: Checkpoint, mem_file: Path, run_dir: Path, 
         examples, misses, layer = _examples(run_dir, base, mem_file, plan)
         if candidate is None:
             if not (folder / "config.json").exists():
-                texts = _run_texts(run_dir, db)
+                logged = [edit_log.get_edit(db, i) for i in plan["edit_ids"]]
+                texts = _run_texts(run_dir, db, [(e.prompt, e.subject) for e in logged])
                 trainer = distill.Distiller(base.model, base.tokenizer, examples, texts["replay"],
-                                            train_config, run_dir=run_dir, memory_layer=layer)
+                                            train_config, run_dir=run_dir, memory_layer=layer,
+                                            anchors=texts["anchors"])
                 report = trainer.train(progress=progress, stop=stop)
                 training = {"epochs": report.epochs, "steps": report.steps,
                             "resumed_from_step": report.resumed_from_step,
@@ -286,20 +288,44 @@ def evaluate_candidate(runtime, base, candidate: Checkpoint, examples, misses: d
     return gate, absorbed
 
 
-def replay_texts(db, max_articles: int = 200) -> dict[str, list[str]]:
-    """Unrelated text, split once and for all into replay / held-out by a hash of the text.
+def replay_texts(db, edits: Sequence[tuple[str, str]] = (), max_articles: int = 200,
+                 max_probes: int = 2000) -> dict[str, list[str]]:
+    """Unrelated text, split once and for all into trained-on / held-out by a hash of it.
 
-    Replay (trained on) and held-out (gated on) never share a text, so the gate measures
-    what training did not see. Sources: the package's background prompts and the newest
-    article texts in the store (the daemon's own domain).
+    - ``replay``: article text whose MLP activations the student must keep;
+    - ``anchors``: short prompts whose next-token distribution must stay the base's: each
+      edit's prompt with another subject (from the facts the daemon extracted), the probe
+      prompts it asked (facts it checked and left alone) and the background prompts;
+    - ``locality`` (prompts) and ``heldout`` (text): the gate's, never trained on.
+
+    Any prompt naming a subject being distilled is left out: anchoring it to the old
+    answer would fight the edit.
     """
     from memoird.editor.background import BACKGROUND_PROMPTS
     from memoird.store.articles import list_articles
 
+    from memoird.editor.distill import swapped_subject_prompts
+
+    subjects = [s.casefold() for _, s in edits if s and s.strip()]
+
+    def unrelated(text: str) -> bool:
+        folded = text.casefold()
+        return not any(s in folded for s in subjects)
+
     articles = [a.text for a in list_articles(db, limit=max_articles) if a.text and a.text.strip()]
-    out: dict[str, list[str]] = {"replay": [], "locality": [], "heldout": []}
-    for text in BACKGROUND_PROMPTS:
-        out["locality" if _bucket(text) < 0.3 else "replay"].append(text)
+    probes = db.execute(
+        "SELECT p.template, f.subject FROM probes p JOIN facts f ON f.id = p.fact_id "
+        "ORDER BY p.id DESC LIMIT ?", [max_probes]).fetchall()
+    prompts = list(dict.fromkeys(
+        t.replace("{subject}", s or "").strip() for t, s in probes if t and t.strip()))
+    others = [r[0] for r in db.execute(
+        "SELECT subject FROM facts GROUP BY subject ORDER BY MAX(id) DESC LIMIT 2000").fetchall()
+        if r[0] and unrelated(r[0])]
+    out: dict[str, list[str]] = {"replay": [], "anchors": [], "locality": [], "heldout": []}
+    out["anchors"] = swapped_subject_prompts(edits, others, per_edit=2)
+    for text in [*BACKGROUND_PROMPTS, *prompts]:
+        if unrelated(text):
+            out["locality" if _bucket(text) < 0.3 else "anchors"].append(text)
     for text in articles:
         if _bucket(text) < 0.3:
             out["heldout"].append(text)
@@ -307,17 +333,18 @@ def replay_texts(db, max_articles: int = 200) -> dict[str, list[str]]:
             out["locality"].append(" ".join(first.split()[:12]))
         else:
             out["replay"].append(text)
+    out["replay"] += out["anchors"]
     if not out["heldout"]:  # no articles yet: the held-out prompts are the only text
         out["heldout"] = list(out["locality"])
     return out
 
 
-def _run_texts(run_dir: Path, db) -> dict[str, list[str]]:
+def _run_texts(run_dir: Path, db, edits: Sequence[tuple[str, str]] = ()) -> dict[str, list[str]]:
     """The run's replay/held-out texts, fixed at its start so a resumed run trains and
     gates on the same text even if new articles arrived meanwhile."""
     stored = _read_json(run_dir / TEXTS)
     if stored is None:
-        stored = replay_texts(db)
+        stored = replay_texts(db, edits)
         _write_json(run_dir / TEXTS, stored)
     return stored
 

@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DistillConfig", "Example", "Distiller", "DistillInterrupted", "TrainReport",
-    "teacher_examples", "default_layers", "write_checkpoint", "greedy_em", "token_agreement",
+    "teacher_examples", "swapped_subject_prompts", "default_layers", "write_checkpoint", "greedy_em", "token_agreement",
     "greedy_continuations", "perplexity", "text_chunks",
 ]
 
@@ -74,7 +74,9 @@ class DistillConfig:
     batch_size: int = 16
     replay_weight: float = 1.0
     replay_tokens: int = 8192  # unrelated tokens whose MLP outputs must not move
-    replay_batch: int = 1024  # of them per step and layer
+    replay_batch: int = 256  # of them per step and layer
+    anchor_weight: float = 1.0  # KL to the base at the answer position of anchor prompts
+    anchor_prompts: int = 1024  # at most this many anchor prompts are used
     stop_accuracy: float = 1.0  # stop once this share of examples is right in an epoch
     save_every_s: float = 60.0
     seed: int = 0
@@ -136,7 +138,7 @@ def teacher_examples(memoir, prefixes: int | None = None, batch_size: int = 32,
 
     Each edit contributes its prompt, its paraphrases and ``prefixes`` context-prefixed
     copies of the prompt (the memory's own prefixes; default: as many as the memory was
-    trained with, at least 3). Only edits the teacher answers with their exact target on
+    trained with). Only edits the teacher answers with their exact target on
     the main prompt are taught: distilling a memory that does not hold an edit would
     teach the student a wrong answer. The others come back as ``misses`` with a reason
     and stay in the memory.
@@ -144,7 +146,7 @@ def teacher_examples(memoir, prefixes: int | None = None, batch_size: int = 32,
     tokenizer = memoir.tokenizer
     wanted = set(edit_ids) if edit_ids is not None else None
     requests = [r for r in memoir.requests() if wanted is None or r.edit_id in wanted]
-    n_prefix = prefixes if prefixes is not None else max(3, memoir.config.prefixes)
+    n_prefix = prefixes if prefixes is not None else memoir.config.prefixes
     prefix_texts = list(memoir.prefix_texts[:n_prefix])
     rows: list[tuple[str, list[int], list[int], bool]] = []  # key, prompt, target, main
     for r in requests:
@@ -175,6 +177,31 @@ def teacher_examples(memoir, prefixes: int | None = None, batch_size: int = 32,
     return examples, misses
 
 
+def swapped_subject_prompts(edits: Sequence[tuple[str, str]], other_subjects: Sequence[str],
+                            per_edit: int = 1, seed: int = 0) -> list[str]:
+    """Each edit's prompt with its subject replaced by unrelated subjects.
+
+    These are the anchors that matter most: the student must learn that the *subject*
+    changes the answer, not the question's wording, so the same template with another
+    subject has to keep the base model's answer. ``edits`` are (prompt, subject) pairs;
+    an edit whose subject is not in its prompt gives nothing.
+    """
+    import random
+    import re
+
+    if not other_subjects:
+        return []
+    rng = random.Random(seed)
+    out = []
+    for prompt, subject in edits:
+        if not subject or subject.casefold() not in prompt.casefold():
+            continue
+        pattern = re.compile(re.escape(subject), re.IGNORECASE)
+        for other in rng.sample(list(other_subjects), min(per_edit, len(other_subjects))):
+            out.append(pattern.sub(lambda _m: other, prompt, count=1))
+    return out
+
+
 def _target_ids(tokenizer, prompt: str, target: str) -> list[int]:
     from .train import target_ids
 
@@ -195,6 +222,15 @@ class _Batch:
     examples: list[int]
 
 
+@dataclass
+class _AnchorBatch:
+    h0: torch.Tensor
+    kwargs: list[dict]
+    rows: torch.Tensor
+    positions: torch.Tensor  # the last prompt token of each row
+    base_hidden: torch.Tensor  # (B, d) the base model's final normed hidden state there
+
+
 class Distiller:
     """Trains the student's MLP layers on teacher examples and replayed unrelated text.
 
@@ -204,7 +240,8 @@ class Distiller:
 
     def __init__(self, model: nn.Module, tokenizer, examples: Sequence[Example],
                  replay_texts: Sequence[str], config: DistillConfig | None = None,
-                 run_dir: str | Path | None = None, memory_layer: int | None = None):
+                 run_dir: str | Path | None = None, memory_layer: int | None = None,
+                 anchors: Sequence[str] = ()):
         if not examples:
             raise ValueError("nothing to distil: no teacher examples")
         self.model = model
@@ -245,6 +282,7 @@ class Distiller:
                     linear.weight.requires_grad_(True)
                     self.params[key] = linear.weight
         self.replay_texts = list(replay_texts)
+        self.anchors = [a for a in anchors if a.strip()][: self.config.anchor_prompts]
         self.signature = self._signature()
         self._batches: list[_Batch] | None = None
         self._replay: list[tuple[torch.Tensor, torch.Tensor]] | None = None
@@ -257,7 +295,7 @@ class Distiller:
         h.update(json.dumps(shaping, sort_keys=True, default=list).encode())
         for e in self.examples:
             h.update(f"{e.key}|{e.prompt_ids}|{e.target_ids};".encode())
-        for t in self.replay_texts:
+        for t in [*self.replay_texts, "\0", *self.anchors]:
             h.update(hashlib.sha256(t.encode()).digest())
         with torch.no_grad():
             for name, m in self._weights.items():  # the base weights the run starts from
@@ -273,6 +311,8 @@ class Distiller:
         bs = self.config.batch_size
         self._batches = [self._capture(order[s : s + bs]) for s in range(0, len(order), bs)]
         self._replay = self._capture_replay()
+        self._anchors = [self._capture_anchors(self.anchors[s : s + bs])
+                         for s in range(0, len(self.anchors), bs)]
 
     def _capture(self, idx: list[int]) -> _Batch:
         seqs, rows, positions, targets, owner = [], [], [], [], []
@@ -284,6 +324,21 @@ class Distiller:
                 positions.append(len(e.prompt_ids) - 1 + j)
                 targets.append(tok)
                 owner.append(i)
+        h0, kwargs, _ = self._run_capture(seqs, None)
+        t = lambda x: torch.tensor(x, dtype=torch.long, device=self.device)  # noqa: E731
+        return _Batch(h0, kwargs, t(rows), t(positions), t(targets), t(owner), idx)
+
+    def _capture_anchors(self, prompts: list[str]) -> _AnchorBatch:
+        """Anchor prompts: the base's final hidden state where the answer would start."""
+        seqs = [list(self.tokenizer(p)["input_ids"]) for p in prompts]
+        last = [len(x) - 1 for x in seqs]
+        h0, kwargs, final = self._run_capture(seqs, last)
+        t = lambda x: torch.tensor(x, dtype=torch.long, device=self.device)  # noqa: E731
+        return _AnchorBatch(h0, kwargs, t(list(range(len(seqs)))), t(last), final)
+
+    def _run_capture(self, seqs, last: list[int] | None):
+        """One no-grad pass: the lowest trained layer's input and every upper layer's
+        keyword arguments; with ``last``, also the base's final (normed) hidden state there."""
         ids, mask = _right_pad(seqs, _pad_id(self.tokenizer), self.device)
         got: dict = {"kwargs": [None] * (len(self.decoder.layers) - self.low)}
 
@@ -292,24 +347,25 @@ class Distiller:
                 if j == 0:
                     got["h0"] = (args[0] if args else kwargs["hidden_states"]).detach().float()
                 got["kwargs"][j] = {k: v for k, v in kwargs.items() if k != "hidden_states"}
-                if j == len(got["kwargs"]) - 1:
+                if j == len(got["kwargs"]) - 1 and last is None:
                     raise _Captured()
 
             return hook
 
         handles = [layer.register_forward_pre_hook(on_layer(j), with_kwargs=True)
                    for j, layer in enumerate(self.decoder.layers[self.low :])]
+        final = None
         try:
             with torch.no_grad():
-                self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
+                out = self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
+            rows = torch.arange(len(seqs), device=self.device)
+            final = out.last_hidden_state[rows, torch.tensor(last, device=self.device)].float()
         except _Captured:
             pass
         finally:
             for h in handles:
                 h.remove()
-        kwargs = [_float_kwargs(k) for k in got["kwargs"]]
-        t = lambda x: torch.tensor(x, dtype=torch.long, device=self.device)  # noqa: E731
-        return _Batch(got["h0"], kwargs, t(rows), t(positions), t(targets), t(owner), idx)
+        return got["h0"], [_float_kwargs(k) for k in got["kwargs"]], final
 
     def _capture_replay(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per trained layer: (MLP inputs, base MLP outputs) over the replay tokens."""
@@ -352,15 +408,28 @@ class Distiller:
 
     # ------------------------------------------------------------------ steps
     def _edit_loss(self, b: _Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self._student_logits(b)
+        loss = F.cross_entropy(logits, b.targets)
+        wrong = (logits.argmax(-1) != b.targets).float()
+        return loss, wrong
+
+    def _student_logits(self, b: _Batch | _AnchorBatch) -> torch.Tensor:
         h = b.h0
         for layer, kwargs in zip(self.student, b.kwargs):
             out = layer(h, **kwargs)
             h = out[0] if isinstance(out, tuple) else out
         picked = h[b.rows, b.positions]
-        logits = self.model.get_output_embeddings()(self.decoder.norm(picked)).float()
-        loss = F.cross_entropy(logits, b.targets)
-        wrong = (logits.argmax(-1) != b.targets).float()
-        return loss, wrong
+        return self.model.get_output_embeddings()(self.decoder.norm(picked)).float()
+
+    def _anchor_loss(self, step: int) -> torch.Tensor:
+        """KL(base || student) of the next-token distribution at an anchor's answer position."""
+        if not self._anchors:
+            return torch.zeros((), device=self.device)
+        b = self._anchors[step % len(self._anchors)]
+        with torch.no_grad():
+            base = F.log_softmax(self.model.get_output_embeddings()(b.base_hidden).float(), -1)
+        student = F.log_softmax(self._student_logits(b), -1)
+        return F.kl_div(student, base, log_target=True, reduction="batchmean")
 
     def _replay_loss(self, gen: torch.Generator) -> torch.Tensor:
         total = torch.zeros((), device=self.device)
@@ -411,7 +480,8 @@ class Distiller:
                     # Seeded per step, so a resumed run draws what an unbroken one would.
                     step_gen = torch.Generator().manual_seed(
                         (self.config.seed * 1_000_003 + epoch) * 1_000_003 + batch_pos)
-                    loss = edit_loss + self.config.replay_weight * self._replay_loss(step_gen)
+                    loss = (edit_loss + self.config.replay_weight * self._replay_loss(step_gen)
+                            + self.config.anchor_weight * self._anchor_loss(epoch * n_batches + batch_pos))
                     optim.zero_grad(set_to_none=True)
                     loss.backward()
                     optim.step()
@@ -629,10 +699,11 @@ def greedy_continuations(model: nn.Module, tokenizer, prompts: Sequence[str], ne
 
 
 def perplexity(model: nn.Module, tokenizer, texts: Sequence[str], max_tokens: int = 256,
-               batch_size: int = 8) -> float:
-    """Token-weighted perplexity over texts cut into windows of ``max_tokens``."""
+               batch_size: int = 8, max_total: int | None = 16384) -> float:
+    """Token-weighted perplexity over texts cut into windows of ``max_tokens`` (the first
+    ``max_total`` tokens of them: the same text for both models being compared)."""
     device = next(model.parameters()).device
-    chunks = text_chunks(tokenizer, texts, max_tokens)
+    chunks = text_chunks(tokenizer, texts, max_tokens, max_total)
     if not chunks:
         raise ValueError("perplexity needs at least one text with two tokens")
     nll, count = 0.0, 0
