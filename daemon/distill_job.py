@@ -459,7 +459,7 @@ def _target_memory(path: Path, loaded, config):
 
 def _sync_memory(mem, keep: Sequence[str], current: dict, db) -> None:
     """Revert what ``mem`` holds beyond ``keep``; train what it lacks, in log order."""
-    from memoird.editor.memoir import EditRequest
+    from memoird.daemon.engine import edit_request
 
     wanted = set(keep)
     for edit_id in [i for i in mem.edit_ids() if i not in wanted]:
@@ -471,8 +471,7 @@ def _sync_memory(mem, keep: Sequence[str], current: dict, db) -> None:
         request = current.get(edit_id)
         if request is None:  # absorbed earlier, now back in a memory (rollback)
             e = edit_log.get_edit(db, int(edit_id))
-            request = EditRequest(str(e.id), e.prompt, e.target,
-                                  tuple(p for p in (e.prompts or []) if p != e.prompt), e.subject)
+            request = edit_request(e)
         mem.edit(request)
 
 
