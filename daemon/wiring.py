@@ -35,15 +35,23 @@ class _BaseModelChat:
     """
 
     def __init__(self, engine, batch_size: int):
+        self.engine = engine
+        self.batch_size = batch_size
+        self.local = self._local()
+        self.name = self.local.name
+
+    def _local(self):
         from memoird.extractors.chat import LocalChat
 
-        self.engine = engine
-        self.local = LocalChat(engine.loaded.model, engine.tokenizer, name=engine.name,
-                               batch_size=batch_size)
-        self.name = self.local.name
+        return LocalChat(self.engine.loaded.model, self.engine.tokenizer,
+                         name=self.engine.name, batch_size=self.batch_size)
 
     def chat(self, batch, max_new_tokens: int, temperature: float = 0.0) -> list[str]:
         with self.engine.lock, self.engine.memoir.disabled():
+            if self.local.model is not self.engine.loaded.model:
+                # the engine switched checkpoint (distillation, rollback): cached contexts
+                # were computed with the old weights
+                self.local = self._local()
             return self.local.chat(batch, max_new_tokens, temperature)
 
 
