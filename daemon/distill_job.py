@@ -59,8 +59,8 @@ class DistillJobError(RuntimeError):
 @dataclass
 class GateReport:
     reliability: float  # share of taught edits the candidate answers without memory
-    locality: float  # token agreement with the previous base on held-out unrelated prompts
-    locality_em: float  # share of those prompts answered exactly as before
+    locality: float  # token agreement with the previous base's greedy answers (held-out prompts)
+    locality_em: float  # share of those prompts whose 8-token greedy answer is unchanged
     ppl_base: float
     ppl_candidate: float
     ppl_drift: float  # ppl_candidate / ppl_base - 1
@@ -265,7 +265,7 @@ def evaluate_candidate(runtime, base, candidate: Checkpoint, examples, misses: d
         reliability = len(absorbed) / max(1, len(by_edit))
         texts = _run_texts(run_dir, runtime.db()) if run_dir else replay_texts(runtime.db())
         loc_prompts = texts["locality"]
-        reference = distill.greedy_continuations(base.model, tok, loc_prompts)
+        reference = distill.greedy_ids(base.model, tok, loc_prompts, 8)
         loc = distill.token_agreement(model, base.model, tok, loc_prompts, reference)
         ppl_base = distill.perplexity(base.model, tok, texts["heldout"])
         ppl_cand = distill.perplexity(model, tok, texts["heldout"])

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DistillConfig", "Example", "Distiller", "DistillInterrupted", "TrainReport",
     "teacher_examples", "swapped_subject_prompts", "default_layers", "write_checkpoint", "greedy_em", "token_agreement",
-    "greedy_continuations", "perplexity", "text_chunks",
+    "greedy_ids", "perplexity", "text_chunks",
 ]
 
 STATE_FILE = "train-state.pt"
@@ -69,7 +69,9 @@ class DistillConfig:
     layers: tuple[int, ...] | None = None  # MLP layers trained; None: default_layers()
     modules: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
     lora_rank: int = 0  # 0: train the weights; r > 0: a rank-r update merged at the end
-    lr: float = 5e-4  # Adam
+    optimizer: str = "adam"  # "sgd" (momentum 0.9) keeps each update in the span of the
+    # gradients' inputs, so prompts unlike the edits move less; Adam rescales every weight
+    lr: float = 5e-4
     max_epochs: int = 12
     batch_size: int = 16
     replay_weight: float = 1.0
@@ -87,6 +89,8 @@ class DistillConfig:
                 f"distillation needs lr > 0, max_epochs >= 1 and batch_size >= 1 "
                 f"(got {self.lr}, {self.max_epochs}, {self.batch_size})"
             )
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer {self.optimizer!r}: use adam or sgd")
         if self.lora_rank < 0:
             raise ValueError(f"lora_rank must be >= 0, got {self.lora_rank}")
         if not self.modules or any(m not in ("gate_proj", "up_proj", "down_proj") for m in self.modules):
@@ -409,7 +413,13 @@ class Distiller:
     # ------------------------------------------------------------------ steps
     def _edit_loss(self, b: _Batch) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self._student_logits(b)
-        loss = F.cross_entropy(logits, b.targets)
+        # Each example weighs the same whatever its length; summed over the batch so an
+        # example's step does not shrink as batches grow.
+        per_token = F.cross_entropy(logits, b.targets, reduction="none")
+        counts = torch.zeros(len(self.examples), device=self.device).index_add_(
+            0, b.example_of, torch.ones_like(per_token))
+        loss = (per_token / counts[b.example_of]).sum() / (1 if self.config.optimizer == "sgd"
+                                                           else len(b.examples))
         wrong = (logits.argmax(-1) != b.targets).float()
         return loss, wrong
 
@@ -451,7 +461,11 @@ class Distiller:
         self._prepare()
         assert self._batches is not None
         n_batches = len(self._batches)
-        optim = torch.optim.Adam(list(self.params.values()), lr=self.config.lr)
+        params = list(self.params.values())
+        if self.config.optimizer == "sgd":
+            optim = torch.optim.SGD(params, lr=self.config.lr, momentum=0.9)
+        else:
+            optim = torch.optim.Adam(params, lr=self.config.lr)
         state = self._load_state()
         epoch, batch_pos, history, done = 0, 0, [], False
         if state is not None:
@@ -480,8 +494,12 @@ class Distiller:
                     # Seeded per step, so a resumed run draws what an unbroken one would.
                     step_gen = torch.Generator().manual_seed(
                         (self.config.seed * 1_000_003 + epoch) * 1_000_003 + batch_pos)
-                    loss = (edit_loss + self.config.replay_weight * self._replay_loss(step_gen)
-                            + self.config.anchor_weight * self._anchor_loss(epoch * n_batches + batch_pos))
+                    # With SGD the edit loss is a sum over examples: keep the constraints'
+                    # weight relative to it.
+                    scale = len(b.examples) if self.config.optimizer == "sgd" else 1.0
+                    loss = edit_loss + scale * (
+                        self.config.replay_weight * self._replay_loss(step_gen)
+                        + self.config.anchor_weight * self._anchor_loss(epoch * n_batches + batch_pos))
                     optim.zero_grad(set_to_none=True)
                     loss.backward()
                     optim.step()
@@ -661,28 +679,33 @@ def greedy_em(model: nn.Module, tokenizer, prompts: Sequence[str], targets: Sequ
 
 
 def token_agreement(model: nn.Module, reference: nn.Module, tokenizer, prompts: Sequence[str],
-                    continuations: Sequence[str], batch_size: int = 32) -> list[float]:
+                    continuations: Sequence[str | Sequence[int]], batch_size: int = 32) -> list[float]:
     """Per prompt: share of continuation positions where both models pick the same token.
 
-    This is the locality measure of the editing literature (teacher forcing on a given
-    answer, compare the two models' argmax); 1.0 means the prompt is answered as before.
+    The editing literature's locality (teacher forcing on a given answer, comparing the
+    two models' argmax); continuations are texts or token ids. 1.0 on the reference's own
+    greedy continuation (``greedy_ids``) means the prompt is answered exactly as before.
     """
     p_ids = [list(tokenizer(p)["input_ids"]) for p in prompts]
-    c_ids = [_target_ids(tokenizer, p, c) for p, c in zip(prompts, continuations)]
+    c_ids = [list(c) if not isinstance(c, str) else _target_ids(tokenizer, p, c)
+             for p, c in zip(prompts, continuations)]
     a = _teacher_forced_argmax(model, tokenizer, p_ids, c_ids, batch_size)
     b = _teacher_forced_argmax(reference, tokenizer, p_ids, c_ids, batch_size)
     return [sum(x == y for x, y in zip(ra, rb)) / len(ra) for ra, rb in zip(a, b)]
 
 
-def greedy_continuations(model: nn.Module, tokenizer, prompts: Sequence[str], new_tokens: int = 8,
-                         batch_size: int = 32) -> list[str]:
-    """A model's own short greedy answers, used as the continuations locality compares on."""
+def greedy_ids(model: nn.Module, tokenizer, prompts: Sequence[str], lengths: Sequence[int] | int = 8,
+               batch_size: int = 32) -> list[list[int]]:
+    """A model's own greedy continuation of each prompt, ``lengths`` tokens (EOS included)."""
     device = next(model.parameters()).device
-    out: list[str] = []
+    if isinstance(lengths, int):
+        lengths = [lengths] * len(prompts)
+    out: list[list[int]] = []
+    pad = _pad_id(tokenizer)
     for s in range(0, len(prompts), batch_size):
         seqs = [list(tokenizer(p)["input_ids"]) for p in prompts[s : s + batch_size]]
+        want = list(lengths[s : s + batch_size])
         width = max(len(x) for x in seqs)
-        pad = _pad_id(tokenizer)
         ids = torch.full((len(seqs), width), pad, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for i, x in enumerate(seqs):
@@ -690,11 +713,10 @@ def greedy_continuations(model: nn.Module, tokenizer, prompts: Sequence[str], ne
             mask[i, width - len(x) :] = 1
         with torch.no_grad():
             gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                 max_new_tokens=new_tokens, do_sample=False, pad_token_id=pad,
+                                 max_new_tokens=max(want), min_new_tokens=max(want),
+                                 do_sample=False, pad_token_id=pad,
                                  temperature=None, top_p=None, top_k=None)
-        for row in gen[:, width:].tolist():
-            text = tokenizer.decode(row, skip_special_tokens=True)
-            out.append(text if text.strip() else tokenizer.decode(row[:1]))
+        out += [row[:n] for row, n in zip(gen[:, width:].tolist(), want)]
     return out
 
 

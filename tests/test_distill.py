@@ -143,6 +143,6 @@ def test_real_model_answers_distilled_edits_without_memory(embedded_model, tmp_p
     assert not any(distill.greedy_em(loaded.model, loaded.tokenizer, prompts, targets))
     assert all(distill.greedy_em(cand, loaded.tokenizer, prompts, targets))
     unrelated = list(BACKGROUND_PROMPTS[1::2][:16])  # never replayed
-    reference = distill.greedy_continuations(loaded.model, loaded.tokenizer, unrelated, 6)
+    reference = distill.greedy_ids(loaded.model, loaded.tokenizer, unrelated, 6)
     agree = distill.token_agreement(cand, loaded.model, loaded.tokenizer, unrelated, reference)
     assert sum(agree) / len(agree) >= 0.9, agree
