@@ -18,8 +18,9 @@ Methods:
 - ``ft-l``: fine-tuning the same layer's down_proj (all columns, no memory, no routing).
 
 Edit times are the training time per edit (commit to disk excluded, reported separately).
-The latency ratio is greedy generation (16 tokens, batch 1, edited and unedited prompts
-alternating) with the memory at T over the same without the wrapper, interleaved.
+The latency ratio is greedy generation (8 tokens forced, batch 1, edited and unedited
+prompts alternating) with the memory at T over the same without the wrapper, interleaved
+rounds, median; it is measured at each method's largest T.
 
 Progress is saved after every edit (the memory file itself, plus a JSON-lines log), so a
 killed run resumes where it stopped:
@@ -136,9 +137,9 @@ def evaluate(mem: Memoir, items: list[Item], base: dict, batch: int) -> dict:
     }
 
 
-def latency_ratio(mem: Memoir, items: list[Item], rounds: int, tokens: int = 16) -> dict:
+def latency_ratio(mem: Memoir, items: list[Item], rounds: int, tokens: int = 8) -> dict:
     """Median over interleaved rounds of routed / base wall time, batch 1 greedy generation."""
-    prompts = [p for it in items[:8] for p in (it.prompt, it.loc)]
+    prompts = [p for it in items[:4] for p in (it.prompt, it.loc)]
     layer = mem.decoder.layers[mem.layer].mlp
     ratios, routed_s, base_s = [], [], []
 
@@ -184,7 +185,7 @@ class FineTune:
         zero = torch.zeros_like(self.base.weight)
         cfg = self.cfg
         fit = fit_columns(mem.model, mem.decoder, mem.layer, cache, batch, zero, cols,
-                          cfg.steps, cfg.lr, cfg.stop_loss, cfg.optimizer)
+                          cfg.steps, cfg.step_size, cfg.stop_loss, cfg.optimizer)
         with torch.no_grad():
             self.base.weight += fit.weight
         return time.perf_counter() - started
@@ -224,18 +225,27 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=None)
     ap.add_argument("--tau", type=float, default=None, help="fixed τ (default: cross-calibrated)")
     ap.add_argument("--tau-quantile", type=float, default=0.02)
-    ap.add_argument("--prefixes", type=int, default=0)
+    ap.add_argument("--prefixes", type=int, default=MemoirConfig.prefixes)
+    ap.add_argument("--replay", type=int, default=MemoirConfig.replay)
+    ap.add_argument("--variants", type=int, default=MemoirConfig.variants)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--lr", type=float, default=1.0)
-    ap.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
+    ap.add_argument("--optimizer", default="adam", choices=["sgd", "adam"])
+    ap.add_argument("--lr", type=float, default=None, help="step size (default: 0.05 Adam, 1.0 SGD)")
     ap.add_argument("--stop-loss", type=float, default=0.05)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--latency-rounds", type=int, default=5)
+    ap.add_argument("--latency-T", nargs="+", type=int, default=None,
+                    help="T values at which to time routed inference (default: each method's largest T)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared machine)")
     ap.add_argument("--work", type=Path, default=REPO / ".cache" / "edit_bench")
     ap.add_argument("--name", default="edit_bench", help="results file name (bench/results/NAME.json)")
     ap.add_argument("--fresh", action="store_true", help="ignore saved progress")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="NAME",
+                    help="only merge bench/results/NAME.json files (runs split across processes) into --name")
     args = ap.parse_args()
+    if args.merge:
+        merge(args.merge, args.name)
+        return
     torch.set_num_threads(args.threads)
 
     loaded = load_base(args.model, args.data_dir, device="auto")
@@ -245,8 +255,10 @@ def main() -> None:
     rows: list[dict] = []
     if out_path.exists() and not args.fresh:
         rows = json.loads(out_path.read_text())["rows"]
-    config = MemoirConfig(layer=args.layer, k=args.k, steps=args.steps, lr=args.lr,
-                          optimizer=args.optimizer, stop_loss=args.stop_loss, prefixes=args.prefixes)
+    lr = {} if args.lr is None else ({"adam_lr": args.lr} if args.optimizer == "adam" else {"lr": args.lr})
+    config = MemoirConfig(layer=args.layer, k=args.k, steps=args.steps, optimizer=args.optimizer,
+                          stop_loss=args.stop_loss, prefixes=args.prefixes, replay=args.replay,
+                          variants=args.variants, **lr)
 
     def save_rows(extra: dict) -> None:
         write_results(args.name, rows, extra_meta=extra)
@@ -272,7 +284,8 @@ def main() -> None:
         if "reference" in args.methods:
             plans.append(("reference", replace(config, strategy="mask", tau=0.4, prefixes=10,
                                                full_forward=True, optimizer="sgd", lr=1.0,
-                                               steps=30, stop_loss=0.05), args.reference_T))
+                                               steps=30, stop_loss=0.05, replay=0, variants=0),
+                    args.reference_T))
         if "ft-l" in args.methods:
             plans.append(("ft-l", config, args.ftl_T or args.T))
         for method, cfg, t_values in plans:
@@ -280,6 +293,16 @@ def main() -> None:
                        sorted(t_values), no_routing="no-routing" in args.methods)
     save_rows(meta_extra)
     print(json.dumps(rows, indent=1))
+
+
+def merge(names: list[str], into: str) -> None:
+    rows, metas = [], {}
+    for name in names:
+        got = json.loads((RESULTS / f"{name}.json").read_text())
+        rows += got["rows"]
+        metas[name] = got["meta"]
+    write_results(into, rows, extra_meta={"merged_from": metas})
+    plot(rows, RESULTS / f"{into}.png")
 
 
 def done_rows(rows: list[dict], dataset: str, method: str, t: int) -> bool:
@@ -292,7 +315,8 @@ def run_method(args, rows, save_rows, model, tok, dataset, items, base, method, 
               or (method == "memoird" and no_routing and not done_rows(rows, dataset, "no-routing", t))]
     if not wanted:
         return
-    tag = f"{dataset}-{method}-L{cfg.layer}-k{cfg.k}-p{cfg.prefixes}-{cfg.optimizer}{cfg.lr:g}"
+    tag = (f"{dataset}-{method}-L{cfg.layer}-k{cfg.k}-p{cfg.prefixes}-{cfg.optimizer}{cfg.step_size:g}"
+           f"-s{cfg.stop_loss:g}-r{cfg.replay}-v{cfg.variants}")
     mem_path = args.work / f"{tag}.memoir"
     log_path = args.work / f"{tag}.jsonl"
     if args.fresh:
@@ -336,7 +360,9 @@ def run_method(args, rows, save_rows, model, tok, dataset, items, base, method, 
             common = {
                 "model": args.model, "dataset": dataset, "T": t, "layer": mem.layer, "k": mem.config.k,
                 "tau": mem.config.tau, "prefixes": mem.config.prefixes,
-                "optimizer": mem.config.optimizer, "lr": mem.config.lr,
+                "optimizer": mem.config.optimizer, "lr": mem.config.step_size,
+                "stop_loss": mem.config.stop_loss,
+                "replay": mem.config.replay, "variants": mem.config.variants,
                 "edit_s_median": round(statistics.median(edit_s), 4),
                 "edit_s_p95": round(percentile(edit_s, 0.95), 4),
                 "commit_s_median": round(statistics.median(commit_s), 4) if persist else None,
@@ -357,7 +383,8 @@ def run_method(args, rows, save_rows, model, tok, dataset, items, base, method, 
                 save_rows({})
             if not done_rows(rows, dataset, method, t):
                 metrics = evaluate(mem, scored_items, base, args.batch)
-                lat = latency_ratio(mem, scored_items, args.latency_rounds) if method != "ft-l" else {}
+                timed = method != "ft-l" and t in (args.latency_T or [max(t_values)])
+                lat = latency_ratio(mem, scored_items, args.latency_rounds) if timed else {}
                 note = {
                     "reference": f"paper procedure (full forward per step, 10 prefixes, mask routing tau=0.4); run at T in {t_values} only",
                     "ft-l": "dense update of the same down_proj, no routing",

@@ -69,6 +69,7 @@ class DistillConfig:
     layers: tuple[int, ...] | None = None  # MLP layers trained; None: default_layers()
     modules: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
     lora_rank: int = 0  # 0: train the weights; r > 0: a rank-r update merged at the end
+    pull: float = 0.0  # per-step decay of the trained weights towards the base's
     optimizer: str = "adam"  # "sgd" (momentum 0.9) keeps each update in the span of the
     # gradients' inputs, so prompts unlike the edits move less; Adam rescales every weight
     lr: float = 5e-4
@@ -285,6 +286,7 @@ class Distiller:
                 else:
                     linear.weight.requires_grad_(True)
                     self.params[key] = linear.weight
+        self._initial = {n: p.detach().clone() for n, p in self.params.items()}
         self.replay_texts = list(replay_texts)
         self.anchors = [a for a in anchors if a.strip()][: self.config.anchor_prompts]
         self.signature = self._signature()
@@ -503,6 +505,8 @@ class Distiller:
                     optim.zero_grad(set_to_none=True)
                     loss.backward()
                     optim.step()
+                    if self.config.pull:
+                        self._pull_to_base()
                     with torch.no_grad():
                         ex = torch.tensor(b.examples, device=self.device)
                         wrong[ex] = 0
@@ -533,6 +537,19 @@ class Distiller:
         last = history[-1] if history else {"loss": float("nan"), "train_accuracy": float("nan")}
         return TrainReport(epoch, epoch * n_batches, time.perf_counter() - started, resumed,
                            last["loss"], last["train_accuracy"], history)
+
+    def _pull_to_base(self) -> None:
+        """Decay every trained weight a little towards the base after each step.
+
+        Adam moves every weight by about ``lr`` per step whatever the size of its gradient,
+        so weights that matter for no edit random-walk, and that noise is what costs
+        locality. The pull keeps them near the base while weights with a consistent
+        gradient still move (up to about ``lr / pull``).
+        """
+        with torch.no_grad():
+            for name, p in self.params.items():
+                base = self._initial[name]
+                p.sub_(self.config.pull * (p - base))
 
     def trained_tensors(self) -> dict[str, torch.Tensor]:
         """The trained weights (low-rank updates merged) under their state-dict names, on CPU."""

@@ -35,8 +35,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import random
 import threading
 import time
+import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -67,13 +69,16 @@ class MemoirConfig:
 
     layer: int | None = None  # default: round(0.8 * number of layers)
     k: int | None = None  # default: a quarter of the intermediate size
-    tau: float = 0.35  # template-stage TopHash overlap threshold
+    tau: float = 0.4  # template-stage TopHash overlap threshold
     strategy: str = "subject"  # routing: "subject" (memoird), "mask" (paper), "always"
-    steps: int = 30
-    lr: float = 1.0
-    optimizer: str = "sgd"  # "sgd" (paper, lr 1.0) or "adam" (lr 0.05)
+    steps: int = 30  # at most; Adam stops after ≈2 on SmolLM2
+    optimizer: str = "adam"  # "adam", or "sgd" as in the paper
+    adam_lr: float = 0.05
+    lr: float = 1.0  # SGD's learning rate (the paper's), used when optimizer == "sgd"
     stop_loss: float = 0.05
     prefixes: int = 0  # context prefixes per edit (the paper uses ~10)
+    replay: int = 4  # earlier edits (most overlapping) kept right while training a new one
+    variants: int = 0  # extra copies of the prompt with one non-subject word dropped
     seed: int = 0  # TopHash permutation seed
     full_forward: bool = False  # train like the reference code (benchmark baseline only)
 
@@ -84,8 +89,13 @@ class MemoirConfig:
             raise ValueError(f"tau must be in (0, 1], got {self.tau}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}: use one of {OPTIMIZERS}")
-        if self.steps < 0 or self.lr <= 0:
-            raise ValueError(f"steps must be >= 0 and lr > 0 (got {self.steps}, {self.lr})")
+        if self.steps < 0 or self.lr <= 0 or self.adam_lr <= 0:
+            raise ValueError(f"steps must be >= 0 and learning rates > 0 (got {self.steps}, "
+                             f"{self.lr}, {self.adam_lr})")
+
+    @property
+    def step_size(self) -> float:
+        return self.adam_lr if self.optimizer == "adam" else self.lr
 
 
 @dataclass(frozen=True)
@@ -303,20 +313,28 @@ class Memoir:
         started = time.perf_counter()
         prompts = [request.prompt, *request.paraphrases]
         prefixes = self._prefixes(self.config.prefixes)
-        train_prompts = prompts + [f"{p}. {request.prompt}" for p in prefixes]
-        batch = build_batch(self.tokenizer, train_prompts, request.target, self.device)
+        train_prompts = (prompts + [f"{p}. {request.prompt}" for p in prefixes]
+                         + word_dropout(request.prompt, request.subject, self.config.variants))
+        replay = self._replay_candidates(request.prompt) if self.config.replay else []
+        batch = build_batch(
+            self.tokenizer, train_prompts + [e.request.prompt for e in replay],
+            [request.target] * len(train_prompts) + [e.request.target for e in replay], self.device,
+        )
         cache = capture(self.decoder, self.config.layer, self.wrapper, batch)
         keys = torch.cat([
             self._tophash(cache.a[i : i + 1, : batch.prompt_lengths[i]]) for i in range(len(prompts))
         ])
         cols = keys[0]
+        n = self.wrapper.in_features
         if self.config.full_forward:
             fit = self._fit_reference(batch, cols)
         else:
             fit = fit_columns(
                 self.model, self.decoder, self.config.layer, cache, batch,
-                self.wrapper.memory[:, cols], cols, self.config.steps, self.config.lr,
+                self.wrapper.memory[:, cols], cols, self.config.steps, self.config.step_size,
                 self.config.stop_loss, self.config.optimizer,
+                memory=self.wrapper.memory.detach() if replay else None,
+                replay_masks=index_mask(torch.stack([e.cols for e in replay]), n) if replay else None,
             )
         seconds = time.perf_counter() - started
         found = request.subject is None or bool(
@@ -325,6 +343,26 @@ class Memoir:
         record = _Edit(request, cols, keys, fit.steps, fit.loss, seconds)
         result = EditResult(request.edit_id, fit.steps, fit.loss, fit.initial_loss, seconds, 0, found)
         return record, result, fit.weight.to(self.wrapper.memory.dtype)
+
+    def _replay_candidates(self, prompt: str) -> list[_Edit]:
+        """The earlier edits whose routing keys overlap this prompt's TopHash the most.
+
+        Same-template edits share most columns and have similar activations, so they are
+        the ones a new edit would overwrite; replaying them while training protects them.
+        """
+        bank = self.wrapper.router.bank if self.wrapper.router is not None else None
+        if bank is None or bank.key_masks.shape[0] == 0:
+            return []
+        q = index_mask(self.tophash([prompt]), self.wrapper.in_features)
+        overlap = (q @ bank.key_masks.T)[0]
+        chosen: list[int] = []
+        for key in overlap.argsort(descending=True).tolist():
+            edit = bank.key_edit[key]
+            if edit not in chosen:
+                chosen.append(edit)
+            if len(chosen) == self.config.replay:
+                break
+        return [self._edits[i] for i in chosen]
 
     def _fit_reference(self, batch: EditBatch, cols: torch.Tensor):
         mask = index_mask(cols[None], self.wrapper.in_features, self.wrapper.memory.dtype)
@@ -378,6 +416,7 @@ class Memoir:
     def _replay(self, edits: list[_Edit]) -> None:
         self.wrapper.memory.zero_()
         self._edits = []
+        self._rebuild_router()  # replay candidates must come from the rebuilt memory only
         for old in edits:
             record, _, weight = self._train(old.request)
             self.wrapper.memory[:, record.cols] = weight
@@ -598,11 +637,12 @@ class Memoir:
 
     def _state(self) -> tuple[dict[str, torch.Tensor], dict]:
         n, k = self.wrapper.in_features, self.config.k
+        index = torch.int16 if n <= 2**15 else torch.int32  # column indices: 2 bytes each when they fit
         tensors = {
             "memory": self.wrapper.memory.detach(),
             "permutation": self.permutation,
-            "cols": torch.stack([e.cols for e in self._edits]).int() if self._edits else torch.zeros(0, k, dtype=torch.int32),
-            "keys": torch.cat([e.keys for e in self._edits]).int() if self._edits else torch.zeros(0, k, dtype=torch.int32),
+            "cols": torch.stack([e.cols for e in self._edits]).to(index) if self._edits else torch.zeros(0, k, dtype=index),
+            "keys": torch.cat([e.keys for e in self._edits]).to(index) if self._edits else torch.zeros(0, k, dtype=index),
         }
         if self.background is not None:
             tensors["background"] = self.background
@@ -645,11 +685,19 @@ class Memoir:
         return tophash(prompt_mean(a.float(), valid) - self.background, self.config.k, self.permutation)
 
     def _down_input(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The edited layer's down_proj input; the layers above are not run."""
         got = {}
-        handle = self.wrapper.base.register_forward_hook(lambda _m, i, _o: got.__setitem__("a", i[0]))
+
+        def hook(_m, inputs, _o):
+            got["a"] = inputs[0]
+            raise RoutingDone()
+
+        handle = self.wrapper.base.register_forward_hook(hook)
         try:
             with torch.no_grad():
                 self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
+        except RoutingDone:
+            pass
         finally:
             handle.remove()
         return got["a"]
@@ -675,6 +723,22 @@ class Memoir:
             ids[i, width - len(s) :] = torch.tensor(s, dtype=torch.long)
             mask[i, width - len(s) :] = 1
         return ids.to(self.device), mask.to(self.device)
+
+
+def word_dropout(prompt: str, subject: str | None, count: int) -> list[str]:
+    """Up to ``count`` copies of the prompt, each missing one word that is not the subject's.
+
+    Cheap stand-ins for paraphrases: the edit must hold when the wording around the subject
+    moves. Deterministic (seeded by the prompt) so an exact rebuild reproduces the edit.
+    """
+    if count <= 0:
+        return []
+    words = prompt.split()
+    keep = set(subject.casefold().split()) if subject else set()
+    candidates = [i for i, w in enumerate(words) if w.casefold().strip("?.,!'\"") not in keep]
+    rng = random.Random(zlib.crc32(prompt.encode()))
+    rng.shuffle(candidates)
+    return [" ".join(w for j, w in enumerate(words) if j != i) for i in candidates[:count]]
 
 
 def _decoder(model: nn.Module) -> nn.Module:

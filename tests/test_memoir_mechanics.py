@@ -168,7 +168,7 @@ def test_revert_fast_and_exact(tok):
 
 def test_fast_path_equals_reference_update(tok):
     """The cached upper-layer loop computes the same update as full forward passes."""
-    cfg_fast = MemoirConfig(layer=2, k=32, tau=0.5, steps=5, stop_loss=0.0)
+    cfg_fast = MemoirConfig(layer=2, k=32, tau=0.5, steps=5, stop_loss=0.0, optimizer="sgd")
     _, fast = fresh(tok, edits=(EDIT_A,), config=cfg_fast)
     _, ref = fresh(tok, edits=(EDIT_A,), config=MemoirConfig(**{**cfg_fast.__dict__, "full_forward": True}))
     assert torch.allclose(fast.wrapper.memory, ref.wrapper.memory, atol=1e-5, rtol=1e-4)
