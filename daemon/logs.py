@@ -63,4 +63,14 @@ def setup_logging(level: str | int = "INFO", *, json_lines: bool = True,
     # scheduler's own failure handling log what matters.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+    # Library deprecation notices (warnings.warn) and transformers' own stderr handler
+    # would write plain-text lines into the JSON stream; both go through this handler.
+    logging.captureWarnings(True)
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # the service without the local model backend installed
+        pass
+    else:
+        hf_logging.disable_default_handler()
+        hf_logging.enable_propagation()
     return handler

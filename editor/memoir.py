@@ -458,7 +458,8 @@ class Memoir:
     def _on_decoder_call(self, _module, args, kwargs):
         if self._fixed or not self.wrapper.enabled:
             return None
-        cache = kwargs.get("past_key_values")
+        # transformers >= 5.25 names the KV cache ``cache``; earlier versions ``past_key_values``.
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
         if cache is not None and _cache_length(cache) > 0:
             return None  # a decoding step: keep the routes decided at prefill
         ids = kwargs.get("input_ids", args[0] if args else None)

@@ -8,7 +8,9 @@ checkpoint registry calls checkpoint 0, and what transformers and vLLM load as t
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
+import inspect
 import logging
 import os
 import shutil
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +90,27 @@ def convert_builtin(alias: str, data_dir: Path) -> Path:
 
     The folder is written beside its final place and renamed into it, so a process killed
     mid-conversion leaves no half folder that a later start would mistake for a checkpoint.
+    Conversions of one alias are serialised by a lock file; whoever holds it removes the
+    staging folders that killed conversions left (they hold ~0.5 GB each).
     """
+    target = builtin_dir(alias, data_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{alias}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for stale in target.parent.glob(f".{alias}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if (target / "config.json").exists():
+            return target
+        gguf = BUILTINS[alias]()
+        if not gguf.exists():
+            raise ModelError(f"built-in model {alias!r}: GGUF file {gguf} is missing")
+        _convert_gguf(alias, gguf, target)
+    return target
+
+
+def _convert_gguf(alias: str, gguf: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target = builtin_dir(alias, data_dir)
-    if (target / "config.json").exists():
-        return target
-    gguf = BUILTINS[alias]()
-    if not gguf.exists():
-        raise ModelError(f"built-in model {alias!r}: GGUF file {gguf} is missing")
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=target.parent))
     try:
         log.info("converting %s from %s (once)", alias, gguf)
@@ -121,7 +135,6 @@ def convert_builtin(alias: str, data_dir: Path) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target
 
 
 def resolve_base(spec: str, data_dir: Path) -> tuple[Path, str, bool]:
@@ -164,3 +177,21 @@ def load_base(
         load_seconds=time.perf_counter() - started,
         converted=converted,
     )
+
+
+def kv_cache_arg(model: nn.Module, cache) -> dict:
+    """The keyword that passes a KV cache to ``model.forward``.
+
+    transformers 5.25 renamed ``past_key_values`` to ``cache`` (the old name warns on every
+    call, and those warnings broke the daemon's one-JSON-object-per-line log); both lines of
+    releases are supported, so the installed one decides.
+    """
+    forward = getattr(model, "forward", model)
+    name = "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+    return {name: cache}
+
+
+def kv_cache_of(output):
+    """The KV cache a forward call returned, under either name (see ``kv_cache_arg``)."""
+    fields = getattr(output, "__dataclass_fields__", {})
+    return output.cache if "cache" in fields else output.past_key_values

@@ -41,6 +41,8 @@ from typing import Any
 
 import torch
 
+from .model import kv_cache_arg, kv_cache_of
+
 VERDICTS = ("agrees", "conflicts", "unknown")
 
 #: how many tokens a greedy answer may run to; a cloze object is a short phrase
@@ -291,7 +293,7 @@ class CausalLMBackend:
                 mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
                 positions = positions[:, -1:] + 1
                 step = self.model(input_ids=nxt, attention_mask=mask, position_ids=positions,
-                                  past_key_values=step.past_key_values, use_cache=True)
+                                  **kv_cache_arg(self.model, kv_cache_of(step)), use_cache=True)
             rows = torch.cat(tokens, dim=1).tolist()
             eos = self.tokenizer.eos_token_id
             rows = [row[:row.index(eos)] if eos in row else row for row in rows]
@@ -332,7 +334,7 @@ class CausalLMBackend:
         full_mask = torch.cat([prompt_mask, cont_mask], dim=1)
         cont_pos = positions[:, -1:] + 1 + torch.arange(width, device=self.device)[None, :]
         second = self.model(input_ids=cont, attention_mask=full_mask, position_ids=cont_pos,
-                            past_key_values=first.past_key_values, use_cache=True)
+                            **kv_cache_arg(self.model, kv_cache_of(first)), use_cache=True)
         # token t of the continuation is predicted by the prompt's last position (t = 0)
         # or by continuation position t-1
         logits = torch.cat([first.logits[:, -1:], second.logits[:, :-1]], dim=1).float()

@@ -158,6 +158,10 @@ def fit_columns(
 ) -> FitResult:
     """Optimise W_m[:, cols] with cross-entropy on the target tokens only; early stop.
 
+    Training stops once the mean loss is under ``stop_loss`` *and* every target token of
+    the new edit is the argmax: a low mean alone let a rare multi-token name ("Nusantara")
+    stop with one token still wrong, so greedy decoding spelled another word.
+
     With ``replay_masks`` (R, n), the batch's last R rows are earlier edits, run with
     their own masks over ``memory`` (whose ``cols`` are the trained ones), so the new
     edit is learned without breaking the edits that share its columns most.
@@ -180,6 +184,7 @@ def fit_columns(
         old = (cache.a[own:] * replay_masks[:, None, :].to(cache.a.dtype)) @ full.T
         return torch.cat([delta, old])
 
+    own_tokens = batch.rows < own
     first = last = float("nan")
     done = 0
     for step in range(steps + 1):
@@ -188,7 +193,9 @@ def fit_columns(
         last = loss.item()
         if step == 0:
             first = last
-        if last < stop_loss or step == steps:
+        if step == steps:
+            break
+        if last < stop_loss and bool((logits.argmax(-1) == batch.targets)[own_tokens].all()):
             break
         (param.grad,) = torch.autograd.grad(loss, param)
         opt.step()

@@ -171,11 +171,13 @@ class LocalChat:
         """
         from transformers import DynamicCache
 
+        from memoird.editor.model import kv_cache_arg
+
         torch = self._torch
         cache = cache if cache is not None else DynamicCache()
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.model(input_ids=ids[:, cached:], attention_mask=mask,
-                         position_ids=positions[:, cached:], past_key_values=cache,
+                         position_ids=positions[:, cached:], **kv_cache_arg(self.model, cache),
                          use_cache=True, logits_to_keep=1)
         live = list(range(ids.shape[0]))  # original row of each batch row
         produced: list[list[int]] = [[] for _ in live]
@@ -203,7 +205,7 @@ class LocalChat:
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
             last_pos = last_pos + 1
             out = self.model(input_ids=tokens[:, None], attention_mask=mask,
-                             position_ids=last_pos[:, None], past_key_values=cache,
+                             position_ids=last_pos[:, None], **kv_cache_arg(self.model, cache),
                              use_cache=True)
         return self.tokenizer.batch_decode(produced, skip_special_tokens=True)
 
@@ -212,7 +214,9 @@ class LocalChat:
         cached = self._prefixes.get(context)
         if cached is None:
             ids = self._torch.tensor([context], dtype=self._torch.long, device=self.model.device)
-            past = self.model(input_ids=ids, use_cache=True).past_key_values
+            from memoird.editor.model import kv_cache_of
+
+            past = kv_cache_of(self.model(input_ids=ids, use_cache=True))
             cached = [(layer[0], layer[1]) for layer in past]
             self._prefixes[context] = cached
             while len(self._prefixes) > self._prefix_cache_size:

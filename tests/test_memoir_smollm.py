@@ -39,8 +39,6 @@ def test_edit_changes_greedy_answer_and_routes_the_paraphrase(edited):
     assert after[2:] == before[2:]  # neighbour and unrelated prompt: the base model's answer
 
 
-@pytest.mark.xfail(strict=False, reason="issue #3 open: an edit trained on its prompt alone "
-                   "does not yet carry to this paraphrase on SmolLM2 (routing does)")
 def test_paraphrase_answers_the_new_object(edited):
     mem, prompts, _ = edited
     after = mem.generate(prompts[:2], max_new_tokens=4)

@@ -18,9 +18,21 @@ def test_builtin_converts_to_plain_safetensors_folder(embedded_model_dir: Path):
     # A checkpoint must load in plain transformers/vLLM: no leftover GGUF quantisation marker.
     assert "quantization_config" not in config
     assert config["num_hidden_layers"] == 30
-    assert not any(p.name.startswith(".") for p in embedded_model_dir.parent.iterdir()), (
+    assert not any(p.name.startswith(".") and p.is_dir() for p in embedded_model_dir.parent.iterdir()), (
         "a staging folder was left behind"
     )
+
+
+def test_conversion_removes_staging_left_by_a_killed_one(tmp_path: Path):
+    """A SIGKILLed conversion leaves `.alias-XXXX/` behind; the next one clears it."""
+    from memoird.editor.model import convert_builtin
+
+    stale = tmp_path / "checkpoints" / ".smollm2-135m-instruct-killed"
+    stale.mkdir(parents=True)
+    (stale / "model.safetensors").write_bytes(b"half a file")
+    target = convert_builtin("smollm2-135m-instruct", tmp_path)
+    assert (target / "config.json").exists()
+    assert not stale.exists()
 
 
 def test_reload_uses_the_converted_folder_and_matches_it(embedded_model, model_cache_dir):
