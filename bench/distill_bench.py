@@ -18,6 +18,7 @@ package's background prompts and the article text of the other English feeds.
 
     .venv/bin/python bench/distill_bench.py --T 10 100            # development
     .venv/bin/python bench/distill_bench.py --T 100 1000          # the reported figures
+    .venv/bin/python bench/distill_bench.py --T 100 --method fold --append   # closed-form fold
 """
 
 from __future__ import annotations
@@ -114,7 +115,6 @@ SNAPSHOTS = (10, 100, 998)
 
 def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> dict:
     from memoird.editor import distill
-    from memoird.editor.background import BACKGROUND_PROMPTS
     from memoird.editor.model import load_base
 
     items = data[:T]
@@ -123,6 +123,8 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
     if args.edits_only:
         mem.detach()
         return {}
+    if args.method == "fold":
+        return fold_one(T, args, items, loaded, mem, edit_s, base_dir, cache_dir)
     with Timer() as t_total:
         with Timer() as t_teacher:
             examples, misses = distill.teacher_examples(mem, prefixes=args.prefixes)
@@ -136,26 +138,82 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
             anchor_weight=args.anchor_weight, anchor_prompts=args.anchor_prompts,
             lora_rank=args.lora_rank,
         )
-        run_dir = cache_dir / f"run-{T}-{args.tag}"
-        if not args.resume and run_dir.exists():
-            import shutil
-
-            shutil.rmtree(run_dir)
-        anchors = anchor_prompts([x["subject"] for x in items])
-        replay = list(BACKGROUND_PROMPTS) + anchors + feed_texts(REPLAY_FEEDS)
+        run_dir = fresh(cache_dir / f"run-{T}-{args.tag}", keep=args.resume)
+        anchors, replay = replay_texts(items)
         with Timer() as t_train:
             trainer = distill.Distiller(loaded.model, loaded.tokenizer, examples, replay, config,
                                         run_dir=run_dir, memory_layer=memory_layer,
                                         anchors=anchors)
             report = trainer.train(progress=args.progress)
-        out = cache_dir / f"candidate-{T}-{args.tag}"
-        if out.exists():
-            import shutil
-
-            shutil.rmtree(out)
+        out = fresh(cache_dir / f"candidate-{T}-{args.tag}")
         distill.write_checkpoint(base_dir, trainer.trained_tensors(), out, loaded.tokenizer)
+    row = {
+        "model": MODEL, "T": T, "method": args.tag,
+        "wall_s": t_total.wall_s, "train_s": t_train.wall_s, "teacher_s": t_teacher.wall_s,
+        "teacher_rel_em": teacher_rel, "examples": len(examples), "epochs": report.epochs,
+        "train_accuracy": report.train_accuracy, "layers": list(trainer.layers),
+        "modules": list(config.modules), "lr": config.lr, "replay_weight": config.replay_weight,
+        "replay_tokens": config.replay_tokens, "anchor_weight": config.anchor_weight,
+        "anchor_prompts": len(trainer.anchors), "lora_rank": config.lora_rank,
+        "prefixes": args.prefixes, "edit_s_total": edit_s,
+    }
+    return score_candidate(out, loaded, items, args, row)
+
+
+def fresh(path: Path, keep: bool = False) -> Path:
+    """``path``, emptied of an earlier run unless ``keep`` (resume)."""
+    import shutil
+
+    if not keep and path.exists():
+        shutil.rmtree(path)
+    return path
+
+
+def replay_texts(items: list[dict]) -> tuple[list[str], list[str]]:
+    """(anchor prompts, all replay text): what the candidate must keep answering as the base."""
+    from memoird.editor.background import BACKGROUND_PROMPTS
+
+    anchors = anchor_prompts([x["subject"] for x in items])
+    return anchors, list(BACKGROUND_PROMPTS) + anchors + feed_texts(REPLAY_FEEDS)
+
+
+def fold_one(T: int, args, items: list[dict], loaded, mem, edit_s, base_dir: Path, cache_dir: Path) -> dict:
+    """The closed-form fold (editor/fold.py) of the edits the memory answers."""
+    from memoird.editor import distill
+    from memoird.editor.fold import FoldConfig, FoldEdit, SubjectFold
+
+    with Timer() as t_total:
+        with Timer() as t_teacher:
+            _examples, misses = distill.teacher_examples(mem)
+        requests = [r for r in mem.requests() if r.edit_id not in misses]
+        mem.detach()
+        edits = [FoldEdit(r.edit_id, p, r.target, r.subject) for r in requests
+                 for p in (r.prompt, *r.paraphrases)]
+        _anchors, background = replay_texts(items)
+        config = FoldConfig(layer=args.fold_layer, ridge=args.fold_ridge)
+        run_dir = fresh(cache_dir / f"run-{T}-{args.tag}", keep=args.resume)
+        with Timer() as t_train:
+            fold = SubjectFold(loaded.model, loaded.tokenizer, edits, background, config, run_dir=run_dir)
+            report = fold.train(progress=args.progress)
+        out = fresh(cache_dir / f"candidate-{T}-{args.tag}")
+        distill.write_checkpoint(base_dir, fold.trained_tensors(), out, loaded.tokenizer)
+    row = {
+        "model": MODEL, "T": T, "method": args.tag,
+        "wall_s": t_total.wall_s, "train_s": t_train.wall_s, "teacher_s": t_teacher.wall_s,
+        "teacher_rel_em": 1 - len(misses) / T, "examples": len(edits),
+        "train_accuracy": report.train_accuracy, "layers": list(fold.layers),
+        "ridge": fold.config.ridge, "fit_rel_err": report.loss, "edit_s_total": edit_s,
+    }
+    return score_candidate(out, loaded, items, args, row)
+
+
+def score_candidate(out: Path, loaded, items: list[dict], args, row: dict) -> dict:
+    """The candidate checkpoint WITHOUT memory: reliability, paraphrases, locality, perplexity."""
     from transformers import AutoModelForCausalLM
 
+    from memoird.editor import distill
+
+    T = len(items)
     cand = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).to(loaded.device).eval()
     base = loaded.model
     rel = distill.greedy_em(cand, loaded.tokenizer, [x["src"] for x in items], [x["alt"] for x in items])
@@ -171,18 +229,11 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
     ppl_base = distill.perplexity(base, loaded.tokenizer, held, max_tokens=args.ppl_tokens)
     ppl_cand = distill.perplexity(cand, loaded.tokenizer, held, max_tokens=args.ppl_tokens)
     row = {
-        "model": MODEL, "T": T, "method": args.tag,
+        "model": MODEL, "T": T, "method": row.pop("method"),
         "rel_em": sum(rel) / T, "gen_em": sum(gen) / T,
         "loc_em": sum(x == 1.0 for x in same) / T, "loc_tf": sum(loc) / T,
         "ppl_drift": ppl_cand / ppl_base - 1, "ppl_base": ppl_base, "ppl_candidate": ppl_cand,
-        "wall_s": t_total.wall_s, "train_s": t_train.wall_s, "teacher_s": t_teacher.wall_s,
-        "teacher_rel_em": teacher_rel, "examples": len(examples), "epochs": report.epochs,
-        "train_accuracy": report.train_accuracy, "layers": list(trainer.layers),
-        "modules": list(config.modules), "lr": config.lr, "replay_weight": config.replay_weight,
-        "replay_tokens": config.replay_tokens, "anchor_weight": config.anchor_weight,
-        "anchor_prompts": len(trainer.anchors), "lora_rank": config.lora_rank,
-        "prefixes": args.prefixes, "edit_s_total": edit_s,
-        "device": str(loaded.device), "threads": torch.get_num_threads(),
+        **row, "device": str(loaded.device), "threads": torch.get_num_threads(),
     }
     print(json.dumps(row), flush=True)
     return row
@@ -206,7 +257,12 @@ def main() -> None:
     ap.add_argument("--ppl-tokens", type=int, default=256)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--tag", default="memoird", help="method name in the rows")
+    ap.add_argument("--method", default="student", choices=("student", "fold"),
+                    help="student: train MLP layers on the teacher (editor/distill.py); "
+                         "fold: closed-form subject-key fold (editor/fold.py)")
+    ap.add_argument("--fold-layer", type=int, default=None)
+    ap.add_argument("--fold-ridge", type=float, default=distill_default("ridge", "fold"))
+    ap.add_argument("--tag", default=None, help="method name in the rows (default: --method)")
     ap.add_argument("--edits-only", action="store_true",
                     help="only apply (and cache) the edits, for a later run")
     ap.add_argument("--resume", action="store_true", help="resume an interrupted run folder")
@@ -214,6 +270,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="results folder (default bench/results)")
     ap.add_argument("--append", action="store_true", help="keep earlier rows of the results file")
     args = ap.parse_args()
+    args.tag = args.tag or args.method
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -241,10 +298,11 @@ def main() -> None:
                                   "heldout_feeds": list(HELDOUT_FEEDS)})
 
 
-def distill_default(name: str):
+def distill_default(name: str, method: str = "student"):
     from memoird.editor.distill import DistillConfig
+    from memoird.editor.fold import FoldConfig
 
-    return getattr(DistillConfig(), name)
+    return getattr(FoldConfig() if method == "fold" else DistillConfig(), name)
 
 
 if __name__ == "__main__":

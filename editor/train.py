@@ -124,7 +124,7 @@ class FitResult:
     initial_loss: float
 
 
-def _upper_logits(
+def upper_logits(
     model: nn.Module, decoder: nn.Module, layer_idx: int, cache: LayerCache, batch: EditBatch,
     delta: torch.Tensor,
 ) -> torch.Tensor:
@@ -188,7 +188,7 @@ def fit_columns(
     first = last = float("nan")
     done = 0
     for step in range(steps + 1):
-        logits = _upper_logits(model, decoder, layer_idx, cache, batch, delta_of())
+        logits = upper_logits(model, decoder, layer_idx, cache, batch, delta_of())
         loss = F.cross_entropy(logits.float(), batch.targets)
         last = loss.item()
         if step == 0:

@@ -229,7 +229,6 @@ class LocalChat:
         """One DynamicCache for the batch: each row's context, left-padded to ``p_max``."""
         from transformers import DynamicCache
 
-        torch = self._torch
         per_row = [self._context_cache(c) if c else None for c in contexts]
         template = next(layers for layers in per_row if layers is not None)
         data = []
