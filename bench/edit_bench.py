@@ -103,17 +103,18 @@ def generated(mem: Memoir, prompts: list[str], lengths: list[int], batch: int) -
 
 def base_locality(mem: Memoir, items: list[Item], batch: int, cache: Path) -> dict:
     """The base model's teacher-forced argmax and greedy tokens on the locality prompts."""
-    if cache.exists():
+    prompts = [it.loc for it in items]
+    if cache.exists():  # reused only for the very same prompts (a data filter shifts them)
         got = json.loads(cache.read_text())
-        if got["n"] >= len(items):
-            return {k: v[: len(items)] for k, v in got.items() if k != "n"}
+        if got.get("prompts", [])[: len(items)] == prompts:
+            return {k: v[: len(items)] for k, v in got.items() if k in ("tf", "gen", "len")}
     with mem.disabled():
         s = scored(mem, [it.loc for it in items], [it.loc_answer for it in items], batch)
         lengths = [len(x.target) for x in s]
         gen = generated(mem, [it.loc for it in items], lengths, batch)
-    got = {"n": len(items), "tf": [x.predicted for x in s], "gen": gen, "len": lengths}
+    got = {"prompts": prompts, "tf": [x.predicted for x in s], "gen": gen, "len": lengths}
     cache.write_text(json.dumps(got))
-    return {k: v for k, v in got.items() if k != "n"}
+    return {k: v for k, v in got.items() if k != "prompts"}
 
 
 def evaluate(mem: Memoir, items: list[Item], base: dict, batch: int) -> dict:
