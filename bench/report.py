@@ -30,7 +30,7 @@ COLUMNS: dict[str, list[str]] = {
     "extract_bench": ["dataset", "backend", "model", "n", "strict_p", "strict_r", "strict_f1",
                       "partial_f1", "sentences_per_s"],
     "probe_bench": ["model", "split", "precision", "recall", "unknown_share", "n"],
-    "distill_bench": ["model", "T", "rel_em", "gen_em", "loc_em", "ppl_drift", "wall_s"],
+    "distill_bench": ["model", "T", "method", "rel_em", "gen_em", "loc_em", "loc_tf", "ppl_drift", "layers", "ridge", "wall_s"],
     "api_bench": ["clients", "duration_s", "requests", "errors", "p50_ratio", "p95_ratio",
                   "edit_page_ms"],
 }
