@@ -172,7 +172,8 @@ def main() -> None:
     ap.add_argument("--limit", default=None,
                     help="first N lines of each set: N, or per set as wiki-nre=300,rebel=100")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    ap.add_argument("--dtype", default="bfloat16", choices=("float32", "bfloat16"))
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                    help="float32 (the daemon's default) ran 2x faster than bfloat16 on a CPU without bf16 units")
     ap.add_argument("--batch-size", type=int, default=48)
     ap.add_argument("--max-new-tokens", type=int, default=80)
     ap.add_argument("--shots", type=int, default=5)
