@@ -109,9 +109,9 @@ def base_locality(mem: Memoir, items: list[Item], batch: int, cache: Path) -> di
         if got.get("prompts", [])[: len(items)] == prompts:
             return {k: v[: len(items)] for k, v in got.items() if k in ("tf", "gen", "len")}
     with mem.disabled():
-        s = scored(mem, [it.loc for it in items], [it.loc_answer for it in items], batch)
+        s = scored(mem, prompts, [it.loc_answer for it in items], batch)
         lengths = [len(x.target) for x in s]
-        gen = generated(mem, [it.loc for it in items], lengths, batch)
+        gen = generated(mem, prompts, lengths, batch)
     got = {"prompts": prompts, "tf": [x.predicted for x in s], "gen": gen, "len": lengths}
     cache.write_text(json.dumps(got))
     return {k: v for k, v in got.items() if k != "prompts"}

@@ -198,9 +198,9 @@ class SubjectFold:
                                        "others": torch.zeros(n, n)}
         resumed = len(state["deltas"])
         bs = self.config.batch_size
-        bar = tqdm(total=len(self.edits), initial=sum(len(d) for d in state["deltas"]),
-                   desc="fold", unit="prompt", disable=not progress)
         done = sum(len(d) for d in state["deltas"])
+        bar = tqdm(total=len(self.edits), initial=done, desc="fold", unit="prompt",
+                   disable=not progress)
         while done < len(self.edits):
             if stop is not None and stop():
                 bar.close()

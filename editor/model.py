@@ -9,6 +9,7 @@ checkpoint registry calls checkpoint 0, and what transformers and vLLM load as t
 from __future__ import annotations
 
 import fcntl
+import functools
 import importlib.util
 import inspect
 import logging
@@ -186,9 +187,14 @@ def kv_cache_arg(model: nn.Module, cache) -> dict:
     call, and those warnings broke the daemon's one-JSON-object-per-line log); both lines of
     releases are supported, so the installed one decides.
     """
-    forward = getattr(model, "forward", model)
-    name = "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
-    return {name: cache}
+    return {_kv_cache_name(type(model)): cache}
+
+
+@functools.lru_cache(maxsize=None)
+def _kv_cache_name(model_class: type) -> str:
+    """Looked up once per model class: ``kv_cache_arg`` runs at every decoding step."""
+    names = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in names else "past_key_values"
 
 
 def kv_cache_of(output):
