@@ -49,6 +49,7 @@ import torch.nn.utils.parametrize
 from torch import nn
 
 from .memory_io import atomic_write_bytes
+from .train import run_through
 
 log = logging.getLogger(__name__)
 
@@ -403,14 +404,8 @@ class Distiller:
     def _run_until(self, ids, mask, last: int | None) -> None:
         if last is None:
             self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-            return
-        handle = self.decoder.layers[last].register_forward_hook(_raise_captured)
-        try:
-            self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-        except _Captured:
-            pass
-        finally:
-            handle.remove()
+        else:
+            run_through(self.decoder, self.decoder.layers[last], ids, mask)
 
     # ------------------------------------------------------------------ steps
     def _edit_loss(self, b: _Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -603,10 +598,6 @@ class _LowRank(nn.Module):
 
 class _Captured(Exception):
     """Stops a forward pass once the needed activations are recorded."""
-
-
-def _raise_captured(*_args) -> None:
-    raise _Captured()
 
 
 def _float_kwargs(kwargs: dict) -> dict:

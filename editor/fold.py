@@ -37,11 +37,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .distill import (
-    DistillInterrupted, TrainReport, _Captured, _decoder, _layer_prefix, _pad_id, _raise_captured,
-    _right_pad, text_chunks,
+    DistillInterrupted, TrainReport, _decoder, _layer_prefix, _pad_id, _right_pad, text_chunks,
 )
 from .memory_io import atomic_write_bytes
-from .train import build_batch, capture, upper_logits
+from .train import build_batch, capture, run_through, upper_logits
 
 STATE_FILE = "fold-state.pt"
 
@@ -55,6 +54,8 @@ class FoldConfig:
     steps: int = 40  # Adam steps on δ per batch, at most
     lr: float = 0.5
     l2: float = 1e-4  # penalty on |δ|²: a smaller δ is a smaller weight change
+    stop_loss: float = 0.05  # a prompt's δ is found once every target token is the argmax
+    # and the mean loss is under this (the rule edits use, MemoirConfig.stop_loss)
     batch_size: int = 16
     background_tokens: int = 16384
 
@@ -151,7 +152,7 @@ class SubjectFold:
             per_token = F.cross_entropy(logits, batch.targets, reduction="none")
             wrong = torch.zeros(len(chunk), device=self.device).index_add_(
                 0, batch.rows, (logits.argmax(-1) != batch.targets).float())
-            learnt = bool((wrong == 0).all()) and per_token.mean().item() < 0.05
+            learnt = bool((wrong == 0).all()) and per_token.mean().item() < self.config.stop_loss
             if learnt or _step == self.config.steps:
                 break
             loss = per_token.sum() + self.config.l2 * (delta ** 2).sum()
@@ -168,23 +169,11 @@ class SubjectFold:
         n = self.down.in_features
         cov = torch.zeros(n, n, device=self.device)
         count = 0
-        got: dict = {}
-        hook = self.down.register_forward_hook(lambda _m, inputs, _o: got.__setitem__("a", inputs[0]))
-        stop = self.decoder.layers[self.layer].register_forward_hook(_raise_captured)
-        try:
-            for s in range(0, len(chunks), 16):
-                ids, mask = _right_pad(chunks[s : s + 16], _pad_id(self.tokenizer), self.device)
-                try:
-                    with torch.no_grad():
-                        self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-                except _Captured:
-                    pass
-                a = got["a"][mask.bool()].float()
-                cov += a.T @ a
-                count += a.shape[0]
-        finally:
-            hook.remove()
-            stop.remove()
+        for s in range(0, len(chunks), 16):
+            ids, mask = _right_pad(chunks[s : s + 16], _pad_id(self.tokenizer), self.device)
+            a = run_through(self.decoder, self.down, ids, mask)[mask.bool()].float()
+            cov += a.T @ a
+            count += a.shape[0]
         return cov, count
 
     # ------------------------------------------------------------------ loop

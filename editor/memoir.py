@@ -39,7 +39,7 @@ import random
 import threading
 import time
 import zlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -50,7 +50,9 @@ from .background import BACKGROUND_PROMPTS
 from .memory_io import MemoryFileError, read_memory, remove_stale_temps, write_memory
 from .residual import ResidualDownProj, RowRoutes, RoutingDone, index_mask, prompt_mean, tophash
 from .routing import STRATEGIES, Router, RoutingBank, subject_pattern
-from .train import OPTIMIZERS, EditBatch, build_batch, capture, fit_columns, fit_reference, target_ids
+from .train import (
+    OPTIMIZERS, EditBatch, build_batch, capture, fit_columns, fit_reference, run_through, target_ids,
+)
 
 log = logging.getLogger(__name__)
 
@@ -687,21 +689,7 @@ class Memoir:
 
     def _down_input(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The edited layer's down_proj input; the layers above are not run."""
-        got = {}
-
-        def hook(_m, inputs, _o):
-            got["a"] = inputs[0]
-            raise RoutingDone()
-
-        handle = self.wrapper.base.register_forward_hook(hook)
-        try:
-            with torch.no_grad():
-                self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-        except RoutingDone:
-            pass
-        finally:
-            handle.remove()
-        return got["a"]
+        return run_through(self.decoder, self.wrapper.base, ids, mask)
 
     def _encode(self, prompt: str | Sequence[int]) -> list[int]:
         if isinstance(prompt, str):

@@ -71,6 +71,34 @@ def build_batch(tokenizer, prompts: Sequence[str], target: str | Sequence[str], 
     )
 
 
+class _Reached(Exception):
+    """Ends a forward pass once the module asked for has run."""
+
+
+def run_through(decoder: nn.Module, module: nn.Module, ids: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+    """``module``'s first input in a no-grad pass of ``decoder`` that stops right after it.
+
+    Editing, routing and distillation only need activations up to one layer; running
+    the layers above (and the LM head) would double the cost of every such pass.
+    """
+    got: dict = {}
+
+    def reached(_m, inputs, _output):
+        got["input"] = inputs[0]
+        raise _Reached()
+
+    handle = module.register_forward_hook(reached)
+    try:
+        with torch.no_grad():
+            decoder(input_ids=ids, attention_mask=mask, use_cache=False)
+    except _Reached:
+        pass
+    finally:
+        handle.remove()
+    return got["input"]
+
+
 @dataclass
 class LayerCache:
     """What the frozen model computes up to the edited layer, for one EditBatch."""
