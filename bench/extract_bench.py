@@ -176,7 +176,8 @@ def main() -> None:
                     help="float32 (the daemon's default) ran 2x faster than bfloat16 on a CPU without bf16 units")
     ap.add_argument("--batch-size", type=int, default=48)
     ap.add_argument("--max-new-tokens", type=int, default=80)
-    ap.add_argument("--shots", type=int, default=5)
+    ap.add_argument("--shots", type=int, default=4,
+                    help="few-shot examples per prompt (4: strict F1 0.385 vs 0.354 with 5 on 300 wiki-nre lines, and a shorter prompt)")
     ap.add_argument("--no-route", action="store_true", help="same examples for every sentence")
     ap.add_argument("--threshold", type=float, default=0.6, help="relation mapping threshold")
     ap.add_argument("--model", default="smollm2-135m-instruct")

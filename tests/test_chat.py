@@ -131,3 +131,48 @@ def test_local_rejects_sampling_and_bad_messages(local):
         local.chat([conv("hi")], 4, temperature=0.7)
     with pytest.raises(ChatError, match="malformed"):
         local.chat([[{"role": "user"}]], 4)
+
+
+def test_local_workers_and_early_finishers_give_the_same_replies(embedded_model):
+    """Two worker threads, rows that finish at different steps (so finished rows are
+    first fed padding, then dropped from the batch and its KV cache): every reply is what
+    the conversation gets alone, and torch's thread setting is restored."""
+    import torch
+
+    batch = [conv(q, SYSTEM) for q in (
+        "Say yes.", "Name three rivers in Europe, one per line.", "What is 2 + 2?",
+        "List the days of the week.", "Name a colour.", "Who wrote Hamlet?")]
+    threads = torch.get_num_threads()
+    two = LocalChat(embedded_model.model, embedded_model.tokenizer, batch_size=3, workers=2,
+                    min_prefix_tokens=16)
+    together = two.chat(batch, max_new_tokens=24)
+    assert torch.get_num_threads() == threads
+    plain = LocalChat(embedded_model.model, embedded_model.tokenizer, batch_size=1,
+                      min_prefix_tokens=10**9)
+    alone = [plain.chat([c], max_new_tokens=24)[0] for c in batch]
+    assert together == alone
+    lengths = {len(embedded_model.tokenizer(r)["input_ids"]) for r in together}
+    assert len(lengths) > 2  # the rows really finished at different steps
+    with pytest.raises(ChatError, match="workers"):
+        LocalChat(embedded_model.model, embedded_model.tokenizer, workers=0)
+
+
+def test_slab_layer_appends_in_place_grows_and_selects_rows():
+    import torch
+
+    from memoird.extractors.slab_cache import SlabLayer
+
+    layer = SlabLayer(room=2)
+    k0, v0 = torch.randn(3, 2, 4, 8), torch.randn(3, 2, 4, 8)
+    keys, values = layer.update(k0, v0)
+    buffer = layer._keys
+    k1, v1 = torch.randn(3, 2, 1, 8), torch.randn(3, 2, 1, 8)
+    keys, values = layer.update(k1, v1)
+    assert layer._keys is buffer  # within the room: no new buffer, no copy of the past
+    assert torch.equal(keys, torch.cat([k0, k1], dim=2))
+    k2, v2 = torch.randn(3, 2, 3, 8), torch.randn(3, 2, 3, 8)  # past the room: grows
+    keys, values = layer.update(k2, v2)
+    assert layer.get_seq_length() == 8
+    assert torch.equal(values, torch.cat([v0, v1, v2], dim=2))
+    layer.batch_select_indices(torch.tensor([2, 0]))
+    assert torch.equal(layer.keys, torch.cat([k0, k1, k2], dim=2)[[2, 0]])
