@@ -60,19 +60,27 @@ def feed_texts(names: tuple[str, ...]) -> list[str]:
     return texts
 
 
-def anchor_prompts(edit_subjects: list[str]) -> list[str]:
-    """Cloze prompts about other facts, standing in for the daemon's probe prompts.
+def anchor_prompts(items: list[dict], swapped_per_edit: int = 2) -> list[str]:
+    """Prompts about other facts, standing in for the daemon's anchors (daemon/distill_job.py).
 
-    CounterFact's prompts and neighbour prompts: another data set than the one evaluated
-    (zsRE's NQ locality questions are never trained on), minus any naming an edited subject.
+    First, as the daemon does, each edit's question with another subject (CounterFact's
+    subjects stand in for the daemon's extracted ones): the student must learn that the
+    subject changes the answer, not the question's wording. Then the background prompts
+    and CounterFact's prompts and neighbour prompts (cloze form), minus any naming an
+    edited subject. zsRE's NQ locality questions are never trained on.
     """
     from memoird.editor.background import BACKGROUND_PROMPTS
+    from memoird.editor.distill import swapped_subject_prompts
 
-    subjects = [s.casefold() for s in edit_subjects]
+    subjects = [x["subject"].casefold() for x in items]
     data = json.loads((SHARED_DATA / "editing" / "counterfact-1k.json").read_text())
+    others = [x["subject"] for x in data if not any(s in x["subject"].casefold() or
+                                                    x["subject"].casefold() in s for s in subjects)]
+    swapped = swapped_subject_prompts([(x["src"], x["subject"]) for x in items], others,
+                                      per_edit=swapped_per_edit)
     prompts = [p for x in data for p in (x["prompt"], x["locality_prompt"])]
     prompts = [p for p in prompts if not any(s in p.casefold() for s in subjects)]
-    return list(BACKGROUND_PROMPTS) + prompts
+    return swapped + list(BACKGROUND_PROMPTS) + prompts
 
 
 def edited_memory(loaded, items: list[dict], cache_dir: Path, progress: bool):
@@ -139,7 +147,7 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
             lora_rank=args.lora_rank,
         )
         run_dir = fresh(cache_dir / f"run-{T}-{args.tag}", keep=args.resume)
-        anchors, replay = replay_texts(items)
+        anchors, replay = replay_texts(items, args.swapped_anchors)
         with Timer() as t_train:
             trainer = distill.Distiller(loaded.model, loaded.tokenizer, examples, replay, config,
                                         run_dir=run_dir, memory_layer=memory_layer,
@@ -155,7 +163,8 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
         "modules": list(config.modules), "lr": config.lr, "replay_weight": config.replay_weight,
         "replay_tokens": config.replay_tokens, "anchor_weight": config.anchor_weight,
         "anchor_prompts": len(trainer.anchors), "lora_rank": config.lora_rank,
-        "prefixes": args.prefixes, "edit_s_total": edit_s,
+        "prefixes": args.prefixes, "swapped_anchors": args.swapped_anchors,
+        "edit_s_total": edit_s,
     }
     return score_candidate(out, loaded, items, args, row)
 
@@ -169,11 +178,11 @@ def fresh(path: Path, keep: bool = False) -> Path:
     return path
 
 
-def replay_texts(items: list[dict]) -> tuple[list[str], list[str]]:
+def replay_texts(items: list[dict], swapped_per_edit: int = 2) -> tuple[list[str], list[str]]:
     """(anchor prompts, all replay text): what the candidate must keep answering as the base."""
     from memoird.editor.background import BACKGROUND_PROMPTS
 
-    anchors = anchor_prompts([x["subject"] for x in items])
+    anchors = anchor_prompts(items, swapped_per_edit)
     return anchors, list(BACKGROUND_PROMPTS) + anchors + feed_texts(REPLAY_FEEDS)
 
 
@@ -189,7 +198,7 @@ def fold_one(T: int, args, items: list[dict], loaded, mem, edit_s, base_dir: Pat
         mem.detach()
         edits = [FoldEdit(r.edit_id, p, r.target, r.subject) for r in requests
                  for p in (r.prompt, *r.paraphrases)]
-        _anchors, background = replay_texts(items)
+        _anchors, background = replay_texts(items, args.swapped_anchors)
         config = FoldConfig(layer=args.fold_layer, ridge=args.fold_ridge)
         run_dir = fresh(cache_dir / f"run-{T}-{args.tag}", keep=args.resume)
         with Timer() as t_train:
@@ -254,6 +263,8 @@ def main() -> None:
     ap.add_argument("--anchor-weight", type=float, default=distill_default("anchor_weight"))
     ap.add_argument("--anchor-prompts", type=int, default=distill_default("anchor_prompts"))
     ap.add_argument("--lora-rank", type=int, default=0)
+    ap.add_argument("--swapped-anchors", type=int, default=2,
+                    help="anchors per edit: its question with another subject (0: none)")
     ap.add_argument("--ppl-tokens", type=int, default=256)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
