@@ -42,7 +42,7 @@ from memoird.store import edits as edit_log
 from memoird.store.atomic import atomic_write_json
 from memoird.store.db import write_transaction
 from memoird.store.errors import InvalidValue, NotFound
-from memoird.store.records import Checkpoint, Edit
+from memoird.store.records import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +166,9 @@ def _train_and_gate(runtime, active: Checkpoint, mem_file: Path, run_dir: Path, 
     import torch
 
     from memoird.editor import distill
-    from memoird.editor.memoir import Memoir
     from memoird.editor.model import load_base
 
     db = runtime.db()
-    cfg = runtime.config.distill
     folder = runtime.paths.checkpoints / f"distilled-{active.id}-g{plan['generation']}"
     candidate = _registered(db, folder)
     device = runtime.config.model.device
@@ -368,7 +366,6 @@ def switch_checkpoint(runtime, target_id: int, *, engine=None, actor: str = ACTO
     ``applied`` with checkpoint_id = the target, each with an event saying why.
     """
     from memoird.daemon.engine import memory_config, memory_path
-    from memoird.editor.memoir import EditRequest, Memoir
     from memoird.editor.model import load_base
 
     db = runtime.db()

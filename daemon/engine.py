@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import torch
 from sqlite_utils import Database
 
 from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig

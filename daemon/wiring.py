@@ -34,9 +34,10 @@ class _BaseModelChat:
     extraction from interleaving with a completion or an edit on the shared model.
     """
 
-    def __init__(self, engine, batch_size: int):
+    def __init__(self, engine, batch_size: int, workers: int = 1):
         self.engine = engine
         self.batch_size = batch_size
+        self.workers = workers
         self.local = self._local()
         self.name = self.local.name
 
@@ -44,7 +45,8 @@ class _BaseModelChat:
         from memoird.extractors.chat import LocalChat
 
         return LocalChat(self.engine.loaded.model, self.engine.tokenizer,
-                         name=self.engine.name, batch_size=self.batch_size)
+                         name=self.engine.name, batch_size=self.batch_size,
+                         workers=self.workers)
 
     def chat(self, batch, max_new_tokens: int, temperature: float = 0.0) -> list[str]:
         with self.engine.lock, self.engine.memoir.disabled():
@@ -62,7 +64,7 @@ def build_chat(config: Config, runtime):
 
         return OpenAIChat(section.endpoint, section.model, api_key_env=section.api_key_env,
                           timeout_s=section.timeout_s, concurrency=section.concurrency)
-    return _BaseModelChat(runtime.engine, section.batch_size)
+    return _BaseModelChat(runtime.engine, section.batch_size, section.workers)
 
 
 def build_extractor(config: Config, runtime):

@@ -16,7 +16,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from memoird.daemon.api import create_app
 from memoird.store import edits as edit_log
-from memoird.store import feeds as feed_store
 from memoird.store.checkpoints import register_checkpoint
 
 from service_support import TOKEN, FakeEngine, fake_service, live_server, seed_edit
