@@ -178,7 +178,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=48)
     ap.add_argument("--workers", type=int, default=1,
                     help="batches decoded at once, each on its share of the threads")
-    ap.add_argument("--max-new-tokens", type=int, default=80)
+    ap.add_argument("--max-new-tokens", type=int, default=64,
+                    help="64: strict F1 0.3774 vs 0.3779 with 80 on 192 wiki-nre lines, 2%% faster")
     ap.add_argument("--shots", type=int, default=4,
                     help="few-shot examples per prompt (4: strict F1 0.385 vs 0.354 with 5 on 300 wiki-nre lines, and a shorter prompt)")
     ap.add_argument("--no-route", action="store_true", help="same examples for every sentence")

@@ -170,7 +170,14 @@ class LocalChat:
             context = self._ids(conversation[:-1], False)
             if (self.min_prefix_tokens <= len(context) < len(full)
                     and full[:len(context)] == context):
-                return tuple(context), full[len(context):]
+                # The last turn's opening (its role header) is the same in every
+                # conversation with this context: it is cached with the context.
+                opening = self._ids([*conversation[:-1], Message(
+                    role=conversation[-1]["role"], content="")], False)
+                n = len(context)
+                while n < min(len(opening), len(full) - 1) and opening[n] == full[n]:
+                    n += 1
+                return tuple(full[:n]), full[n:]
         return (), full
 
     def _generate(self, rows: list[tuple[tuple[int, ...], list[int]]],

@@ -316,7 +316,7 @@ class TripleExtractor:
     def __init__(self, chat: ChatBackend, schema: RelationSchema | None = None, *,
                  mapper: RelationMapper | None = None, examples: Sequence[Example] | None = None,
                  shots: int = 4, route_examples: bool = True, unit: str = "sentence",
-                 chunk_chars: int = 1500, max_new_tokens: int = 80, batch_size: int = 48,
+                 chunk_chars: int = 1500, max_new_tokens: int = 64, batch_size: int = 48,
                  max_facts_per_unit: int = 12, min_grounding: float = 0.85):
         if unit not in ("sentence", "chunk"):
             raise ExtractionError(f"unit must be 'sentence' or 'chunk', got {unit!r}")
