@@ -60,12 +60,11 @@ def feed_texts(names: tuple[str, ...]) -> list[str]:
     return texts
 
 
-def anchor_prompts(items: list[dict], swapped_per_edit: int = 2) -> list[str]:
+def anchor_prompts(items: list[dict], swapped_per_edit: int = 0) -> list[str]:
     """Prompts about other facts, standing in for the daemon's anchors (daemon/distill_job.py).
 
-    First, as the daemon does, each edit's question with another subject (CounterFact's
-    subjects stand in for the daemon's extracted ones): the student must learn that the
-    subject changes the answer, not the question's wording. Then the background prompts
+    With ``swapped_per_edit``, first each edit's question with other subjects, as the daemon
+    does (CounterFact's subjects stand in for the daemon's extracted ones). Then the background prompts
     and CounterFact's prompts and neighbour prompts (cloze form), minus any naming an
     edited subject. zsRE's NQ locality questions are never trained on.
     """
@@ -144,7 +143,7 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
             max_epochs=args.epochs, batch_size=args.batch_size, replay_weight=args.replay_weight,
             replay_tokens=args.replay_tokens, modules=tuple(args.modules),
             anchor_weight=args.anchor_weight, anchor_prompts=args.anchor_prompts,
-            lora_rank=args.lora_rank,
+            lora_rank=args.lora_rank, optimizer=args.optimizer, pull=args.pull,
         )
         run_dir = fresh(cache_dir / f"run-{T}-{args.tag}", keep=args.resume)
         anchors, replay = replay_texts(items, args.swapped_anchors)
@@ -163,6 +162,7 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
         "modules": list(config.modules), "lr": config.lr, "replay_weight": config.replay_weight,
         "replay_tokens": config.replay_tokens, "anchor_weight": config.anchor_weight,
         "anchor_prompts": len(trainer.anchors), "lora_rank": config.lora_rank,
+        "optimizer": config.optimizer, "pull": config.pull,
         "prefixes": args.prefixes, "swapped_anchors": args.swapped_anchors,
         "edit_s_total": edit_s,
     }
@@ -178,7 +178,7 @@ def fresh(path: Path, keep: bool = False) -> Path:
     return path
 
 
-def replay_texts(items: list[dict], swapped_per_edit: int = 2) -> tuple[list[str], list[str]]:
+def replay_texts(items: list[dict], swapped_per_edit: int = 0) -> tuple[list[str], list[str]]:
     """(anchor prompts, all replay text): what the candidate must keep answering as the base."""
     from memoird.editor.background import BACKGROUND_PROMPTS
 
@@ -263,8 +263,11 @@ def main() -> None:
     ap.add_argument("--anchor-weight", type=float, default=distill_default("anchor_weight"))
     ap.add_argument("--anchor-prompts", type=int, default=distill_default("anchor_prompts"))
     ap.add_argument("--lora-rank", type=int, default=0)
-    ap.add_argument("--swapped-anchors", type=int, default=2,
-                    help="anchors per edit: its question with another subject (0: none)")
+    ap.add_argument("--optimizer", default=distill_default("optimizer"), choices=("adam", "sgd"))
+    ap.add_argument("--pull", type=float, default=distill_default("pull"))
+    ap.add_argument("--swapped-anchors", type=int, default=0,
+                    help="anchors per edit: its question with another subject, as the daemon "
+                         "adds 2 (T=100: reliability 0.70 instead of 0.98, locality no better)")
     ap.add_argument("--ppl-tokens", type=int, default=256)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
