@@ -27,7 +27,7 @@ COLUMNS: dict[str, list[str]] = {
                    "bytes_per_edit"],
     "ingest_bench": ["pass", "feeds", "answers_200", "answers_304", "feeds_per_s",
                      "cpu_s_per_feed", "cost_304_over_200"],
-    "extract_bench": ["dataset", "backend", "model", "n", "strict_p", "strict_r", "strict_f1",
+    "extract_bench": ["dataset", "backend", "model", "n", "workers", "strict_p", "strict_r", "strict_f1",
                       "partial_f1", "sentences_per_s"],
     "probe_bench": ["model", "split", "precision", "recall", "unknown_share", "n"],
     "distill_bench": ["model", "T", "method", "rel_em", "gen_em", "loc_em", "loc_tf", "ppl_drift", "layers", "ridge", "wall_s"],
