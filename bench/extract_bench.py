@@ -128,7 +128,7 @@ def run_set(name: str, chat: Any, args: argparse.Namespace, backend: str) -> dic
            "parsed_triples": parsed, "unmapped_facts": unmapped,
            "rejected": dict(rejected), "shots": args.shots, "routed": not args.no_route,
            "batch_size": args.batch_size, "threads": args.threads,
-           "workers": getattr(args, "workers", 1), "dtype": args.dtype,
+           "workers": args.workers, "dtype": args.dtype,
            "load_avg_1m_after": round(os.getloadavg()[0], 2)}
     if args.dump:
         Path(args.dump).mkdir(parents=True, exist_ok=True)

@@ -146,7 +146,7 @@ class LocalChat:
                 return self._generate([rows[i] for i in chunk], max_new_tokens)
 
         workers = min(self.workers, len(chunks))
-        if workers == 1:
+        if workers <= 1:  # 0: an empty batch
             return [generate(chunk) for chunk in chunks]
         threads = torch.get_num_threads()  # a process-wide setting: restored after
         torch.set_num_threads(max(1, threads // workers))
@@ -285,14 +285,12 @@ class LocalChat:
         if template is None:
             return cache
         for layer, (k0, v0) in enumerate(template):
-            keys = k0.new_zeros((len(contexts), k0.shape[1], p_max, k0.shape[3]))
-            values = v0.new_zeros((len(contexts), v0.shape[1], p_max, v0.shape[3]))
+            keys, values = cache.layers[layer].start(len(contexts), k0, v0, p_max)
             for r, layers in enumerate(per_row):
                 if layers is not None:
                     k, v = layers[layer]
                     keys[r, :, p_max - k.shape[2]:] = k[0]
                     values[r, :, p_max - v.shape[2]:] = v[0]
-            cache.layers[layer].update(keys, values)
         return cache
 
     def _newlines(self) -> set[int]:

@@ -23,13 +23,27 @@ class SlabLayer(DynamicLayer):
         self._values: torch.Tensor | None = None
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        self.device = key_states.device
-        batch, heads, _, dim = key_states.shape
-        size = key_states.shape[2] + self.room
-        self._keys = key_states.new_empty((batch, heads, size, dim))
-        self._values = value_states.new_empty((batch, value_states.shape[1], size,
-                                               value_states.shape[3]))
+        self._allocate(key_states.shape[0], key_states, value_states,
+                       key_states.shape[2] + self.room)
+
+    def _allocate(self, batch: int, like_keys: torch.Tensor, like_values: torch.Tensor,
+                  size: int) -> None:
+        self.device = like_keys.device
+        self._keys = like_keys.new_empty((batch, like_keys.shape[1], size, like_keys.shape[3]))
+        self._values = like_values.new_empty((batch, like_values.shape[1], size,
+                                              like_values.shape[3]))
         self.is_initialized = True
+
+    def start(self, batch: int, like_keys: torch.Tensor, like_values: torch.Tensor,
+              length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Allocate the buffers with ``length`` filled positions, zeroed, and return those
+        positions' keys and values for the caller to write in place (no copy via update)."""
+        self._allocate(batch, like_keys, like_values, length + self.room)
+        self.length = length
+        self.keys, self.values = self._keys[:, :, :length], self._values[:, :, :length]
+        self.keys.zero_()
+        self.values.zero_()
+        return self.keys, self.values
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs
                ) -> tuple[torch.Tensor, torch.Tensor]:

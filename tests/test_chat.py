@@ -155,6 +155,7 @@ def test_local_workers_and_early_finishers_give_the_same_replies(embedded_model)
     assert len(lengths) > 2  # the rows really finished at different steps
     with pytest.raises(ChatError, match="workers"):
         LocalChat(embedded_model.model, embedded_model.tokenizer, workers=0)
+    assert two.chat([], max_new_tokens=4) == []  # nothing to decode, no worker started
 
 
 def test_slab_layer_appends_in_place_grows_and_selects_rows():
@@ -176,3 +177,10 @@ def test_slab_layer_appends_in_place_grows_and_selects_rows():
     assert torch.equal(values, torch.cat([v0, v1, v2], dim=2))
     layer.batch_select_indices(torch.tensor([2, 0]))
     assert torch.equal(layer.keys, torch.cat([k0, k1, k2], dim=2)[[2, 0]])
+    started = SlabLayer(room=3)
+    keys, _values = started.start(2, k0, v0, 5)  # a context written in place, then tokens
+    assert started.get_seq_length() == 5 and not keys.any()
+    keys[1, :, 1:] = k0[1]
+    keys, _values = started.update(k1[:2], v1[:2])
+    assert started._keys.shape[2] == 8 and torch.equal(keys[1, :, 1:5], k0[1])
+    assert torch.equal(keys[:, :, 5:], k1[:2])
