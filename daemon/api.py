@@ -239,6 +239,19 @@ def create_app(service: Any) -> FastAPI:
         return {"total": edit_log.count_edits(db, **filters), "limit": limit,
                 "offset": offset, "items": [edit_summary(e) for e in rows]}
 
+    @app.get("/api/claims/held", tags=["edits"])
+    def held_claims(limit: int = Query(200, ge=1, le=1000)) -> dict[str, Any]:
+        """Open claims the policy has not turned into edits, each with why: the rule
+        that refused it ("evidence_mismatch", "contradicted"...) or that it still waits
+        for independent sources."""
+        from memoird.extractors.schema import label
+        from memoird.store.claims import held_claims as held
+
+        items = held(service.rt.db(), limit)
+        for item in items:
+            item["relation_label"] = label(item["relation"])
+        return {"items": items}
+
     @app.get("/api/edits/{edit_id}", tags=["edits"])
     def show_edit(edit_id: int) -> dict[str, Any]:
         """An edit with its full provenance: claim, sources with evidence sentences,

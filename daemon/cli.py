@@ -238,7 +238,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _edit_row(e) -> list[Any]:
-    return [e.id, e.status, e.subject, e.relation, e.target, e.old_answer, e.updated_at]
+    from memoird.extractors.schema import label
+
+    return [e.id, e.status, e.subject, label(e.relation), e.target, e.old_answer, e.updated_at]
 
 
 def cmd_edits_list(args: argparse.Namespace) -> int:
@@ -267,7 +269,8 @@ def cmd_edits_show(args: argparse.Namespace) -> int:
         _print_json(detail)
         return 0
     edit = detail["edit"]
-    print(f"edit {edit['id']}  [{edit['status']}]  {edit['subject']} / {edit['relation']}")
+    print(f"edit {edit['id']}  [{edit['status']}]  {edit['subject']} / "
+          f"{edit['relation_label']} ({edit['relation']})")
     print(f"  prompt      {edit['prompt']}")
     print(f"  target      {edit['target']}")
     print(f"  old answer  {edit['old_answer']}")

@@ -194,6 +194,12 @@ class ExtractSection:
     api_key_env: str = setting("OPENAI_API_KEY", "environment variable holding the API key",
                                check=_env_name)
     model: str = setting("", "model name sent to the server (backend = openai)")
+    local_model: str = setting("", "the model that reads the news with the local backend: "
+                               "empty for the edited model itself (memory off), or a built-in "
+                               "alias (gemma3-270m) or a Hugging Face folder loaded beside it")
+    method: str = setting("reading", "reading: one question per candidate relation and "
+                          "subject (extractors/news.py); triples: free triple generation "
+                          "(extractors/triples.py)", choices=("reading", "triples"))
     batch_size: int = setting(32, "sentences per extraction batch (one prompt each with the local model)", min=1)
     max_new_tokens: int = setting(64, "generation budget per extraction prompt (a sentence yields a few short lines; replies that run to the budget are mostly loops)", min=1)
     workers: int = setting(1, "batches the local model decodes at once, each on its share of "

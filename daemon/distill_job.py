@@ -468,7 +468,7 @@ def _sync_memory(mem, keep: Sequence[str], current: dict, db) -> None:
         request = current.get(edit_id)
         if request is None:  # absorbed earlier, now back in a memory (rollback)
             e = edit_log.get_edit(db, int(edit_id))
-            request = edit_request(e)
+            request = edit_request(e, tokenizer=mem.tokenizer)
         mem.edit(request)
 
 

@@ -21,9 +21,12 @@ from memoird.store.records import Edit
 def edit_summary(edit: Edit) -> dict[str, Any]:
     """One row of the edit log as the list view shows it (no mask indices: a mask is
     thousands of ints that no list needs, only its size)."""
+    from memoird.extractors.schema import label
+
     row = edit.as_dict()
     mask = row.pop("mask")
     row["mask_size"] = len(mask) if mask is not None else None
+    row["relation_label"] = label(edit.relation)  # "head coach", not "P286"
     return row
 
 
