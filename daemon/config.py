@@ -101,6 +101,25 @@ def _crontab(value: str) -> str | None:
     return None
 
 
+def _http_url(value: str) -> str | None:
+    """An http(s) base URL with a host, or empty (unset)."""
+    if not value:
+        return None
+    from urllib.parse import urlsplit
+
+    wanted = "must be an http(s) URL with a host, such as http://127.0.0.1:8000/v1"
+    if any(c.isspace() for c in value):
+        return f"{wanted} (this one contains spaces)"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (a port that is not a number raises ValueError)
+    except ValueError as exc:
+        return f"{wanted} ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return wanted
+    return None
+
+
 def _not_blank(value: str) -> str | None:
     return "must not be empty" if not value.strip() else None
 
@@ -190,7 +209,7 @@ class ExtractSection:
     backend: str = setting("local", "local (the base model) or openai (any OpenAI-compatible "
                            "server: vLLM, TGI, llama.cpp)", choices=("local", "openai"))
     endpoint: str = setting("", "base URL of the OpenAI-compatible server, e.g. "
-                            "http://127.0.0.1:8000/v1 (backend = openai)")
+                            "http://127.0.0.1:8000/v1 (backend = openai)", check=_http_url)
     api_key_env: str = setting("OPENAI_API_KEY", "environment variable holding the API key",
                                check=_env_name)
     model: str = setting("", "model name sent to the server (backend = openai)")
@@ -474,7 +493,11 @@ def _all_values(config: Config):
 
 
 def _fail(section: str, key: str, value: Any, problem: str, source: str) -> typing.NoReturn:
+    from memoird.store.feeds import redact_text
+
     shown = str(value) if isinstance(value, Path) else value
+    if isinstance(shown, str):
+        shown = redact_text(shown)   # a URL's password does not belong in an error line
     raise ConfigError(f"{source}: {section}.{key} = {shown!r}: {problem}",
                       key=f"{section}.{key}", source=source)
 
