@@ -33,10 +33,12 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from memoird.extractors.fetch import FetchPolicy
+from memoird.extractors.politeness import Schedule
+
 ENV_PREFIX = "MEMOIRD_"
 #: built-in model aliases (must match memoird.editor.model.BUILTINS; a test checks it)
 BUILTIN_MODELS = ("smollm2-135m-instruct", "gemma3-270m")
-MIB = 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -171,32 +173,42 @@ class MemorySection:
     lr: float = setting(1.0, "SGD learning rate of an edit", gt=0.0)
 
 
+#: the fetcher's and the poll schedule's own defaults: [feeds] keys of the same names
+#: read them here, so each is defined once (a test checks every shared name)
+_FETCH = FetchPolicy()
+_SCHEDULE = Schedule()
+
+
 @dataclass(frozen=True)
 class FeedsSection:
     """Polling feeds politely and safely."""
 
-    min_interval_s: float = setting(900.0, "shortest time between two checks of a feed",
-                                    gt=0.0)
-    max_interval_s: float = setting(86_400.0, "longest time between two checks of a feed",
-                                    gt=0.0)
-    backoff_base_s: float = setting(60.0, "first retry delay after an error (doubles, "
-                                    "with jitter)", gt=0.0)
-    max_retry_after_s: float = setting(7 * 86_400.0, "longest Retry-After honoured", gt=0.0)
-    connect_timeout_s: float = setting(5.0, "TCP/TLS connect timeout", gt=0.0)
-    read_timeout_s: float = setting(10.0, "timeout between two received chunks", gt=0.0)
-    total_timeout_s: float = setting(30.0, "whole-request deadline, slow drips included",
-                                     gt=0.0)
-    max_bytes: int = setting(15 * MIB, "largest body accepted (bytes on the wire)", min=1)
-    max_decompressed_bytes: int = setting(0, "largest body after gzip/brotli; 0 = max_bytes",
-                                          min=0)
-    max_redirects: int = setting(5, "redirects followed per fetch", min=0)
-    user_agent: str = setting("memoird/0.1 (news feed reader for model knowledge updates)",
-                              "User-Agent header sent to servers", check=_not_blank)
-    allow_networks: tuple[str, ...] = setting((), "private/loopback networks (CIDR) that may "
-                                              "be fetched anyway, e.g. [\"10.0.0.0/8\"]",
-                                              check=_networks)
-    failures_before_pause: int = setting(10, "consecutive failures before a feed is paused",
-                                         min=1)
+    min_interval_s: float = setting(_SCHEDULE.min_interval_s, "shortest time between two "
+                                    "checks of a feed", gt=0.0)
+    max_interval_s: float = setting(_SCHEDULE.max_interval_s, "longest time between two "
+                                    "checks of a feed", gt=0.0)
+    backoff_base_s: float = setting(_SCHEDULE.backoff_base_s, "first retry delay after an "
+                                    "error (doubles, with jitter)", gt=0.0)
+    max_retry_after_s: float = setting(_SCHEDULE.max_retry_after_s, "longest Retry-After "
+                                       "honoured", gt=0.0)
+    connect_timeout_s: float = setting(_FETCH.connect_timeout_s, "TCP/TLS connect timeout",
+                                       gt=0.0)
+    read_timeout_s: float = setting(_FETCH.read_timeout_s, "timeout between two received "
+                                    "chunks", gt=0.0)
+    total_timeout_s: float = setting(_FETCH.total_timeout_s, "whole-request deadline, slow "
+                                     "drips included", gt=0.0)
+    max_bytes: int = setting(_FETCH.max_bytes, "largest body accepted (bytes on the wire)",
+                             min=1)
+    max_decompressed_bytes: int = setting(_FETCH.max_decompressed_bytes, "largest body after "
+                                          "gzip/brotli; 0 = max_bytes", min=0)
+    max_redirects: int = setting(_FETCH.max_redirects, "redirects followed per fetch", min=0)
+    user_agent: str = setting(_FETCH.user_agent, "User-Agent header sent to servers",
+                              check=_not_blank)
+    allow_networks: tuple[str, ...] = setting(_FETCH.allow_networks, "private/loopback "
+                                              "networks (CIDR) that may be fetched anyway, "
+                                              "e.g. [\"10.0.0.0/8\"]", check=_networks)
+    failures_before_pause: int = setting(_SCHEDULE.failures_before_pause, "consecutive "
+                                         "failures before a feed is paused", min=1)
     fetch_full_article: bool = setting(False, "fetch the article page when an entry has only "
                                        "a summary (default for new feeds)")
     concurrency: int = setting(16, "feeds fetched at the same time", min=1)
