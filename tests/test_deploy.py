@@ -159,3 +159,21 @@ def test_unit_verifies_with_systemd_analyze(tmp_path):
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "", done.stderr        # not even a warning
+
+
+def test_cpu_and_cuda_install_paths_name_their_torch_builds():
+    """One torch version; the CPU path asks for the +cpu build everywhere, CUDA for PyPI's."""
+    import re
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    (cpu,) = extras["cpu"]
+    (cuda,) = extras["cuda"]
+    assert re.fullmatch(r"torch==\d+\.\d+\.\d+\+cpu", cpu), cpu
+    assert cuda == cpu.removesuffix("+cpu")            # same release, no local label
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(rf"^TORCH\s*\?=\s*{re.escape(cpu)}$", makefile, re.M)
+    assert "download.pytorch.org/whl/cpu" in makefile
+    assert cpu in (REPO / "deploy" / "Dockerfile").read_text()
+    assert "'.[cuda]'" in (REPO / "deploy" / "Dockerfile.cuda").read_text()
