@@ -26,13 +26,18 @@ class CliError(Exception):
 # ---------------------------------------------------------------- helpers
 
 
+def _config_path(args: argparse.Namespace) -> Path | None:
+    """``-c FILE``, else ./memoird.toml when present, else None (defaults and environment)."""
+    if args.config:
+        return Path(args.config)
+    return Path("memoird.toml") if Path("memoird.toml").exists() else None
+
+
 def _runtime(args: argparse.Namespace):
     from memoird.daemon.config import load_config
     from memoird.daemon.runtime import Runtime
 
-    path = Path(args.config) if args.config else None
-    if path is None and Path("memoird.toml").exists():
-        path = Path("memoird.toml")
+    path = _config_path(args)
     return Runtime(load_config(path), path)
 
 
@@ -100,9 +105,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Load and validate the config (file and MEMOIRD_* variables), touching nothing."""
     from memoird.daemon.config import load_config
 
-    path = Path(args.config) if args.config else None
-    if path is None and Path("memoird.toml").exists():
-        path = Path("memoird.toml")
+    path = _config_path(args)
     config = load_config(path)
     print(f"config ok: {path if path is not None else 'defaults (no config file)'}")
     print(f"  data directory  {Path(config.daemon.data_dir).expanduser().resolve()}")
