@@ -290,7 +290,7 @@ def create_app(service: Any) -> FastAPI:
                       .fetchall())
         items = []
         for feed in feed_store.list_feeds(db, status=status):
-            row = feed.as_dict()
+            row = feed_store.public_dict(feed)
             row["articles"] = counts.get(feed.id, 0)
             row["health"] = _feed_health(row)
             items.append(row)
@@ -301,22 +301,22 @@ def create_app(service: Any) -> FastAPI:
         feed = feed_store.add_feed(service.rt.db(), body.url, title=body.title,
                                    trust=body.trust, fetch_full_article=body.fetch_full_article)
         service.wake("tick")
-        return feed.as_dict()
+        return feed_store.public_dict(feed)
 
     @app.delete("/api/feeds/{feed_id}", tags=["feeds"])
     def remove_feed(feed_id: int, _: None = Depends(require_token)) -> dict[str, Any]:
         """Stop polling a feed; its articles and the edits they caused are kept."""
-        return feed_store.remove_feed(service.rt.db(), feed_id).as_dict()
+        return feed_store.public_dict(feed_store.remove_feed(service.rt.db(), feed_id))
 
     @app.post("/api/feeds/{feed_id}/pause", tags=["feeds"])
     def pause_feed(feed_id: int, body: ActionBody | None = None,
                    _: None = Depends(require_token)) -> dict[str, Any]:
         reason = (body.reason if body else None) or "paused via API"
-        return actions.pause_feed(service.rt.db(), feed_id, reason=reason).as_dict()
+        return feed_store.public_dict(actions.pause_feed(service.rt.db(), feed_id, reason=reason))
 
     @app.post("/api/feeds/{feed_id}/resume", tags=["feeds"])
     def resume_feed(feed_id: int, _: None = Depends(require_token)) -> dict[str, Any]:
-        feed = actions.resume_feed(service.rt.db(), feed_id).as_dict()
+        feed = feed_store.public_dict(actions.resume_feed(service.rt.db(), feed_id))
         service.wake("tick")
         return feed
 

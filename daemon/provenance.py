@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from memoird.store import edits as edit_log
 from memoird.store.claims import claim_sources, get_claim
 from memoird.store.errors import NotFound
+from memoird.store.feeds import redact_text
 from memoird.store.records import Edit
 
 
@@ -79,6 +80,9 @@ def _sources(db: Database, claim_id: int) -> list[dict[str, Any]]:
     out = []
     for source in supporting:
         row = dict(rows.get(source.fact_id, {}))
+        for key in ("url", "feed_url"):  # feed URLs may carry credentials
+            if key in row:
+                row[key] = redact_text(row[key])
         row.update(domain=source.domain, seen_at=source.seen_at,
                    probes=probes.get(source.fact_id, []))
         out.append(row)
