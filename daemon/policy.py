@@ -425,11 +425,14 @@ def edit_forms(db: Database, claim: Claim, probe: dict[str, Any], templates: Tem
     roles = Counter(rel.role_for(f["raw_relation"]) for f in facts)
     role = roles.most_common(1)[0][0] if roles else rel.role_for(None)
     default = rel.role_for(None)
-    prompts = [*rel.cloze(claim.subject, role), *rel.asked(claim.subject, role)]
+    asked = rel.asked(claim.subject, role)
+    # the cloze first (the probe's form), then the main question and an alias question
+    # (the two trained in chat forms too, editor/forms.py), then the other forms
+    prompts = [*rel.cloze(claim.subject, role)[:1], *asked[:1],
+               *(rel.asked(a, role)[0] for a in aliases[:ALIAS_QUESTIONS] if rel.questions),
+               *rel.cloze(claim.subject, role)[1:], *asked[1:]]
     if role != default:
         prompts += [*rel.cloze(claim.subject, default)[:1], *rel.asked(claim.subject, default)[:1]]
-    for alias in aliases[:ALIAS_QUESTIONS]:
-        prompts += rel.asked(alias, role)[:1]
     return list(dict.fromkeys(prompts)), target, aliases
 
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
-#: conversations wrapped around a question: (system prompt or None, earlier turns)
+#: conversations wrapped around a question: (system prompt or None, earlier turns); the
+#: template's own default, and a custom system prompt with one earlier exchange
 CHAT_CONTEXTS: tuple[tuple[str | None, tuple[tuple[str, str], ...]], ...] = (
     (None, ()),
-    ("You are a helpful assistant. Answer briefly.", ()),
-    (None, (("Hi! I have a quick question.", "Of course! What would you like to know?"),)),
+    ("You are a helpful assistant. Answer briefly.",
+     (("Hi! I have a quick question.", "Of course! What would you like to know?"),)),
 )
+#: questions of an edit trained in every chat context (the first ones: its main question
+#: and its first alias question); the rest are trained as plain text only
+CHAT_QUESTIONS = 2
 
 
 def is_question(prompt: str) -> bool:
@@ -26,12 +30,12 @@ def is_question(prompt: str) -> bool:
 
 
 def chat_forms(tokenizer, questions: Sequence[str]) -> list[str]:
-    """Each question in each chat context, rendered by the tokenizer's chat template up to
-    the assistant's turn; empty when the tokenizer has no template."""
+    """The first questions in each chat context, rendered by the tokenizer's chat template
+    up to the assistant's turn; empty when the tokenizer has no template."""
     if not getattr(tokenizer, "chat_template", None):
         return []
     out = []
-    for question in questions:
+    for question in list(questions)[:CHAT_QUESTIONS]:
         for system, turns in CHAT_CONTEXTS:
             messages = [{"role": "system", "content": system}] if system else []
             for user, assistant in turns:

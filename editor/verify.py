@@ -193,18 +193,24 @@ def _compare(target: _Target, items: Sequence[Expectation | str], edit_id: str) 
     expected = [i for i in items if isinstance(i, Expectation)]
     bare = [i for i in items if isinstance(i, str)]
     skipped: list[str] = []
+    unrouted = 0
     if bare and target.memoir is None:
         skipped = list(bare)  # no memory to switch off: nothing to compare them with
     elif bare:
+        # A prompt that routes to no edit runs with the memory off, which is the base
+        # model bit for bit (residual.ResidualDownProj returns the base output for it):
+        # unchanged without decoding it twice. Only prompts routed to this edit decode.
         routes = target.route(bare)
-        judgeable = [p for p, r in zip(bare, routes) if r is None or r == edit_id]
+        unrouted = sum(r is None for r in routes)
+        mine = [p for p, r in zip(bare, routes) if r == edit_id]
         skipped = [p for p, r in zip(bare, routes) if not (r is None or r == edit_id)]
         expected += [Expectation(p, c) for p, c in
-                     zip(judgeable, target.continuations(judgeable, memory=False))]
+                     zip(mine, target.continuations(mine, memory=False))]
     after = target.continuations([e.prompt for e in expected])
     changed = [{"prompt": e.prompt, "before": e.continuation, "after": a}
                for e, a in zip(expected, after) if a != e.continuation]
-    return {"checked": len(expected), "changed": changed, "skipped": skipped}
+    return {"checked": len(expected) + unrouted, "unrouted": unrouted, "changed": changed,
+            "skipped": skipped}
 
 
 @dataclass

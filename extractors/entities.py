@@ -67,6 +67,9 @@ STOPWORDS = {
 # Lower-case words allowed inside a name ("Luiz Inácio Lula da Silva", "Bank of England").
 CONNECTORS = {"de", "da", "do", "dos", "das", "di", "du", "van", "von", "der", "den",
               "del", "della", "la", "le", "bin", "ibn", "of", "&", "y", "ten", "ter", "te"}
+# Last words of venues, which news names but no news relation takes.
+VENUES = {"stadium", "arena", "palace", "hall", "street", "square", "airport", "park",
+          "house", "castle", "cathedral", "bernabeu", "anfield", "trafford"}
 # Places that are no country, city or organisation (no news relation takes them).
 REGIONS = {"europe", "asia", "africa", "america", "north america", "south america",
            "latin america", "middle east", "oceania", "antarctica", "scandinavia",
@@ -160,6 +163,8 @@ def _capitalised(word: str) -> bool:
 
 def title_case(sentence: str) -> bool:
     """A headline in Title Case, where capitals say nothing about names."""
+    if sentence.rstrip().endswith((".", "!", "?", '"', "”", "'", "’")):
+        return False  # a body sentence, however many names it holds
     words = [w for w, _, _ in _tokens(sentence) if len(w) > 3 and w.isalpha()]
     return len(words) >= 3 and sum(not _capitalised(w) for w in words) <= len(words) // 10
 
@@ -203,7 +208,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         start, end = toks[span[0]][1], toks[span[-1]][2]
         text = sentence[start:end]
         text = re.sub(r"(?:'s|’s|'|’)$", "", text)
-        if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS:
+        if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS \
+                or fold(text).split()[-1] in VENUES:
             continue
         before = " ".join(w.lower() for w, _, _ in toks[max(0, span[0] - 3):span[0]])
         out.append((text, start, start + len(text), before))

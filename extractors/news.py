@@ -73,7 +73,7 @@ _OLD_BEFORE = re.compile(
     r"(?: of)?|\bex-|\boutgoing|\bpredecessor|\bousted|\bsacked|\bdeparting|"
     r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing)?|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
-    r"\bagainst|\brival|\bvictory over|\bwin over|\bover)\W*(?:\w+\W+){0,2}$"
+    r"\bagainst|\brival|\bvictory over|\bwin over)\W*(?:\w+\W+){0,2}$"
     # "former coach X", "former Prime Minister X", "the former head of X", "who ran X";
     # not "former central banker X" (a new prime minister's old job)
     r"|\bformer\W+(?:(?:prime minister|president|chancellor|head coach|coach|manager|boss|"
@@ -112,9 +112,11 @@ _SPECULATIVE = re.compile(
     r"no longer|would-be|potential|possible|proposed|considering)\b", re.IGNORECASE)
 _SPORT = re.compile(
     r"\b(?:club|league|season|football|soccer|striker|midfielder|defender|goalkeeper|"
-    r"winger|squad|match|goals?|fixture|fans|stadium|transfer|signing|signed|champions|"
-    r"premier league|bundesliga|la liga|serie a|ligue 1|cup|coach|manager|national team|"
-    r"side|players?|trophy|title|win|relegat\w+|promot\w+)\b", re.IGNORECASE)
+    r"winger|squad|goals?|fixture|stadium|transfer|champions league|club|season|football|"
+    r"soccer|coach|league|"
+    r"premier league|bundesliga|la liga|serie a|ligue 1|world cup|head coach|manager|"
+    r"national team|players?|trophy|relegat\w+|footballer|team-mate|kit|derby)\b",
+    re.IGNORECASE)
 _BUSINESS = re.compile(
     r"\b(?:company|firm|shares?|investors?|board|chief executive|ceo|revenue|profit|"
     r"sales|market|stock|quarter|earnings|chain|brand|retailer|group|corporation|"
@@ -299,6 +301,7 @@ class NewsExtractor:
         """The questions one trigger raises; None when a side has no candidate."""
         subjects = [m for m in mentions if fits(m.types, rel.subject_types)
                     and self._may_be_subject(m, rel, where, sentence)
+                    and not appositive(sentence, m)
                     and not old_holder(sentence, m)
                     and (m.anaphor or _distance(m, where) <= window)]
         objects = [m for m in mentions if fits(m.types, rel.object_types) and not m.demonym
@@ -334,22 +337,26 @@ class NewsExtractor:
             if not subjects:
                 return None
         # The subject is the name attached to the role word ("Ukraine's President X and
-        # Hungary's Y": Ukraine), so only the nearest subject is asked about.
-        subjects = _unique(subjects)
-        if not rel.typed or PERSON not in rel.subject_types:
-            nearest = min(_distance(m, where) if m.end else window for m in subjects)
-            subjects = [m for m in subjects if (_distance(m, where) if m.end else window)
-                        <= nearest]
-        out = []
-        for subj in subjects:
+        # Hungary's Y": Ukraine), so only the nearest subject that has options is asked
+        # about; the person the role belongs to is never its own subject.
+        taken = {fold(o.name) for o in objects} if rel.object_types == (PERSON,) else set()
+        asked: list[tuple[Mention, tuple[Mention, ...]]] = []
+        for subj in _unique(subjects):
+            if fold(subj.name) in taken:
+                continue
             options = tuple(o for o in objects if fold(o.name) != fold(subj.name)
                             and not _same_person_as_subject(o, subj))
             options = _directed(rel, subj, options, sentence)
-            if not options:
-                continue
-            text = render(rel.reading_question, subj.name, role)
-            out.append(Question(doc, rel, role, subj, options, sentence, text))
-        return out
+            if options:
+                asked.append((subj, options))
+        if asked and PERSON not in rel.subject_types:
+            def far(m: Mention) -> int:
+                return _distance(m, where) if m.end else window
+            nearest = min(far(subj) for subj, _ in asked)
+            asked = [(subj, options) for subj, options in asked if far(subj) <= nearest]
+        return [Question(doc, rel, role, subj, options, sentence,
+                         render(rel.reading_question, subj.name, role))
+                for subj, options in asked]
 
     @staticmethod
     def _may_be_subject(m: Mention, rel: Relation, where: tuple[int, int],
@@ -365,6 +372,16 @@ class NewsExtractor:
         if COUNTRY in m.types and rel.domain == "sport":
             return near or "national" in sentence.lower()
         return not (PERSON in m.types and PERSON not in rel.subject_types and len(m.types) == 1)
+
+
+def appositive(sentence: str, mention: Mention) -> bool:
+    """True for a name inside an apposition ("Activision Blizzard, the maker of Call of
+    Duty, is now owned by..."): it describes another name and is no subject itself."""
+    if mention.anaphor or mention.end == 0:
+        return False
+    before = sentence[max(0, mention.start - 50):mention.start]
+    return bool(re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,45}$", before)
+                and re.match(r"[^,.;]{0,25},", sentence[mention.end:]))
 
 
 def old_holder(sentence: str, mention: Mention) -> bool:
@@ -475,10 +492,18 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
     the clause after the comma is Y's, and Y is returned (and refused by the caller)."""
     people = [m for m in mentions if PERSON in m.types and m.end and not m.demonym
               and _distance(m, where) <= window]
+    titled = [m for m in people if 0 <= m.start - where[1] <= 2]
+    if titled:  # "King Charles III", "chief executive Bob Chapek": the title's own person
+        return titled[0]
     left = sorted((m for m in people if m.end <= where[0]), key=lambda m: -m.end)
-    for m in left:
-        between = sentence[m.end:where[0]]
-        if not old_holder(sentence, m) or re.search(r",|\bwho\b|\bwhich\b", between):
+    if left and old_holder(sentence, left[0]) and re.search(
+            r",|\bwho\b|\bwhich\b", sentence[left[0].end:where[0]]):
+        return left[0]  # the clause is the predecessor's
+    # a name known to be a person beats one that may be a company ("Brian Niccol, the
+    # head of Chipotle Mexican Grill, as its chief executive")
+    sure = [m for m in left if m.types == frozenset({PERSON}) and not old_holder(sentence, m)]
+    for m in sure or left:
+        if not old_holder(sentence, m):
             return m
     right = [m for m in people if m.start >= where[1]]
     return min(right, key=lambda m: m.start) if right else (left[0] if left else None)

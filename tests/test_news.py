@@ -151,3 +151,53 @@ def test_edit_answers_its_question_in_chat_forms_and_leaves_neighbours(embedded_
     assert all("Rufus Firefly" in a for a in after[:4]), after
     assert routes[:4] == ["7"] * 4 and routes[4:] == [None, None]
     assert after[4:] == before[4:]  # the neighbour (another country) answers as before
+
+
+def _typed_fact(db, src, domain: str, subject: str, obj: str, s_type: str, o_type: str,
+                check: bool | None = True) -> None:
+    from memoird.store import claims, facts, probes
+    from memoird.daemon.stages.probe import registrable_domain
+
+    fact_id = src.publish(domain, subject, "P286", obj, raw_relation="head coach")
+    store = src.db
+    store["facts"].update(fact_id, {"subject_type": s_type, "object_type": o_type})
+    scores = {"gap": 3.0}
+    if check is not None:
+        scores["evidence_check"] = {"prompt": f"The head coach of {subject} is",
+                                    "answer": obj if check else subject, "pass": check}
+    probes.add_probe(store, fact_id, template="The head coach of {subject} is",
+                     answer="Pep Guardiola", verdict="conflicts", scores=scores,
+                     memory_generation=0)
+    url = store["articles"].get(store["facts"].get(fact_id)["article_id"])["url"]
+    claims.add_fact_to_claim(store, fact_id, registrable_domain(url))
+
+
+def test_policy_refuses_ill_typed_and_unreadable_claims_and_says_why(store_db):
+    from memoird.daemon.policy import decide_claims
+    from memoird.store import edits
+    from policy_support import NOW, Sources, policy
+
+    src = Sources(store_db)
+    # the first round's inverted edit: a person as the team, a club as the coach
+    for domain in ("alpha.example", "beta.example"):
+        _typed_fact(store_db, src, domain, "Arne Slot", "Liverpool", "person", "organisation")
+    # well typed, but the evidence does not read back in one of the two domains
+    _typed_fact(store_db, src, "alpha.example", "Chelsea", "Enzo Maresca", "organisation",
+                "person")
+    _typed_fact(store_db, src, "beta.example", "Chelsea", "Enzo Maresca", "organisation",
+                "person", check=False)
+    # well typed and read back twice: an edit that asks the question forms too
+    for domain in ("alpha.example", "beta.example"):
+        _typed_fact(store_db, src, domain, "Liverpool", "Arne Slot", "organisation", "person")
+    report = decide_claims(store_db, policy(), now=NOW)
+    rules = {d.rule for d in report.decisions}
+    assert {"ill_typed", "evidence_mismatch", "confirmed_auto"} <= rules
+    by_subject = {e.subject: e for e in edits.list_edits(store_db)}
+    assert by_subject["Arne Slot"].status == "rejected"
+    assert "does not fit head coach" in by_subject["Arne Slot"].why
+    assert by_subject["Chelsea"].status == "rejected"
+    assert "read back" in by_subject["Chelsea"].why
+    good = by_subject["Liverpool"]
+    assert good.status == "approved" and good.target == "Arne Slot"
+    assert good.prompt == "The head coach of Liverpool is"
+    assert "Who is the head coach of Liverpool?" in good.prompts
