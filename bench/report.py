@@ -33,6 +33,20 @@ COLUMNS: dict[str, list[str]] = {
     "distill_bench": ["model", "T", "method", "rel_em", "gen_em", "loc_em", "loc_tf", "ppl_drift", "layers", "ridge", "wall_s"],
     "api_bench": ["clients", "duration_s", "requests", "errors", "p50_ratio", "p95_ratio",
                   "edit_page_ms"],
+    # one summary row per run, then one row per item
+    "news_bench": ["dataset", "extractor", "method", "id", "item_kind", "relation", "items",
+                   "changes", "edits_applied", "edits_correct", "edits_wrong", "edits",
+                   "cloze_new_before", "cloze_new", "question_new", "chat_new", "alias_new",
+                   "cloze_before", "cloze_after", "question_after", "chat_after", "alias_after",
+                   "neighbours_unchanged", "poison_edits", "agree_edits", "ingest_s",
+                   "answer_after"],
+}
+
+#: rows shown per benchmark (others stay in the JSON): the per-item table of the news
+#: benchmark only for the default extractor's runs
+ROW_FILTERS = {
+    "news_bench": lambda r: r.get("kind") != "item" or (
+        r.get("method") == "reading" and "smollm2" in str(r.get("extractor", ""))),
 }
 
 TITLES = {
@@ -42,6 +56,7 @@ TITLES = {
     "probe_bench": "Contradiction probing — `bench/probe_bench.py`",
     "distill_bench": "Distillation — `bench/distill_bench.py`",
     "api_bench": "API under load — `bench/api_bench.py`",
+    "news_bench": "News to edits, end to end — `bench/news_bench.py`",
 }
 
 
@@ -64,8 +79,11 @@ def render_table(name: str, data: dict) -> str:
     """One table per kind of row: a results file may hold rows of different shapes (the
     load test and the edit-log page timing, say), each with its own columns."""
     groups: dict[tuple[str, ...], list[dict]] = {}
+    keep = ROW_FILTERS.get(name, lambda r: True)
     for row in data.get("rows", []):
-        groups.setdefault(tuple(sorted(row)), []).append(row)
+        if keep(row):
+            groups.setdefault(tuple(sorted(k for k in row if k not in ("command", "commit"))),
+                              []).append(row)
     meta = data.get("meta", {})
     lines = [f"### {TITLES.get(name, name)}", "",
              f"commit `{meta.get('commit', '?')}`, {meta.get('date', '?')}, "

@@ -4,7 +4,9 @@ News is untrusted input, so a claim becomes an edit only when independent source
 and nothing argues against it. For each open claim, in this order:
 
 1. the model must disagree with it (latest probe ``conflicts``: a correction) or not know
-   it (``unknown``: an insertion, when ``insert_unknown`` is on); ``agrees`` needs nothing;
+   it (``unknown``: an insertion, when ``insert_unknown`` is on); ``agrees`` needs nothing
+   when the model's answer names the object, and counts as ``unknown`` when only the
+   likelihoods agree (asked, the model says something else);
 2. its support counts only sources whose feed is trusted at least ``trust_floor``, seen
    within ``window_hours``, and counted in *independent* domains: two registrable
    domains that carry the same article text or the same evidence sentence are one
@@ -141,9 +143,13 @@ def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
     if probe is None:
         return Decision(claim.id, "not_probed", "no probe of this claim's facts yet")
     verdict = probe["verdict"]
-    if verdict == "agrees":
+    if verdict == "agrees" and says_it(probe):
         return Decision(claim.id, "model_agrees",
                         f"the model already answers {probe['answer']!r}, which agrees")
+    if verdict == "agrees":
+        # the likelihoods agree (the claim is about as likely as the model's own answer)
+        # but asked, it answers something else: users would not get the fact
+        verdict = "unknown"
     if verdict == "unknown" and not config.insert_unknown:
         return Decision(claim.id, "unknown_not_inserted",
                         "the model does not know this fact and insert_unknown is off")
@@ -204,6 +210,16 @@ def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
                     "manual mode: every edit waits for an operator", templates, counted)
     return _log(db, context, "approved", "confirmed_auto",
                 "confirmed by independent sources; auto mode applies it", templates, counted)
+
+
+def says_it(probe: dict[str, Any]) -> bool:
+    """The model's greedy answer names the claimed object (string or alias match on most
+    templates, or a near-synonym), not merely finds it likely."""
+    from memoird.editor.probe import ProbeThresholds
+
+    scores = probe.get("scores") or {}
+    return (scores.get("match", 0.0) >= 0.5
+            or scores.get("similarity", 0.0) >= ProbeThresholds().agree_similarity)
 
 
 # --- well-formedness --------------------------------------------------------------------

@@ -43,8 +43,11 @@ class Sources:
 
     def publish(self, domain: str, subject: str, relation: str | None, obj: str, *,
                 text: str | None = None, evidence: str | None = None,
-                trust: float = 0.5, raw_relation: str | None = None) -> int:
-        """One article on ``domain`` stating one fact; returns the fact id."""
+                trust: float = 0.5, raw_relation: str | None = None,
+                types: tuple[str, str] | None = None) -> int:
+        """One article on ``domain`` stating one fact; returns the fact id. A typed news
+        relation's facts carry the entity types its extractor gives them (``types``, or
+        the relation's own first ones), as the extract stage stores them."""
         self.serial += 1
         evidence = evidence or f"{domain} reports ({self.serial}) that {subject} -> {obj}."
         article, _ = articles.insert_article(
@@ -54,5 +57,16 @@ class Sources:
         fact = facts.add_fact(self.db, article.id, subject=subject,
                               raw_relation=raw_relation or relation or "related to",
                               relation=relation, object=obj, evidence=evidence,
-                              extractor_model="test", prompt_version="test")
+                              extractor_model="test", prompt_version="test",
+                              subject_type=(types or _types(relation))[0],
+                              object_type=(types or _types(relation))[1])
         return fact.id
+
+
+def _types(relation: str | None) -> tuple[str | None, str | None]:
+    from memoird.extractors.schema import RelationSchema
+
+    rel = RelationSchema.default().get(relation) if relation else None
+    if rel is None or not rel.typed:
+        return (None, None)
+    return (rel.subject_types[0], rel.object_types[0])

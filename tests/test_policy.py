@@ -15,8 +15,10 @@ from policy_support import NOW, Sources, policy, templates
 def probed(db, fact_id: int, verdict: str = "conflicts", answer: str = "Paris",
            seen_at=NOW, domain: str | None = None) -> int:
     """Probe a fact as the probe stage would, then count it for its claim."""
+    # an agreeing probe's answer names the object (match), as the real prober's does
+    scores = {"gap": 3.0} | ({"gap": 0.0, "match": 1.0} if verdict == "agrees" else {})
     probes.add_probe(db, fact_id, template="The capital of {subject} is", answer=answer,
-                     verdict=verdict, scores={"gap": 3.0}, memory_generation=0)
+                     verdict=verdict, scores=scores, memory_generation=0)
     fact = db["facts"].get(fact_id)
     article = db["articles"].get(fact["article_id"])
     return claims.add_fact_to_claim(db, fact_id, domain or registrable_domain(article["url"]),
@@ -187,3 +189,17 @@ def test_neighbour_subjects_for_verification(store_db, src):
                              prompt="The capital of France is", target="Lyon",
                              actor="test", reason="test")
     assert sorted(neighbour_subjects(store_db, edit)) == ["Italy", "Spain"]
+
+
+def test_agreement_by_likelihood_alone_is_an_insertion(store_db, src):
+    """The model finds the claim about as likely as its own answer but says something
+    else when asked: users would not get the fact, so it is inserted."""
+    for domain in ("alpha.example", "beta.example"):
+        fact = src.publish(domain, "Brazil", "capital", "Brasilia")
+        probes.add_probe(store_db, fact, template="The capital of {subject} is",
+                         answer="a big country", verdict="agrees",
+                         scores={"gap": 0.4, "match": 0.0, "similarity": 0.2},
+                         memory_generation=0)
+        claims.add_fact_to_claim(store_db, fact, domain)
+    report = decide(store_db)
+    assert report.approved == 1 and report.decisions[0].kind == "insertion"
