@@ -330,8 +330,8 @@ class Memoir:
                           self._route_valid(batch.input_ids[i : i + 1, : batch.prompt_lengths[i]], None))
             for i in range(len(prompts))
         ])
-        cols = keys[0]
         n = self.wrapper.in_features
+        cols = subject_columns(keys[0], request.subject, n)
         if self.config.full_forward:
             fit = self._fit_reference(batch, cols)
         else:
@@ -736,6 +736,24 @@ class Memoir:
             ids[i, width - len(s) :] = torch.tensor(s, dtype=torch.long)
             mask[i, width - len(s) :] = 1
         return ids.to(self.device), mask.to(self.device)
+
+
+def subject_columns(cols: torch.Tensor, subject: str | None, n: int) -> torch.Tensor:
+    """The columns an edit trains: its prompt's TopHash columns mapped through a
+    permutation seeded by its subject.
+
+    TopHash depends on the template far more than on the subject, so edits of one
+    relation ("Who is the President of X?") would all train the same columns and each
+    would overwrite the last (on the news dev set, Brazil's edit answered Portugal's
+    prime minister). Routing still finds an edit by its TopHash keys and subject; at
+    inference the matched edit's own columns are used, so they can be any fixed set:
+    seeded by the subject, same-relation edits overlap only as much as random sets do.
+    """
+    if not subject:
+        return cols
+    seed = int.from_bytes(hashlib.sha256(subject.casefold().encode()).digest()[:8], "little")
+    permutation = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return permutation.to(cols.device)[cols]
 
 
 def user_turn_markers(tokenizer) -> tuple[list[int], set[int]] | None:
