@@ -256,6 +256,10 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         if words[0] in gaz.cities or country_name(words[0]):  # "Paris Saint-Germain"
             return frozenset(types | {ORGANISATION})
         return frozenset(types | {PERSON, ORGANISATION})
+    if len(words) == 1 and not types:
+        # a one-word name no list knows ("Nusantara", "Starbucks"): a company, club or a
+        # new place; the relation's other side decides
+        return frozenset({ORGANISATION, CITY})
     return frozenset(types | {ORGANISATION})
 
 
@@ -275,7 +279,7 @@ class ArticleEntities:
                 continue
             for text, _, end, before in raw_mentions(sentence):
                 types = name_types(text, before, sentence[end:end + 8])
-                name = canonical_form(text)
+                name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
                 self.seen[name] = self.seen.get(name, frozenset()) | types \
                     if PERSON not in types or PERSON in self.seen.get(name, {PERSON}) else types
                 if PERSON in types and len(name.split()) >= 2 and name not in self.persons:

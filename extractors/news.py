@@ -65,6 +65,8 @@ _NEWLY = re.compile(r"\b(?:new|newly|incoming|next|elect)\W+(?:\w+\W+){0,2}$", r
 
 #: characters between a trigger and the names it may relate
 WINDOW = 120
+#: characters after a role word within which a name is its holder
+RIGHT_REACH = 40
 
 # Cues that a name is the old holder: the fact is about who comes next.
 _OLD_BEFORE = re.compile(
@@ -79,12 +81,17 @@ _OLD_BEFORE = re.compile(
     r"|\bformer\W+(?:(?:prime minister|president|chancellor|head coach|coach|manager|boss|"
     r"chief executive|ceo|taoiseach|premier|owner|captain|club|team)\W+)?$"
     r"|\b(?:head|boss|chief|leader|chairman) of\W+(?:\w+\W+){0,4}$"
-    r"|\b(?:who ran|who led|ran|running|who built|built)\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
+    r"|\b(?:who ran|who led|ran|running|who built|built)\W+(?:\w+\W+){0,2}$"
+    r"|\b(?:years|era|rule|tenure|reign|presidency|premiership) of\W+(?:\w+\W+){0,1}$"
+    r"|\b(?:having led|after leading)\W+(?:\w+\W+){0,4}$", re.IGNORECASE)
 _NEW_BEFORE = re.compile(r"\b(?:succeeded by|replaced by)\W*(?:\w+\W+){0,1}$", re.IGNORECASE)
 _OLD_AFTER = re.compile(
     r"^\W*(?:\w+\W+){0,4}?(?:who |which )?(?:has |had )?(?:stepped down|steps down|"
     r"resigned|resigns|left|leaves|departed|was sacked|was dismissed|was ousted|quit|"
     r"(?:is|was|will be|is to be|has been|is being) (?:replaced|succeeded)|"
+    r"(?:has |had )?relinquish\w*|hand(?:s|ed|ing)? over|steps? aside|stepped aside|"
+    r"gave up|give up|gives up|bows? out|bowed out|abdicat\w*|came to an end|"
+    r"(?:left|leaves|leaving) office|"
     r"retired|lost|stood down|announced (?:his|her) resignation|was replaced|is replaced|"
     r"will step down|exit)", re.IGNORECASE)
 # A sentence must report a change (an appointment, a move, a sale), not mention an office
@@ -97,7 +104,8 @@ _CHANGE = re.compile(
     r"adopt\w*|switch\w*|chosen|choose|picks?|picked|tapped|mov(?:e|es|ed|ing)|"
     r"transfer\w*|agree\w*|will (?:lead|run|coach|manage|head)|to (?:lead|run|coach|manage)|"
     r"heads? for|arriv\w*|officially|from (?:monday|tuesday|wednesday|thursday|friday|"
-    r"saturday|sunday|today)|handover|handed|hands|passes|passed|part of|owner)\b",
+    r"saturday|sunday|today)|handover|handed|hands|passes|passed|part of|owner|again|"
+    r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*)\b",
     re.IGNORECASE)
 
 # Sentences that report possibilities, not events.
@@ -505,7 +513,9 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
     for m in sure or left:
         if not old_holder(sentence, m):
             return m
-    right = [m for m in people if m.start >= where[1]]
+    # on the right only a name close to the role ("new head coach Arne Slot"), not one
+    # further along ("the new head of state ordered that a sword of Simón Bolívar...")
+    right = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH]
     return min(right, key=lambda m: m.start) if right else (left[0] if left else None)
 
 
