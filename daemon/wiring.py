@@ -73,11 +73,13 @@ def _separate_chat(config: Config, runtime):
     """A local chat backend on its own model (e.g. Gemma-3-270M reading the news for a
     SmolLM2 being edited): loaded once, converted from GGUF on first use like the base."""
     from memoird.editor.model import load_base
-    from memoird.extractors.chat import LocalChat
+    from memoird.extractors.chat import PLAIN_CHAT_TEMPLATE, LocalChat
 
     section = config.extract
     loaded = load_base(section.local_model, runtime.paths.root, config.model.device,
                        config.model.dtype)
+    if not getattr(loaded.tokenizer, "chat_template", None):  # a base model
+        loaded.tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
     return LocalChat(loaded.model, loaded.tokenizer, name=loaded.name,
                      batch_size=section.batch_size, workers=section.workers)
 

@@ -33,6 +33,15 @@ class Message(TypedDict):
 Conversation = list[Message]
 
 
+#: a transcript template for base models shipped without a chat template (Gemma-3-270M's
+#: GGUF): few-shot turns read as a plain dialogue, which a base model continues
+PLAIN_CHAT_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+    "{% elif m['role'] == 'user' %}User: {{ m['content'] }}\n"
+    "{% else %}Assistant: {{ m['content'] }}\n\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}")
+
+
 class ChatError(RuntimeError):
     """A backend could not answer; the message names the backend and why."""
 
