@@ -418,42 +418,34 @@ def _directed(rel: Relation, subj: Mention, options: tuple[Mention, ...],
 _ACQ = r"(?:acquir\w*|bought|buys?|purchas\w*|took over|takes over|take over|takeover|owned|owner)"
 
 
+def _owner_patterns(owned: str, owner: str) -> list[str]:
+    """Patterns of a (folded) sentence saying that ``owner`` owns ``owned``."""
+    a, b = re.escape(owned), re.escape(owner)
+    return [
+        # "UBS completes Credit Suisse acquisition"
+        rf"{b}\W+(?:\w+\W+){{0,3}}?{a}\W+(?:takeover|acquisition|purchase|buyout|deal)",
+        # "Credit Suisse passes into UBS ownership"
+        rf"{a}\W+(?:\w+\W+){{0,3}}?(?:into|under)\W+{b}\W+(?:ownership|control|hands)",
+        # "Activision Blizzard, the maker of Call of Duty, is now owned by Microsoft"
+        rf"{a}\W+(?:\w+\W+){{0,8}}?(?:was|were|has been|is|is now|had been)?\s*{_ACQ}\s+by"
+        rf"\W+(?:\w+\W+){{0,3}}?{b}",
+        # "Microsoft completed its acquisition of Activision Blizzard"
+        rf"{b}\W+(?:\w+\W+){{0,6}}?(?:acquisition|takeover|purchase|ownership|owner)\s+of"
+        rf"\W+(?:\w+\W+){{0,2}}?{a}",
+        # "Microsoft bought Activision" (not "... bought by ...")
+        rf"{b}\W+(?:\w+\W+){{0,4}}?{_ACQ}(?!\s+by)\W+(?:\w+\W+){{0,3}}?{a}",
+    ]
+
+
 def _passive_or_of(low: str, subj: Mention, obj: Mention) -> bool | None:
     """Whether the sentence makes ``subj`` the owned side and ``obj`` the owner (None when
     the grammar does not say)."""
     if subj.end == 0 or obj.end == 0:
         return None
-    s_name, o_name = fold(subj.text), fold(obj.text)
-    text = fold(low)
-    if re.search(rf"{re.escape(o_name)}\W+(?:\w+\W+){{0,3}}?{re.escape(s_name)}\W+"
-                 rf"(?:takeover|acquisition|purchase|buyout|deal)", text) or re.search(
-            rf"{re.escape(s_name)}\W+(?:\w+\W+){{0,3}}?(?:into|under)\W+{re.escape(o_name)}\W+"
-            rf"(?:ownership|control|hands)", text):
+    s_name, o_name, text = fold(subj.text), fold(obj.text), fold(low)
+    if any(re.search(p, text) for p in _owner_patterns(s_name, o_name)):
         return True
-    if re.search(rf"{re.escape(s_name)}\W+(?:\w+\W+){{0,3}}?{re.escape(o_name)}\W+"
-                 rf"(?:takeover|acquisition|purchase|buyout|deal)", text) or re.search(
-            rf"{re.escape(o_name)}\W+(?:\w+\W+){{0,3}}?(?:into|under)\W+{re.escape(s_name)}\W+"
-            rf"(?:ownership|control|hands)", text):
-        return False
-    if re.search(rf"{re.escape(s_name)}\W+(?:\w+\W+){{0,8}}?(?:was|were|has been|is|is now|"
-                 rf"had been)?\s*{_ACQ}\s+by\W+(?:\w+\W+){{0,3}}?{re.escape(o_name)}", text):
-        return True
-    if re.search(rf"{re.escape(o_name)}\W+(?:\w+\W+){{0,4}}?(?:was|were|has been|is|is now|"
-                 rf"had been)?\s*{_ACQ}\s+by\W+(?:\w+\W+){{0,3}}?{re.escape(s_name)}", text):
-        return False
-    if re.search(rf"{re.escape(o_name)}\W+(?:\w+\W+){{0,6}}?(?:acquisition|takeover|purchase|"
-                 rf"ownership|owner)\s+of\W+(?:\w+\W+){{0,2}}?{re.escape(s_name)}", text):
-        return True
-    if re.search(rf"{re.escape(o_name)}\W+(?:\w+\W+){{0,4}}?{_ACQ}\W+(?:\w+\W+){{0,3}}?"
-                 rf"{re.escape(s_name)}", text) and not re.search(
-                     rf"{re.escape(o_name)}\W+(?:\w+\W+){{0,4}}?{_ACQ}\s+by", text):
-        return True
-    if re.search(rf"{re.escape(s_name)}\W+(?:\w+\W+){{0,4}}?{_ACQ}\W+(?:\w+\W+){{0,3}}?"
-                 rf"{re.escape(o_name)}", text) and not re.search(
-                     rf"{re.escape(s_name)}\W+(?:\w+\W+){{0,4}}?{_ACQ}\s+by", text):
-        return False
-    if re.search(rf"{re.escape(s_name)}\W+(?:\w+\W+){{0,6}}?(?:acquisition|takeover|purchase)"
-                 rf"\s+of\W+(?:\w+\W+){{0,2}}?{re.escape(o_name)}", text):
+    if any(re.search(p, text) for p in _owner_patterns(o_name, s_name)):
         return False
     return None
 
