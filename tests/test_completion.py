@@ -92,6 +92,7 @@ def test_token_table_spells_bytes_exactly(tokenizer):
     assert table(EOS)[0] == tokenizer.convert_ids_to_tokens(EOS)  # specials keep their name
 
 
+@pytest.mark.slow
 def test_engine_logprobs_equal_a_teacher_forced_forward_pass(tmp_path, embedded_model_dir):
     """The logprobs come from the forward pass that chose each token: they match the
     log-softmax of a separate full forward pass over prompt + completion."""
