@@ -110,6 +110,13 @@ class Engine:
         return self.loaded.converted
 
     @property
+    def context_length(self) -> int | None:
+        """The longest prompt + completion the model takes, in tokens (None: unknown)."""
+        config = getattr(self.loaded.model, "config", None)
+        value = getattr(config, "max_position_embeddings", None)
+        return int(value) if isinstance(value, int) and value > 0 else None
+
+    @property
     def checkpoint_path(self) -> Path:
         return Path(self.checkpoint.path)
 

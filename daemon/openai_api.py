@@ -332,7 +332,8 @@ def build_router(service: Any) -> APIRouter:
         if body.echo and body.logprobs is not None:
             raise _unsupported("echo", "echo together with logprobs (prompt logprobs) is "
                                        "not supported")
-        max_tokens = body.max_tokens or COMPLETION_MAX_TOKENS
+        max_tokens = min(_fit_context(service, p, body.max_tokens or COMPLETION_MAX_TOKENS,
+                                      body.max_tokens is not None, "prompt") for p in prompts)
         settings = _Settings(max_tokens, body.temperature or 0.0, _stops(body.stop),
                              {"top_p": body.top_p, "logprobs": body.logprobs})
         texts = [_prompt_text(service, p) for p in prompts]
@@ -375,7 +376,9 @@ def build_router(service: Any) -> APIRouter:
                               param="top_logprobs", code="invalid_value")
         prompt = service.chat_prompt(_chat_messages(body.messages))
         n = body.n or 1
-        max_tokens = body.max_completion_tokens or body.max_tokens or CHAT_MAX_TOKENS
+        asked = body.max_completion_tokens or body.max_tokens
+        max_tokens = _fit_context(service, prompt, asked or CHAT_MAX_TOKENS, asked is not None,
+                                  "messages")
         top_n = (body.top_logprobs or 0) if body.logprobs else None
         settings = _Settings(max_tokens, body.temperature or 0.0, _stops(body.stop),
                              {"top_p": body.top_p, "logprobs": top_n})
@@ -458,6 +461,26 @@ def _prompts(prompt: Any) -> list[str | list[int]]:
         raise OpenAIError(400, "at most 64 prompts per request.", param="prompt",
                           code="invalid_value")
     return prompts
+
+
+def _fit_context(service: Any, prompt: str | list[int], max_tokens: int, explicit: bool,
+                 param: str) -> int:
+    """Prompt + completion must fit the model's context: an explicit budget that does not
+    is OpenAI's 400 context_length_exceeded; the default budget shrinks to what is left."""
+    limit = getattr(service.engine, "context_length", None)
+    if not limit:
+        return max_tokens
+    n = len(prompt) if isinstance(prompt, list) else len(
+        service.tokenizer(prompt)["input_ids"])
+    if not explicit and n < limit:
+        return min(max_tokens, limit - n)
+    if n + max_tokens > limit:
+        raise OpenAIError(400, f"This model's maximum context length is {limit} tokens. "
+                               f"However, you requested {n + max_tokens} tokens ({n} in the "
+                               f"prompt, {max_tokens} for the completion). Please reduce "
+                               f"the length of the prompt or the completion.",
+                          param=param, code="context_length_exceeded")
+    return max_tokens
 
 
 def _prompt_text(service: Any, prompt: str | list[int]) -> str:

@@ -78,6 +78,9 @@ class WordTokenizer:
     def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
         return {"input_ids": list(range(len(text.split())))}
 
+    def decode(self, ids, skip_special_tokens=False) -> str:
+        return " ".join(f"t{i}" for i in ids)
+
     def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True) -> str:
         body = "".join(f"<{m['role']}>{m['content']}\n" for m in messages)
         return body + ("<assistant>" if add_generation_prompt else "")
@@ -91,6 +94,7 @@ class FakeEngine:
 
     name = "fake-model"
     checkpoint = SimpleNamespace(id=1, path="/data/checkpoints/fake-model")
+    context_length = 64  # "tokens" are words
 
     def __init__(self, delay: float = 0.0):
         self.tokenizer = WordTokenizer()

@@ -76,11 +76,16 @@ def test_validation_errors_are_400_with_the_parameter_named(api):
          "messages[0].content"),
         ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}],
                                   "max_completion_tokens": 100000}, "max_completion_tokens"),
+        ("/v1/completions", {"prompt": "many words " * 30, "max_tokens": 10}, "prompt"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi " * 60}],
+                                  "max_tokens": 10}, "messages"),
     ]
     for path, body, param in cases:
         error = _error(client.post(path, json=body), 400)
         assert error["type"] == "invalid_request_error", (body, error)
         assert error["param"] == param, (body, error)
+    too_long = client.post("/v1/completions", json={"prompt": [1] * 60, "max_tokens": 5})
+    assert _error(too_long, 400)["code"] == "context_length_exceeded"
     broken_json = client.post("/v1/completions", content=b"{not json",
                               headers={"Content-Type": "application/json"})
     assert "JSON" in _error(broken_json, 400)["message"]
@@ -164,6 +169,9 @@ def test_n_stop_and_sampling_settings_reach_the_engine(api):
         "max_tokens": 9, "max_completion_tokens": 4, "n": 2}).json()
     assert len(chat["choices"]) == 2 and engine.calls[-1]["max_new_tokens"] == 4
     assert engine.batches[-1][0].startswith("<system>be brief\n<user>hi")
+    # without a budget, chat gets 256 tokens or what is left of the context (64 here)
+    client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert engine.calls[-1]["max_new_tokens"] == 64 - 2  # "<user>hi", "<assistant>"
 
 
 def test_logprobs_shapes(api):
