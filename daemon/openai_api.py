@@ -38,7 +38,9 @@ follows the conventions the official clients rely on:
   ``choices[].logprobs.content[]`` with ``token``, ``logprob``, ``bytes`` and
   ``top_logprobs``. A token that is not whole UTF-8 reads ``bytes:\\xe2\\x80``.
 - ``max_tokens`` and ``max_completion_tokens`` are both accepted on chat (the latter
-  wins); the default is 16 for completions, 256 for chat; at most 1024.
+  wins); the default is 16 for completions, 256 for chat (or what is left of the
+  model's context); at most 1024. A prompt plus an explicit budget beyond the context is
+  OpenAI's 400 ``context_length_exceeded``.
 """
 
 from __future__ import annotations
