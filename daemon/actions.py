@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from memoird.store import edits as edit_log
 from memoird.store import feeds as feed_store
+from memoird.store.db import write_transaction
 from memoird.store.errors import IllegalTransition
 from memoird.store.records import Edit, Feed
 
@@ -63,10 +64,19 @@ def revert_edit(rt: Any, edit_id: int, actor: str = DEFAULT_ACTOR,
 
 
 def pause_feed(db: Database, feed_id: int, reason: str = "paused by operator") -> Feed:
-    return feed_store.update_feed(db, feed_id, status="paused", paused_reason=reason)
+    """Stop polling a feed until it is resumed. A removed feed is refused (it stays removed)."""
+    with write_transaction(db):
+        feed_store.check_live(db, feed_id, "pause")
+        return feed_store.update_feed(db, feed_id, status="paused", paused_reason=reason)
 
 
 def resume_feed(db: Database, feed_id: int) -> Feed:
-    """Back to active and due at once, with the error streak forgotten."""
-    return feed_store.update_feed(db, feed_id, status="active", paused_reason=None,
-                                  error_count=0, next_check_at=None)
+    """Back to active and due at once, with the error streak forgotten.
+
+    A removed feed is refused: removal is for good, and only adding the URL again
+    (``memoird feeds add``) brings it back, on purpose.
+    """
+    with write_transaction(db):
+        feed_store.check_live(db, feed_id, "resume")
+        return feed_store.update_feed(db, feed_id, status="active", paused_reason=None,
+                                      error_count=0, next_check_at=None)

@@ -156,6 +156,19 @@ def create_app(service: Any) -> FastAPI:
         return {"total": edit_log.count_edits(db, **filters), "limit": limit,
                 "offset": offset, "items": [edit_summary(e) for e in rows]}
 
+    @app.get("/api/claims/held", tags=["edits"])
+    def held_claims(limit: int = Query(200, ge=1, le=1000)) -> dict[str, Any]:
+        """Open claims the policy has not turned into edits, each with why: the rule
+        that refused it ("evidence_mismatch", "contradicted"...) or that it still waits
+        for independent sources."""
+        from memoird.extractors.schema import label
+        from memoird.store.claims import held_claims as held
+
+        items = held(service.rt.db(), limit)
+        for item in items:
+            item["relation_label"] = label(item["relation"])
+        return {"items": items}
+
     @app.get("/api/edits/{edit_id}", tags=["edits"])
     def show_edit(edit_id: int) -> dict[str, Any]:
         """An edit with its full provenance: claim, sources with evidence sentences,
@@ -194,7 +207,7 @@ def create_app(service: Any) -> FastAPI:
                       .fetchall())
         items = []
         for feed in feed_store.list_feeds(db, status=status):
-            row = feed.as_dict()
+            row = feed_store.public_dict(feed)
             row["articles"] = counts.get(feed.id, 0)
             row["health"] = _feed_health(row)
             items.append(row)
@@ -205,22 +218,22 @@ def create_app(service: Any) -> FastAPI:
         feed = feed_store.add_feed(service.rt.db(), body.url, title=body.title,
                                    trust=body.trust, fetch_full_article=body.fetch_full_article)
         service.wake("tick")
-        return feed.as_dict()
+        return feed_store.public_dict(feed)
 
     @app.delete("/api/feeds/{feed_id}", tags=["feeds"])
     def remove_feed(feed_id: int, _: None = Depends(require_token)) -> dict[str, Any]:
         """Stop polling a feed; its articles and the edits they caused are kept."""
-        return feed_store.remove_feed(service.rt.db(), feed_id).as_dict()
+        return feed_store.public_dict(feed_store.remove_feed(service.rt.db(), feed_id))
 
     @app.post("/api/feeds/{feed_id}/pause", tags=["feeds"])
     def pause_feed(feed_id: int, body: ActionBody | None = None,
                    _: None = Depends(require_token)) -> dict[str, Any]:
         reason = (body.reason if body else None) or "paused via API"
-        return actions.pause_feed(service.rt.db(), feed_id, reason=reason).as_dict()
+        return feed_store.public_dict(actions.pause_feed(service.rt.db(), feed_id, reason=reason))
 
     @app.post("/api/feeds/{feed_id}/resume", tags=["feeds"])
     def resume_feed(feed_id: int, _: None = Depends(require_token)) -> dict[str, Any]:
-        feed = actions.resume_feed(service.rt.db(), feed_id).as_dict()
+        feed = feed_store.public_dict(actions.resume_feed(service.rt.db(), feed_id))
         service.wake("tick")
         return feed
 

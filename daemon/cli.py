@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sys
+import typing
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -26,13 +27,18 @@ class CliError(Exception):
 # ---------------------------------------------------------------- helpers
 
 
+def _config_path(args: argparse.Namespace) -> Path | None:
+    """``-c FILE``, else ./memoird.toml when present, else None (defaults and environment)."""
+    if args.config:
+        return Path(args.config)
+    return Path("memoird.toml") if Path("memoird.toml").exists() else None
+
+
 def _runtime(args: argparse.Namespace):
     from memoird.daemon.config import load_config
     from memoird.daemon.runtime import Runtime
 
-    path = Path(args.config) if args.config else None
-    if path is None and Path("memoird.toml").exists():
-        path = Path("memoird.toml")
+    path = _config_path(args)
     return Runtime(load_config(path), path)
 
 
@@ -58,12 +64,26 @@ def _terminal_width() -> int:
 
 
 def _feed_ref(db, ref: str):
-    """A feed by id or by URL: operators paste whichever they have."""
+    """A feed by id or by URL: operators paste whichever they have.
+
+    The URL may be the redacted form ``feeds list`` shows (``https://***@host/feed``).
+    """
     from memoird.store import feeds
+    from memoird.store.errors import NotFound
 
     if ref.isdigit():
         return feeds.get_feed(db, int(ref))
-    return feeds.get_feed_by_url(db, ref)
+    try:
+        return feeds.get_feed_by_url(db, ref)
+    except NotFound:
+        if f"{feeds.REDACTED}@" not in ref:
+            raise
+        matches = [f for status in ("active", "paused", "gone", "removed")
+                   for f in feeds.list_feeds(db, status=status)
+                   if feeds.redact_url(f.url) == ref.strip()]
+        if len(matches) != 1:
+            raise
+        return matches[0]
 
 
 # ---------------------------------------------------------------- init / status
@@ -79,6 +99,21 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"base model      {engine.checkpoint_path}  (loaded in {engine.load_seconds:.1f} s"
           f"{', converted from GGUF' if engine.converted else ''})")
     print(f"memory          layer {engine.memory_layer}, {engine.edit_count} edits")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Load and validate the config (file and MEMOIRD_* variables), touching nothing."""
+    from memoird.daemon.config import load_config
+
+    path = _config_path(args)
+    config = load_config(path)
+    print(f"config ok: {path if path is not None else 'defaults (no config file)'}")
+    print(f"  data directory  {Path(config.daemon.data_dir).expanduser().resolve()}")
+    print(f"  model           {config.model.base} on {config.model.device}")
+    print(f"  extraction      {config.extract.backend}"
+          + (f" at {config.extract.endpoint}" if config.extract.backend == "openai" else ""))
+    print(f"  api             http://{config.api.host}:{config.api.port}")
     return 0
 
 
@@ -106,7 +141,7 @@ def cmd_feeds_add(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     feed = feeds.add_feed(rt.db(), args.url, title=args.title, trust=args.trust,
                           fetch_full_article=args.full_article)
-    print(f"added feed {feed.id}: {feed.url}")
+    print(f"added feed {feed.id}: {feeds.redact_url(feed.url)}")
     return 0
 
 
@@ -114,14 +149,14 @@ def cmd_feeds_list(args: argparse.Namespace) -> int:
     from memoird.store import feeds
 
     rt = _runtime(args)
-    rows = feeds.list_feeds(rt.db(), status=args.status)
+    rows = [feeds.public_dict(f) for f in feeds.list_feeds(rt.db(), status=args.status)]
     if args.json:
-        _print_json([f.as_dict() for f in rows])
+        _print_json(rows)
         return 0
     _table(
         ["id", "status", "url", "title", "trust", "errors", "next check", "last error / reason"],
-        [[f.id, f.status, f.url, f.title, f"{f.trust:.2f}", f.error_count, f.next_check_at,
-          f.paused_reason or f.last_error] for f in rows],
+        [[f["id"], f["status"], f["url"], f["title"], f"{f['trust']:.2f}", f["error_count"],
+          f["next_check_at"], f["paused_reason"] or f["last_error"]] for f in rows],
         title=f"{len(rows)} feeds",
     )
     return 0
@@ -132,8 +167,9 @@ def cmd_feeds_remove(args: argparse.Namespace) -> int:
 
     rt = _runtime(args)
     feed = _feed_ref(rt.db(), args.feed)
-    feeds.remove_feed(rt.db(), feed.id)
-    print(f"removed feed {feed.id}: {feed.url} (its articles and edits are kept)")
+    feeds.remove_feed(rt.db(), feed.id)   # refuses a feed that is already removed
+    print(f"removed feed {feed.id}: {feeds.redact_url(feed.url)} "
+          "(its articles and edits are kept)")
     return 0
 
 
@@ -152,15 +188,26 @@ def cmd_feeds_resume(args: argparse.Namespace) -> int:
 
     rt = _runtime(args)
     feed = _feed_ref(rt.db(), args.feed)
-    feed = actions.resume_feed(rt.db(), feed.id)
+    feed = actions.resume_feed(rt.db(), feed.id)   # refuses a removed feed
     print(f"feed {feed.id} is {feed.status}")
     return 0
 
 
+IMPORT_HELP = """\
+Add every feed outline (one with an xmlUrl) of an OPML file. Outlines that cannot be
+added are skipped, each reported on its own line with the reason (an invalid URL,
+credentials that an export redacted, a URL already present or repeated in the file),
+followed by the count; all the others are added in ONE transaction, so an import is
+never left half-done by a crash or an error: either every valid outline is added or,
+if the database write fails, none is. Exit status 0 when the file was read, 2 when it
+cannot be read or is not OPML (then nothing is added)."""
+
+
 def cmd_feeds_import(args: argparse.Namespace) -> int:
-    from memoird.extractors.opml import parse_opml
+    from memoird.extractors.opml import parse_opml_outlines
     from memoird.store import feeds
-    from memoird.store.errors import Duplicate
+    from memoird.store.db import write_transaction
+    from memoird.store.errors import Duplicate, InvalidValue
 
     rt = _runtime(args)
     path = Path(args.file)
@@ -168,15 +215,35 @@ def cmd_feeds_import(args: argparse.Namespace) -> int:
         data = path.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read OPML file {path}: {exc.strerror}") from None
-    entries = parse_opml(data, source=str(path))
-    added = skipped = 0
-    for entry in entries:
-        try:
-            feeds.add_feed(rt.db(), entry.url, title=entry.title, site_url=entry.site_url)
-            added += 1
-        except Duplicate:
-            skipped += 1
-    print(f"imported {added} feeds from {path} ({skipped} already present)")
+    entries = parse_opml_outlines(data, source=str(path))
+    skipped: list[tuple[int, str, str]] = []   # (outline number, shown URL, why)
+    seen: set[str] = set()
+    added = present = 0
+    db = rt.db()
+    with write_transaction(db):
+        for number, entry in enumerate(entries, 1):
+            shown = feeds.redact_url(entry.url)
+            if f"{feeds.REDACTED}@" in entry.url:
+                skipped.append((number, shown, "its credentials were redacted on export "
+                                "(export with --with-credentials, or add it by hand)"))
+                continue
+            if entry.url.strip() in seen:
+                skipped.append((number, shown, "repeats an earlier outline of this file"))
+                continue
+            seen.add(entry.url.strip())
+            try:
+                feeds.add_feed(db, entry.url, title=entry.title, site_url=entry.site_url)
+                added += 1
+            except Duplicate as exc:
+                present += 1
+                skipped.append((number, shown, f"already present (feed {exc.existing_id})"))
+            except InvalidValue as exc:
+                skipped.append((number, shown, str(exc)))
+    for number, shown, why in skipped:
+        print(f"skipped outline {number} {shown}: {why}")
+    invalid = len(skipped) - present
+    print(f"imported {added} feeds from {path}; skipped {len(skipped)} outlines "
+          f"({present} already present, {invalid} invalid)")
     return 0
 
 
@@ -184,17 +251,37 @@ def cmd_feeds_export(args: argparse.Namespace) -> int:
     from memoird.extractors.opml import OpmlFeed, export_opml
     from memoird.store import feeds
 
+    shown = (lambda url: url) if args.with_credentials else feeds.redact_url
+    target = None
+    if args.file not in (None, "-"):
+        target = Path(args.file)
+        if target.is_dir():
+            raise CliError(f"cannot write OPML to {target}: it is a folder")
+        if not target.parent.is_dir():
+            raise CliError(f"cannot write OPML to {target}: folder {target.parent} does "
+                           "not exist (create it first)")
     rt = _runtime(args)
-    outlines = [OpmlFeed(url=f.url, title=f.title, site_url=f.site_url)
-                for f in feeds.list_feeds(rt.db())]
+    rows = feeds.list_feeds(rt.db())
+    outlines = [OpmlFeed(url=shown(f.url), title=f.title, site_url=shown(f.site_url))
+                for f in rows]
     data = export_opml(outlines, title="memoird feeds")
-    if args.file in (None, "-"):
+    if target is None:
         sys.stdout.write(data.decode("utf-8"))
-    else:
-        from memoird.store.atomic import atomic_write_bytes
+        return 0
+    from memoird.store.atomic import atomic_write_bytes
 
-        atomic_write_bytes(args.file, data)
-        print(f"exported {len(outlines)} feeds to {args.file}")
+    secret = any(feeds.has_credentials(f.url) for f in rows)
+    try:
+        # a file holding passwords is readable by its owner only, from its first byte
+        atomic_write_bytes(target, data, make_parents=False,
+                           mode=0o600 if args.with_credentials and secret else 0o644)
+    except OSError as exc:
+        raise CliError(f"cannot write OPML to {target}: {exc.strerror}") from None
+    note = ""
+    if secret:
+        note = (" (with credentials: the file is readable by you only)" if args.with_credentials
+                else " (credentials in URLs redacted; --with-credentials keeps them)")
+    print(f"exported {len(outlines)} feeds to {target}{note}")
     return 0
 
 
@@ -241,8 +328,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    rt = _runtime(args)
     prompt = args.prompt
+    if not prompt.strip():
+        raise CliError("ask: the prompt is empty (give the text to complete, e.g. "
+                       "memoird ask \"The capital of France is\")")
+    if args.max_tokens < 1:
+        raise CliError(f"ask: --max-tokens {args.max_tokens} must be at least 1")
+    rt = _runtime(args)
     engine = rt.engine
     answer = engine.generate([prompt], max_new_tokens=args.max_tokens,
                              use_memory=not args.no_memory)[0]
@@ -264,7 +356,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _edit_row(e) -> list[Any]:
-    return [e.id, e.status, e.subject, e.relation, e.target, e.old_answer, e.updated_at]
+    from memoird.extractors.schema import label
+
+    return [e.id, e.status, e.subject, label(e.relation), e.target, e.old_answer, e.updated_at]
 
 
 def cmd_edits_list(args: argparse.Namespace) -> int:
@@ -293,7 +387,8 @@ def cmd_edits_show(args: argparse.Namespace) -> int:
         _print_json(detail)
         return 0
     edit = detail["edit"]
-    print(f"edit {edit['id']}  [{edit['status']}]  {edit['subject']} / {edit['relation']}")
+    print(f"edit {edit['id']}  [{edit['status']}]  {edit['subject']} / "
+          f"{edit['relation_label']} ({edit['relation']})")
     print(f"  prompt      {edit['prompt']}")
     print(f"  target      {edit['target']}")
     print(f"  old answer  {edit['old_answer']}")
@@ -330,18 +425,51 @@ def _edit_action(name: str) -> Callable[[argparse.Namespace], int]:
 # ---------------------------------------------------------------- parser
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line (``memoird feeds add: error: ...``), exit 2.
+
+    The usage text is what ``--help`` is for; scripts and journald get one line that
+    names the command and what was wrong with its arguments.
+    """
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)} "
+                              f"(see {self.prog} --help)\n")
+
+
+CONFIG_HELP = ("TOML config (default: ./memoird.toml if present, else defaults and MEMOIRD_* "
+               "environment variables); accepted before or after the subcommand")
+
+
+def _config_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept ``-c/--config FILE`` after every subcommand too (``memoird run -c FILE``).
+
+    The subcommands' option has no default (SUPPRESS), so it only overrides the value
+    given before the subcommand when it is given itself.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if not any("--config" in a.option_strings for a in child._actions):
+                    child.add_argument("-c", "--config", metavar="FILE", help=CONFIG_HELP,
+                                       default=argparse.SUPPRESS)
+                _config_everywhere(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="memoird",
         description="Keep a language model's knowledge current with MEMOIR edits from news feeds.",
     )
-    parser.add_argument("-c", "--config", metavar="FILE",
-                        help="TOML config (default: ./memoird.toml if present, else defaults "
-                             "and MEMOIRD_* environment variables)")
+    parser.add_argument("-c", "--config", metavar="FILE", help=CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("init", help="create the data directory, database and base checkpoint")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("check-config", help="load and validate the config, then exit (0: ok, "
+                       "2: one line naming the bad key and its file)")
+    p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("status", help="what the daemon holds: feeds, queues, edits, memory")
     p.add_argument("--json", action="store_true")
@@ -360,21 +488,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=["active", "paused", "gone", "removed"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_feeds_list)
-    p = feeds.add_parser("remove", help="stop polling a feed (by id or URL)")
+    p = feeds.add_parser("remove", help="stop polling a feed for good (by id or URL); "
+                         "removing it again is an error")
     p.add_argument("feed")
     p.set_defaults(func=cmd_feeds_remove)
     p = feeds.add_parser("pause", help="pause a feed (by id or URL)")
     p.add_argument("feed")
     p.add_argument("--reason")
     p.set_defaults(func=cmd_feeds_pause)
-    p = feeds.add_parser("resume", help="resume a paused feed (by id or URL)")
+    p = feeds.add_parser("resume", help="resume a paused or gone feed (by id or URL); a "
+                         "removed one is refused: add its URL again")
     p.add_argument("feed")
     p.set_defaults(func=cmd_feeds_resume)
-    p = feeds.add_parser("import-opml", help="add every feed of an OPML file")
+    p = feeds.add_parser("import-opml", help="add every feed of an OPML file (valid ones in one "
+                         "transaction; each skipped outline reported)", description=IMPORT_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file")
     p.set_defaults(func=cmd_feeds_import)
-    p = feeds.add_parser("export-opml", help="write the feeds as OPML (to FILE or stdout)")
-    p.add_argument("file", nargs="?")
+    p = feeds.add_parser("export-opml", help="write the feeds as OPML (to FILE or stdout); "
+                         "credentials in URLs are redacted unless --with-credentials")
+    p.add_argument("file", nargs="?", help="file to write; its folder must exist (default: stdout)")
+    p.add_argument("--with-credentials", action="store_true",
+                   help="keep user:password in feed URLs (the file is then made 0600)")
     p.set_defaults(func=cmd_feeds_export)
 
     p = sub.add_parser("poll", help="one pass of every stage: poll, extract, probe, decide, edit")
@@ -425,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     from memoird.daemon.checkpoint_cli import register_cli
 
     register_cli(sub)  # distill, checkpoints list|show|activate|rollback|prune
+    _config_everywhere(parser)
     return parser
 
 
@@ -437,11 +573,17 @@ USER_ERRORS = frozenset({
     "memoird.editor.model.ModelError",
     "memoird.editor.memory_io.MemoryFileError",
     "memoird.extractors.opml.OpmlError",
+    "memoird.daemon.distill_job.DistillJobError",
 })
 
 
 def _is_user_error(exc: BaseException) -> bool:
     return any(f"{c.__module__}.{c.__qualname__}" in USER_ERRORS for c in type(exc).__mro__)
+
+
+def _one_line(message: object) -> str:
+    """A message on one line: newlines (TOML and XML parsers add them) become spaces."""
+    return " ".join(str(message).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -454,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if not _is_user_error(exc):
             raise
-        print(f"memoird: error: {exc}", file=sys.stderr)
+        print(f"memoird: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
 
 

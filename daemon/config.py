@@ -33,10 +33,12 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from memoird.extractors.fetch import FetchPolicy
+from memoird.extractors.politeness import Schedule
+
 ENV_PREFIX = "MEMOIRD_"
 #: built-in model aliases (must match memoird.editor.model.BUILTINS; a test checks it)
 BUILTIN_MODELS = ("smollm2-135m-instruct", "gemma3-270m")
-MIB = 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -101,6 +103,25 @@ def _crontab(value: str) -> str | None:
     return None
 
 
+def _http_url(value: str) -> str | None:
+    """An http(s) base URL with a host, or empty (unset)."""
+    if not value:
+        return None
+    from urllib.parse import urlsplit
+
+    wanted = "must be an http(s) URL with a host, such as http://127.0.0.1:8000/v1"
+    if any(c.isspace() for c in value):
+        return f"{wanted} (this one contains spaces)"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (a port that is not a number raises ValueError)
+    except ValueError as exc:
+        return f"{wanted} ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return wanted
+    return None
+
+
 def _not_blank(value: str) -> str | None:
     return "must not be empty" if not value.strip() else None
 
@@ -152,32 +173,42 @@ class MemorySection:
     lr: float = setting(1.0, "SGD learning rate of an edit", gt=0.0)
 
 
+#: the fetcher's and the poll schedule's own defaults: [feeds] keys of the same names
+#: read them here, so each is defined once (a test checks every shared name)
+_FETCH = FetchPolicy()
+_SCHEDULE = Schedule()
+
+
 @dataclass(frozen=True)
 class FeedsSection:
     """Polling feeds politely and safely."""
 
-    min_interval_s: float = setting(900.0, "shortest time between two checks of a feed",
-                                    gt=0.0)
-    max_interval_s: float = setting(86_400.0, "longest time between two checks of a feed",
-                                    gt=0.0)
-    backoff_base_s: float = setting(60.0, "first retry delay after an error (doubles, "
-                                    "with jitter)", gt=0.0)
-    max_retry_after_s: float = setting(7 * 86_400.0, "longest Retry-After honoured", gt=0.0)
-    connect_timeout_s: float = setting(5.0, "TCP/TLS connect timeout", gt=0.0)
-    read_timeout_s: float = setting(10.0, "timeout between two received chunks", gt=0.0)
-    total_timeout_s: float = setting(30.0, "whole-request deadline, slow drips included",
-                                     gt=0.0)
-    max_bytes: int = setting(15 * MIB, "largest body accepted (bytes on the wire)", min=1)
-    max_decompressed_bytes: int = setting(0, "largest body after gzip/brotli; 0 = max_bytes",
-                                          min=0)
-    max_redirects: int = setting(5, "redirects followed per fetch", min=0)
-    user_agent: str = setting("memoird/0.1 (news feed reader for model knowledge updates)",
-                              "User-Agent header sent to servers", check=_not_blank)
-    allow_networks: tuple[str, ...] = setting((), "private/loopback networks (CIDR) that may "
-                                              "be fetched anyway, e.g. [\"10.0.0.0/8\"]",
-                                              check=_networks)
-    failures_before_pause: int = setting(10, "consecutive failures before a feed is paused",
-                                         min=1)
+    min_interval_s: float = setting(_SCHEDULE.min_interval_s, "shortest time between two "
+                                    "checks of a feed", gt=0.0)
+    max_interval_s: float = setting(_SCHEDULE.max_interval_s, "longest time between two "
+                                    "checks of a feed", gt=0.0)
+    backoff_base_s: float = setting(_SCHEDULE.backoff_base_s, "first retry delay after an "
+                                    "error (doubles, with jitter)", gt=0.0)
+    max_retry_after_s: float = setting(_SCHEDULE.max_retry_after_s, "longest Retry-After "
+                                       "honoured", gt=0.0)
+    connect_timeout_s: float = setting(_FETCH.connect_timeout_s, "TCP/TLS connect timeout",
+                                       gt=0.0)
+    read_timeout_s: float = setting(_FETCH.read_timeout_s, "timeout between two received "
+                                    "chunks", gt=0.0)
+    total_timeout_s: float = setting(_FETCH.total_timeout_s, "whole-request deadline, slow "
+                                     "drips included", gt=0.0)
+    max_bytes: int = setting(_FETCH.max_bytes, "largest body accepted (bytes on the wire)",
+                             min=1)
+    max_decompressed_bytes: int = setting(_FETCH.max_decompressed_bytes, "largest body after "
+                                          "gzip/brotli; 0 = max_bytes", min=0)
+    max_redirects: int = setting(_FETCH.max_redirects, "redirects followed per fetch", min=0)
+    user_agent: str = setting(_FETCH.user_agent, "User-Agent header sent to servers",
+                              check=_not_blank)
+    allow_networks: tuple[str, ...] = setting(_FETCH.allow_networks, "private/loopback "
+                                              "networks (CIDR) that may be fetched anyway, "
+                                              "e.g. [\"10.0.0.0/8\"]", check=_networks)
+    failures_before_pause: int = setting(_SCHEDULE.failures_before_pause, "consecutive "
+                                         "failures before a feed is paused", min=1)
     fetch_full_article: bool = setting(False, "fetch the article page when an entry has only "
                                        "a summary (default for new feeds)")
     concurrency: int = setting(16, "feeds fetched at the same time", min=1)
@@ -190,10 +221,16 @@ class ExtractSection:
     backend: str = setting("local", "local (the base model) or openai (any OpenAI-compatible "
                            "server: vLLM, TGI, llama.cpp)", choices=("local", "openai"))
     endpoint: str = setting("", "base URL of the OpenAI-compatible server, e.g. "
-                            "http://127.0.0.1:8000/v1 (backend = openai)")
+                            "http://127.0.0.1:8000/v1 (backend = openai)", check=_http_url)
     api_key_env: str = setting("OPENAI_API_KEY", "environment variable holding the API key",
                                check=_env_name)
     model: str = setting("", "model name sent to the server (backend = openai)")
+    local_model: str = setting("", "the model that reads the news with the local backend: "
+                               "empty for the edited model itself (memory off), or a built-in "
+                               "alias (gemma3-270m) or a Hugging Face folder loaded beside it")
+    method: str = setting("reading", "reading: one question per candidate relation and "
+                          "subject (extractors/news.py); triples: free triple generation "
+                          "(extractors/triples.py)", choices=("reading", "triples"))
     batch_size: int = setting(32, "sentences per extraction batch (one prompt each with the local model)", min=1)
     max_new_tokens: int = setting(64, "generation budget per extraction prompt (a sentence yields a few short lines; replies that run to the budget are mostly loops)", min=1)
     workers: int = setting(1, "batches the local model decodes at once, each on its share of "
@@ -479,7 +516,11 @@ def _all_values(config: Config):
 
 
 def _fail(section: str, key: str, value: Any, problem: str, source: str) -> typing.NoReturn:
+    from memoird.store.feeds import redact_text
+
     shown = str(value) if isinstance(value, Path) else value
+    if isinstance(shown, str):
+        shown = redact_text(shown)   # a URL's password does not belong in an error line
     raise ConfigError(f"{source}: {section}.{key} = {shown!r}: {problem}",
                       key=f"{section}.{key}", source=source)
 

@@ -108,7 +108,8 @@ def run_distillation(runtime, *, engine=None, force: bool = False, activate: boo
     cfg = runtime.config.distill
     active = registry.active_checkpoint(db)
     if active is None:
-        raise DistillJobError("no active checkpoint: run `memoird init` first")
+        raise DistillJobError(f"no active checkpoint in {runtime.paths.root}: run "
+                              "`memoird init` first")
     mem_file = memory_path(runtime.paths.memory, active)
     if not mem_file.exists():
         raise DistillJobError(f"the active checkpoint {active.id} has no memory file {mem_file}")
@@ -468,7 +469,7 @@ def _sync_memory(mem, keep: Sequence[str], current: dict, db) -> None:
         request = current.get(edit_id)
         if request is None:  # absorbed earlier, now back in a memory (rollback)
             e = edit_log.get_edit(db, int(edit_id))
-            request = edit_request(e)
+            request = edit_request(e, tokenizer=mem.tokenizer)
         mem.edit(request)
 
 
@@ -523,7 +524,8 @@ def rollback(runtime, to_id: int | None = None, *, engine=None, actor: str = "op
     db = runtime.db()
     active = registry.active_checkpoint(db)
     if active is None:
-        raise DistillJobError("no active checkpoint to roll back")
+        raise DistillJobError(f"no active checkpoint in {runtime.paths.root} to roll back: "
+                              "run `memoird init` first")
     if to_id is None:
         if active.parent_id is None:
             raise InvalidValue(f"checkpoint {active.id} is the original base: nothing to roll "

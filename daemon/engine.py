@@ -28,6 +28,7 @@ from sqlite_utils import Database
 
 from memoird.daemon.completion import (Completion, Delta, OnDelta, Recorder, TokenTable,
                                        cut_at_stop)
+from memoird.editor.forms import chat_forms, is_question
 from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig
 from memoird.editor.model import LoadedModel, load_base
 from memoird.store import checkpoints
@@ -262,7 +263,7 @@ class Engine:
     def apply_edit(self, edit: Edit, paraphrases: Sequence[str] = ()) -> AppliedEdit:
         """Train one logged edit into the memory and commit the memory file."""
         with self.lock:
-            result = self.memoir.edit(edit_request(edit, paraphrases))
+            result = self.memoir.edit(edit_request(edit, paraphrases, self.tokenizer))
         return AppliedEdit(result, result.generation)
 
     def revert_edit(self, edit_id: int | str, exact: bool = False) -> dict[str, Any]:
@@ -315,16 +316,23 @@ class Engine:
         self.memoir.detach()
 
 
-def edit_request(edit: Edit, paraphrases: Sequence[str] = ()) -> EditRequest:
+def edit_request(edit: Edit, paraphrases: Sequence[str] = (), tokenizer=None) -> EditRequest:
     """The memory's training request for a logged edit: the one way to make one, so a
-    rebuild (rollback, distillation) trains exactly what the apply stage trained."""
+    rebuild (rollback, distillation) trains exactly what the apply stage trained.
+
+    Each question among the edit's prompts is also trained in the chat forms users send
+    (editor/forms.py) when the tokenizer has a chat template, so the edit answers
+    ``/v1/chat/completions`` as well as the cloze."""
     prompts = [p for p in (edit.prompts or []) if p != edit.prompt]
+    chats = chat_forms(tokenizer, [p for p in [edit.prompt, *prompts] if is_question(p)]) \
+        if tokenizer is not None else []
     return EditRequest(
         edit_id=str(edit.id),
         prompt=edit.prompt,
         target=terminated(edit.target),
-        paraphrases=tuple(dict.fromkeys([*prompts, *paraphrases])),
+        paraphrases=tuple(dict.fromkeys([*prompts, *paraphrases, *chats])),
         subject=edit.subject,
+        aliases=tuple(a for a in (edit.subject_aliases or []) if a != edit.subject),
     )
 
 

@@ -38,6 +38,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from memoird.store import claims as claim_store
+from memoird.store import entities as entity_store
 from memoird.store import edits as edit_log
 from memoird.store.claims import normalize_key
 from memoird.store.clock import to_iso
@@ -50,7 +51,8 @@ ACTOR = "policy"
 #: rules that leave a claim waiting (no edit logged), and those that log a refusal
 HOLD_RULES = ("not_probed", "model_agrees", "unknown_not_inserted", "below_trust_floor",
               "insufficient_sources")
-REJECT_RULES = ("contradicted", "rate_limited", "subject_cooldown")
+REJECT_RULES = ("ill_typed", "evidence_mismatch", "contradicted", "rate_limited",
+                "subject_cooldown")
 EDIT_RULES = ("confirmed_auto", "manual_mode", "protected_subject")
 
 #: relation -> cloze templates ("{subject} plays for"); the extract helper's schema
@@ -94,11 +96,12 @@ class DecideReport:
     decisions: list[Decision] = field(default_factory=list)
 
 
-def default_templates(relation: str) -> Sequence[str]:
-    """The relation's cloze templates from the extraction schema."""
+def default_templates(relation: str, role: str | None = None) -> Sequence[str]:
+    """The relation's cloze templates from the extraction schema (with the role the news
+    used, "chancellor", for relations named by an office)."""
     from memoird.extractors import schema
 
-    return schema.templates(relation)
+    return schema.templates(relation, role)
 
 
 def decide_claims(db: Database, config: Any, *, now: datetime | None = None,
@@ -162,6 +165,10 @@ def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
                         domains=tuple(sorted(_flat(groups))))
 
     context = _Context(claim, probe, kind, trusted, config, now)
+    problem = well_formed(db, claim, trusted, config)
+    if problem is not None:
+        rule, reason = problem
+        return _log(db, context, "rejected", rule, reason, templates, groups)
     rival = strongest_rival(db, claim, config, since, len(groups), contradiction_ratio)
     if rival is not None:
         rival_claim, rival_support = rival
@@ -197,6 +204,44 @@ def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
                     "manual mode: every edit waits for an operator", templates, counted)
     return _log(db, context, "approved", "confirmed_auto",
                 "confirmed by independent sources; auto mode applies it", templates, counted)
+
+
+# --- well-formedness --------------------------------------------------------------------
+
+
+def well_formed(db: Database, claim: Claim, trusted: Sequence[Source], config: Any
+                ) -> tuple[str, str] | None:
+    """Independent domains agreeing through one extractor are no evidence that the triple
+    is well formed. For a typed relation: its sides must have the relation's types, and
+    enough independent domains must carry a fact whose evidence sentence, read back by the
+    model, completes the cloze with the object. Returns (rule, reason) or None."""
+    from memoird.extractors.schema import RelationSchema
+
+    rel = RelationSchema.default().get(claim.relation)
+    if rel is None or not rel.typed:
+        return None
+    facts = claim_store.claim_facts(db, claim.id)
+    typed = [f for f in facts if f["subject_type"] and f["object_type"]]
+    if not typed:
+        return ("ill_typed", f"{rel.label} needs a {'/'.join(rel.subject_types)} subject and "
+                f"a {'/'.join(rel.object_types)} object; the facts carry no entity types")
+    fitting = [f for f in typed if f["subject_type"] in rel.subject_types
+               and f["object_type"] in rel.object_types]
+    if not fitting:
+        f = typed[0]
+        return ("ill_typed", f"{claim.subject!r} ({f['subject_type']}) -> {claim.object!r} "
+                f"({f['object_type']}) does not fit {rel.label}: "
+                f"{'/'.join(rel.subject_types)} -> {'/'.join(rel.object_types)}")
+    checked = {f["fact_id"] for f in fitting
+               if (f["evidence_check"] or {}).get("pass", True)}
+    passing = independent_groups([s for s in trusted if s.fact_id in checked])
+    if len(passing) < config.min_domains:
+        failed = [f["evidence_check"] for f in fitting
+                  if not (f["evidence_check"] or {}).get("pass", True)]
+        shown = "; ".join(f"{c['prompt']!r} -> {c['answer']!r}" for c in failed[:2])
+        return ("evidence_mismatch", f"only {_n(len(passing), 'independent domain')} "
+                f"read back {claim.object!r} from their own sentence ({shown})")
+    return None
 
 
 # --- evidence ----------------------------------------------------------------------------
@@ -319,7 +364,7 @@ def _log(db: Database, ctx: _Context, status: str, rule: str, reason: str,
         if previous.status == "rejected" and previous.policy_rule == rule:
             return Decision(claim.id, rule, previous.why or reason, ctx.kind, None,
                             None, domains)
-    prompts = edit_prompts(claim, ctx.probe, templates)
+    prompts, target, aliases = edit_forms(db, claim, ctx.probe, templates)
     why = explain(ctx, rule, reason, groups)
     details = {
         "rule": rule, "kind": ctx.kind,
@@ -333,7 +378,8 @@ def _log(db: Database, ctx: _Context, status: str, rule: str, reason: str,
     }
     edit = edit_log.create_edit(
         db, subject=claim.subject, relation=claim.relation, prompt=prompts[0],
-        prompts=prompts, target=claim.object, old_answer=ctx.probe["answer"],
+        prompts=prompts, target=target, old_answer=ctx.probe["answer"],
+        subject_aliases=aliases,
         claim_id=claim.id, status=status, policy_rule=rule, why=why, actor=ACTOR,
         reason=reason, checkpoint_id=ctx.probe["checkpoint_id"], details=details,
         now=ctx.now)
@@ -346,6 +392,45 @@ def _log(db: Database, ctx: _Context, status: str, rule: str, reason: str,
                 claim_store.set_claim_status(db, other.id, "superseded")
     log.info("claim %s -> edit %s %s (%s)", claim.id, edit.id, status, rule)
     return Decision(claim.id, rule, why, ctx.kind, status, edit.id, domains)
+
+
+#: alias questions trained per edit (routing accepts every alias; training a few of them
+#: teaches the memory that the alias asks the same question)
+ALIAS_QUESTIONS = 2
+
+
+def edit_forms(db: Database, claim: Claim, probe: dict[str, Any], templates: TemplateLookup
+               ) -> tuple[list[str], str, list[str]]:
+    """(prompts, target, subject aliases) of the edit a claim becomes.
+
+    A typed news relation is trained as its cloze in the role the news used and the
+    default one ("The Chancellor of Germany is", "The Prime Minister of Germany is"), its
+    questions ("Who is the Chancellor of Germany?") and a question under each of the
+    first subject aliases ("Who is the Prime Minister of Britain?"); the target is the
+    object entity's fullest name. Other relations keep their cloze templates.
+    """
+    from collections import Counter
+
+    from memoird.extractors.schema import RelationSchema
+
+    rel = RelationSchema.default().get(claim.relation)
+    facts = claim_store.claim_facts(db, claim.id)
+    subject_entity = next((f["subject_entity_id"] for f in facts if f["subject_entity_id"]), None)
+    object_entity = next((f["object_entity_id"] for f in facts if f["object_entity_id"]), None)
+    target = claim_store.entity_display(db, object_entity, claim.object)
+    aliases = ([a for a in entity_store.aliases(db, subject_entity)
+                if normalize_key(a) != claim.subject_key] if subject_entity else [])
+    if rel is None or not rel.typed:
+        return edit_prompts(claim, probe, templates), target, aliases
+    roles = Counter(rel.role_for(f["raw_relation"]) for f in facts)
+    role = roles.most_common(1)[0][0] if roles else rel.role_for(None)
+    default = rel.role_for(None)
+    prompts = [*rel.cloze(claim.subject, role), *rel.asked(claim.subject, role)]
+    if role != default:
+        prompts += [*rel.cloze(claim.subject, default)[:1], *rel.asked(claim.subject, default)[:1]]
+    for alias in aliases[:ALIAS_QUESTIONS]:
+        prompts += rel.asked(alias, role)[:1]
+    return list(dict.fromkeys(prompts)), target, aliases
 
 
 def edit_prompts(claim: Claim, probe: dict[str, Any], templates: TemplateLookup) -> list[str]:

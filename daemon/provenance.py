@@ -15,15 +15,19 @@ from sqlite_utils import Database
 from memoird.store import edits as edit_log
 from memoird.store.claims import claim_sources, get_claim
 from memoird.store.errors import NotFound
+from memoird.store.feeds import redact_text
 from memoird.store.records import Edit
 
 
 def edit_summary(edit: Edit) -> dict[str, Any]:
     """One row of the edit log as the list view shows it (no mask indices: a mask is
     thousands of ints that no list needs, only its size)."""
+    from memoird.extractors.schema import label
+
     row = edit.as_dict()
     mask = row.pop("mask")
     row["mask_size"] = len(mask) if mask is not None else None
+    row["relation_label"] = label(edit.relation)  # "head coach", not "P286"
     return row
 
 
@@ -76,6 +80,9 @@ def _sources(db: Database, claim_id: int) -> list[dict[str, Any]]:
     out = []
     for source in supporting:
         row = dict(rows.get(source.fact_id, {}))
+        for key in ("url", "feed_url"):  # feed URLs may carry credentials
+            if key in row:
+                row[key] = redact_text(row[key])
         row.update(domain=source.domain, seen_at=source.seen_at,
                    probes=probes.get(source.fact_id, []))
         out.append(row)

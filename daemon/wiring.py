@@ -64,13 +64,31 @@ def build_chat(config: Config, runtime):
 
         return OpenAIChat(section.endpoint, section.model, api_key_env=section.api_key_env,
                           timeout_s=section.timeout_s, concurrency=section.concurrency)
+    if section.local_model:
+        return _separate_chat(config, runtime)
     return _BaseModelChat(runtime.engine, section.batch_size, section.workers)
 
 
+def _separate_chat(config: Config, runtime):
+    """A local chat backend on its own model (e.g. Gemma-3-270M reading the news for a
+    SmolLM2 being edited): loaded once, converted from GGUF on first use like the base."""
+    from memoird.editor.model import load_base
+    from memoird.extractors.chat import LocalChat
+
+    section = config.extract
+    loaded = load_base(section.local_model, runtime.paths.root, config.model.device,
+                       config.model.dtype)
+    return LocalChat(loaded.model, loaded.tokenizer, name=loaded.name,
+                     batch_size=section.batch_size, workers=section.workers)
+
+
 def build_extractor(config: Config, runtime):
+    from memoird.extractors.news import NewsExtractor
     from memoird.extractors.triples import TripleExtractor
 
     section = config.extract
+    if section.method == "reading":
+        return NewsExtractor(build_chat(config, runtime), batch_size=section.batch_size)
     unit = "chunk" if section.backend == "openai" else "sentence"
     return TripleExtractor(build_chat(config, runtime), unit=unit,
                            max_new_tokens=section.max_new_tokens,

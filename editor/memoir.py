@@ -107,6 +107,7 @@ class EditRequest:
     target: str
     paraphrases: tuple[str, ...] = ()
     subject: str | None = None
+    aliases: tuple[str, ...] = ()  # other names of the subject; routing accepts any of them
 
     def validate(self) -> None:
         for name in ("edit_id", "prompt", "target"):
@@ -195,6 +196,7 @@ class Memoir:
         self._prefill_ids: torch.Tensor | None = None
         self._prefill_valid: torch.Tensor | None = None
         self.last_routes: list[str | None] = []
+        self._turn = user_turn_markers(tokenizer)
         self._hook = self.decoder.register_forward_pre_hook(self._on_decoder_call, with_kwargs=True)
         self._rebuild_router()
 
@@ -324,7 +326,9 @@ class Memoir:
         )
         cache = capture(self.decoder, self.config.layer, self.wrapper, batch)
         keys = torch.cat([
-            self._tophash(cache.a[i : i + 1, : batch.prompt_lengths[i]]) for i in range(len(prompts))
+            self._tophash(cache.a[i : i + 1, : batch.prompt_lengths[i]],
+                          self._route_valid(batch.input_ids[i : i + 1, : batch.prompt_lengths[i]], None))
+            for i in range(len(prompts))
         ])
         cols = keys[0]
         n = self.wrapper.in_features
@@ -433,7 +437,7 @@ class Memoir:
             key_rows.append(e.keys)
             key_edit += [i] * e.keys.shape[0]
             subject = e.request.subject
-            patterns.append(subject_pattern(subject) if subject else None)
+            patterns.append(subject_pattern(subject, *e.request.aliases) if subject else None)
             masks.append(e.cols)
         if key_rows:
             key_masks = index_mask(torch.cat(key_rows).to(self.device), n)
@@ -467,7 +471,8 @@ class Memoir:
         ids = kwargs.get("input_ids", args[0] if args else None)
         mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
         self._prefill_ids = ids
-        self._prefill_valid = mask if mask is not None and mask.dim() == 2 else None
+        valid = mask if mask is not None and mask.dim() == 2 else None
+        self._prefill_valid = self._route_valid(ids, valid) if ids is not None else valid
         self.wrapper.begin_prefill(self._prefill_valid)
         return None
 
@@ -541,7 +546,7 @@ class Memoir:
         with self._lock, self.disabled():
             ids, mask = self._left_pad([self._encode(p) for p in prompts])
             a = self._down_input(ids, mask)
-            feature = prompt_mean(a.float(), mask.bool()) - self.background
+            feature = prompt_mean(a.float(), self._route_valid(ids, mask)) - self.background
             return tophash(feature, self.config.k, self.permutation)
 
     def _route_names(self, routes: RowRoutes | None) -> list[str | None]:
@@ -677,14 +682,33 @@ class Memoir:
         cols, keys = tensors["cols"].long().to(self.device), tensors["keys"].long().to(self.device)
         self._edits, at = [], 0
         for i, e in enumerate(meta["edits"]):
-            request = EditRequest(e["edit_id"], e["prompt"], e["target"], tuple(e["paraphrases"]), e["subject"])
+            request = EditRequest(e["edit_id"], e["prompt"], e["target"], tuple(e["paraphrases"]),
+                                  e["subject"], tuple(e.get("aliases", ())))
             self._edits.append(_Edit(request, cols[i], keys[at : at + e["keys"]], e["steps"], e["loss"], e["seconds"]))
             at += e["keys"]
         self._rebuild_router()
 
     # ----------------------------------------------------------------- helpers
-    def _tophash(self, a: torch.Tensor) -> torch.Tensor:
-        valid = torch.ones(a.shape[:2], dtype=torch.bool, device=a.device)
+    def _route_valid(self, ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The tokens routing looks at: in a chat prompt, the last user turn's text only
+        (a system prompt or earlier turns would drown the question in the mean); in
+        plain text, every real token."""
+        valid = (mask.bool() if mask is not None
+                 else torch.ones(ids.shape, dtype=torch.bool, device=ids.device))
+        if self._turn is None:
+            return valid
+        header, footers = self._turn
+        out = valid.clone()
+        for row in range(ids.shape[0]):
+            span = last_user_span(ids[row].tolist(), header, footers)
+            if span is not None:
+                out[row] = False
+                out[row, span[0]:span[1]] = valid[row, span[0]:span[1]]
+        return out
+
+    def _tophash(self, a: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        if valid is None:
+            valid = torch.ones(a.shape[:2], dtype=torch.bool, device=a.device)
         return tophash(prompt_mean(a.float(), valid) - self.background, self.config.k, self.permutation)
 
     def _down_input(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -712,6 +736,46 @@ class Memoir:
             ids[i, width - len(s) :] = torch.tensor(s, dtype=torch.long)
             mask[i, width - len(s) :] = 1
         return ids.to(self.device), mask.to(self.device)
+
+
+def user_turn_markers(tokenizer) -> tuple[list[int], set[int]] | None:
+    """Token ids that open a user turn ("<|im_start|>user") and those that close one, read
+    off the tokenizer's own chat template; None for a tokenizer without one."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    sentinel = "QXZQXZ"
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": sentinel}],
+                                             tokenize=False, add_generation_prompt=True)
+    except Exception:  # a template that refuses a lone user turn: route on all tokens
+        return None
+    if sentinel not in text:
+        return None
+    before, after = text.split(sentinel, 1)
+    specials = [t for t in tokenizer.all_special_tokens if t]
+    starts = [before.rfind(t) for t in specials if t in before]
+    if not starts:
+        return None
+    header = before[max(starts):].rstrip()
+    header_ids = tokenizer(header, add_special_tokens=False)["input_ids"]
+    closing = [t for t in specials if t in after]
+    if not header_ids or not closing:
+        return None
+    first = min(closing, key=after.find)
+    footer_ids = set(tokenizer(first, add_special_tokens=False)["input_ids"][:1])
+    return list(header_ids), footer_ids
+
+
+def last_user_span(ids: Sequence[int], header: Sequence[int], footers: set[int]
+                   ) -> tuple[int, int] | None:
+    """(start, end) of the last user turn's content in a token row, or None."""
+    n = len(header)
+    for start in range(len(ids) - n, -1, -1):
+        if list(ids[start:start + n]) == list(header):
+            begin = start + n
+            end = next((j for j in range(begin, len(ids)) if ids[j] in footers), len(ids))
+            return (begin, end) if end > begin else None
+    return None
 
 
 def word_dropout(prompt: str, subject: str | None, count: int) -> list[str]:

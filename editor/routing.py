@@ -41,13 +41,17 @@ from .residual import RowRoutes, index_mask, prompt_mean, tophash
 STRATEGIES = ("subject", "mask", "always")
 
 
-def subject_pattern(subject: str) -> re.Pattern[str]:
-    """Case-folded, whitespace-tolerant, word-bounded pattern for one subject string."""
-    words = subject.casefold().split()
-    if not words:
+def subject_pattern(subject: str, *aliases: str) -> re.Pattern[str]:
+    """Case-folded, whitespace-tolerant, word-bounded pattern for a subject and any of its
+    other names ("United Kingdom", "Britain", "the UK")."""
+    bodies = []
+    for name in (subject, *aliases):
+        words = name.casefold().split()
+        if words:
+            bodies.append(r"\s+".join(re.escape(w) for w in words))
+    if not bodies or not subject.split():
         raise ValueError("subject is empty")
-    body = r"\s+".join(re.escape(w) for w in words)
-    return re.compile(r"(?<!\w)" + body + r"(?!\w)")
+    return re.compile(r"(?<!\w)(?:" + "|".join(bodies) + r")(?!\w)")
 
 
 @dataclass

@@ -51,14 +51,18 @@ _CHUNK = 64 * 1024
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """Limits for one fetch; mirrors the ``[feeds]`` config section so the daemon passes it through."""
+    """Limits for one fetch; mirrors the ``[feeds]`` config section so the daemon passes it through.
 
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 20.0
-    total_timeout_s: float = 60.0
+    These defaults are the only ones: the config's ``[feeds]`` keys of the same names read
+    them from here (daemon/config.py), so a library user and the daemon fetch alike.
+    """
+
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+    total_timeout_s: float = 30.0
     max_bytes: int = 15 * 1024 * 1024
-    # Decompressed size cap; None or 0 means the same as max_bytes.
-    max_decompressed_bytes: int | None = None
+    # Decompressed size cap; 0 (or None) means the same as max_bytes.
+    max_decompressed_bytes: int | None = 0
     max_redirects: int = 5
     user_agent: str = DEFAULT_USER_AGENT
     # CIDRs that may be reached although private/loopback (tests: 127.0.0.0/8; intranet feeds).

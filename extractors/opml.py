@@ -16,7 +16,7 @@ import defusedxml.ElementTree as safe_et
 import lxml.etree as etree
 from defusedxml import DefusedXmlException
 
-__all__ = ["OpmlFeed", "OpmlError", "parse_opml", "export_opml"]
+__all__ = ["OpmlFeed", "OpmlError", "parse_opml", "parse_opml_outlines", "export_opml"]
 
 
 class OpmlError(ValueError):
@@ -43,6 +43,20 @@ def _attr(el: Element, name: str) -> str | None:
 
 def parse_opml(data: bytes | str, source: str = "OPML") -> list[OpmlFeed]:
     """Every feed outline (one with an ``xmlUrl``) in document order, duplicates dropped."""
+    feeds: list[OpmlFeed] = []
+    seen: set[str] = set()
+    for feed in parse_opml_outlines(data, source):
+        if feed.url not in seen:
+            seen.add(feed.url)
+            feeds.append(feed)
+    return feeds
+
+
+def parse_opml_outlines(data: bytes | str, source: str = "OPML") -> list[OpmlFeed]:
+    """Every feed outline in document order, repeats included (an importer reports them).
+
+    Raises OpmlError, naming ``source``, when the document is not usable OPML at all.
+    """
     try:
         root = safe_et.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
@@ -55,7 +69,6 @@ def parse_opml(data: bytes | str, source: str = "OPML") -> list[OpmlFeed]:
     if body is None:
         raise OpmlError(f"{source}: OPML without a <body>")
     feeds: list[OpmlFeed] = []
-    seen: set[str] = set()
 
     def walk(parent: Element, path: tuple[str, ...]) -> None:
         for el in parent:
@@ -64,9 +77,7 @@ def parse_opml(data: bytes | str, source: str = "OPML") -> list[OpmlFeed]:
             url = _attr(el, "xmlUrl")
             label = _attr(el, "title") or _attr(el, "text")
             if url:
-                if url not in seen:
-                    seen.add(url)
-                    feeds.append(OpmlFeed(url, label, _attr(el, "htmlUrl"), "/".join(path) or None))
+                feeds.append(OpmlFeed(url, label, _attr(el, "htmlUrl"), "/".join(path) or None))
             walk(el, path + (label,) if (label and not url) else path)
 
     walk(body, ())

@@ -26,7 +26,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Schedule:
-    """Operator bounds for polling intervals (seconds)."""
+    """Operator bounds for polling intervals (seconds).
+
+    The config's ``[feeds]`` keys of the same names take their defaults from here.
+    """
 
     min_interval_s: float = 900.0
     max_interval_s: float = 86_400.0

@@ -38,12 +38,73 @@ class Relation:
     label: str
     definition: str
     aliases: tuple[str, ...] = ()
-    templates: tuple[str, ...] = ()  # cloze prompts with "{subject}", object comes last
+    templates: tuple[str, ...] = ()  # cloze prompts with "{subject}" (and "{role}"), object last
     object_type: str | None = None  # "country": the object must be a known country
+    # News relations (extractors/news.py) also say which entity types fill each side, the
+    # role words that name the relation in text ("prime minister", "chancellor"), the
+    # trigger patterns that make a sentence a candidate, and how people ask for the object.
+    subject_types: tuple[str, ...] = ()
+    object_types: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()  # the first is the default role
+    triggers: tuple[str, ...] = ()  # regular expressions, case-insensitive
+    excludes: tuple[str, ...] = ()  # phrases that cancel a trigger ("deputy prime minister")
+    questions: tuple[str, ...] = ()  # question forms with "{subject}" (and "{role}")
+    reading_question: str = ""  # the extraction question, asked of an article sentence
+    domain: str | None = None  # "sport" or "business": the article must be about it
 
     @property
     def probeable(self) -> bool:
         return bool(self.templates)
+
+    @property
+    def typed(self) -> bool:
+        """A news relation: both sides typed, so direction and well-formedness are checked."""
+        return bool(self.subject_types and self.object_types)
+
+    def role_for(self, raw: str | None) -> str | None:
+        """The role word of this relation that ``raw`` names ("Chancellor" -> "chancellor"),
+        else the default role (None for relations without roles)."""
+        if not self.roles:
+            return None
+        folded = fold(raw or "")
+        for role in self.roles:
+            if fold(role) == folded or re.search(rf"\b{re.escape(fold(role))}\b", folded):
+                return role
+        return self.roles[0]
+
+    def cloze(self, subject: str, role: str | None = None) -> list[str]:
+        return [render(t, subject, role or self.role_for(None)) for t in self.templates]
+
+    def asked(self, subject: str, role: str | None = None) -> list[str]:
+        return [render(q, subject, role or self.role_for(None)) for q in self.questions]
+
+
+def subject_phrase(name: str) -> str:
+    """The subject as English writes it in running text ("the United Kingdom")."""
+    return f"the {name}" if fold(name) in _WITH_ARTICLE else name
+
+
+def render(template: str, subject: str, role: str | None = None) -> str:
+    """A template filled in: "{subject}" and "{role}" (an office is title-cased after
+    "the", as in "The Prime Minister of Italy is")."""
+    if subject != "{subject}":
+        subject = subject_phrase(subject)
+    text = template.replace("{subject}", subject)
+    if text.startswith("the "):
+        text = "The " + text[4:]
+    if "{role}" in text:
+        role = role or ""
+        titled = role in _OFFICES and re.search(r"(?i)\bthe \{role\}", template)
+        text = text.replace("{role}", role.title() if titled else role)
+    return " ".join(text.split())
+
+
+# Names English writes with "the" ("the Prime Minister of the United Kingdom").
+_WITH_ARTICLE = {"united kingdom", "united states", "netherlands", "philippines",
+                 "united arab emirates", "czech republic", "bahamas", "gambia", "maldives",
+                 "dominican republic", "central african republic", "european union",
+                 "vatican", "democratic republic of the congo", "ivory coast"}
+_OFFICES = {"prime minister", "chancellor", "taoiseach", "premier", "president", "king", "queen"}
 
 
 @dataclass(frozen=True)
@@ -129,7 +190,15 @@ class RelationSchema:
                     definition=_required(table, "definition"),
                     aliases=tuple(str(a) for a in table.get("aliases", [])),
                     templates=tuple(str(t) for t in table.get("templates", [])),
-                    object_type=_object_type(table.get("object_type"))))
+                    object_type=_object_type(table.get("object_type")),
+                    subject_types=_entity_types(table.get("subject_types", [])),
+                    object_types=_entity_types(table.get("object_types", [])),
+                    roles=tuple(str(r) for r in table.get("roles", [])),
+                    triggers=_patterns(table.get("triggers", [])),
+                    excludes=_patterns(table.get("excludes", [])),
+                    questions=tuple(str(q) for q in table.get("questions", [])),
+                    reading_question=str(table.get("reading_question", "")),
+                    domain=_domain(table.get("domain"))))
             except SchemaError as exc:
                 raise SchemaError(f"{source}: relation #{i + 1}: {exc}") from None
         if not relations:
@@ -178,6 +247,31 @@ class RelationSchema:
 
 
 OBJECT_TYPES = ("country",)
+#: the entity types a news relation's sides may take (extractors/news.py assigns them)
+ENTITY_TYPES = ("person", "organisation", "country", "city", "currency")
+DOMAINS = ("sport", "business")
+
+
+def _entity_types(values: Any) -> tuple[str, ...]:
+    bad = [v for v in values if v not in ENTITY_TYPES]
+    if bad:
+        raise SchemaError(f"entity types {bad} are not among {', '.join(ENTITY_TYPES)}")
+    return tuple(values)
+
+
+def _patterns(values: Any) -> tuple[str, ...]:
+    for value in values:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise SchemaError(f"pattern {value!r} does not compile: {exc}") from None
+    return tuple(values)
+
+
+def _domain(value: Any) -> str | None:
+    if value is not None and value not in DOMAINS:
+        raise SchemaError(f"domain {value!r} is not one of {', '.join(DOMAINS)}")
+    return value
 
 
 def _object_type(value: Any) -> str | None:
@@ -294,7 +388,17 @@ class RelationMapper:
 
 
 
-def templates(relation_id: str) -> tuple[str, ...]:
-    """Cloze templates of a relation in the built-in schema; empty means never probe it."""
+def templates(relation_id: str, role: str | None = None) -> tuple[str, ...]:
+    """Cloze templates of a relation in the built-in schema, with its role filled in
+    (the default role unless ``role`` names another); empty means never probe it."""
     rel = RelationSchema.default().get(relation_id)
-    return rel.templates if rel else ()
+    if rel is None:
+        return ()
+    chosen = rel.role_for(role)
+    return tuple(render(t, "{subject}", chosen) for t in rel.templates)
+
+
+def label(relation_id: str | None) -> str:
+    """A relation's label for people ("head coach", not "P286")."""
+    rel = RelationSchema.default().get(relation_id) if relation_id else None
+    return rel.label if rel else (relation_id or "")

@@ -94,6 +94,8 @@ class ExtractedFact:
     relation_score: float
     extractor_model: str
     prompt_version: str = PROMPT_VERSION
+    subject_type: str | None = None  # entity types, where the extractor knows them
+    object_type: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -411,13 +413,21 @@ class TripleExtractor:
                             report.rejected.append((triple, "object is not a country"))
                             continue
                     relation_score = match.score if match.relation else 0.5
+                    subject = clean_entity(subj.span) or subj.span
+                    typed = direct(match.relation, subject, value, evidence)
+                    if typed is None:
+                        report.rejected.append((triple, f"types fit neither direction of "
+                                                f"{match.relation.label}"))
+                        continue
+                    subject, value, s_type, o_type = typed
                     facts.append(ExtractedFact(
-                        subject=clean_entity(subj.span) or subj.span,
+                        subject=subject,
                         raw_relation=triple.relation,
                         object=value, relation=match.id,
                         evidence=evidence, relation_score=round(match.score, 4),
                         confidence=round(subj.score * obj.score * relation_score, 4),
-                        extractor_model=self.model_name))
+                        extractor_model=self.model_name,
+                        subject_type=s_type, object_type=o_type))
         return facts
 
     def _locate(self, triple: RawTriple, sentences: Sequence[str]
@@ -478,6 +488,32 @@ class TripleExtractor:
         vectors = encoder.encode(list(texts), batch_size=64, convert_to_tensor=True,
                                  normalize_embeddings=True, show_progress_bar=False)
         return [topics[int(k)] for k in (vectors @ self._topic_vectors.T).argmax(dim=1)]
+
+
+def direct(relation, subject: str, obj: str, sentence: str
+           ) -> tuple[str, str, str | None, str | None] | None:
+    """A triple of a typed (news) relation checked against its types: kept when the
+    subject and object fit, turned round when only the inverse fits ("Arne Slot | head
+    coach | Liverpool" -> Liverpool's head coach is Arne Slot), None when neither does.
+    Untyped relations pass through without types."""
+    if relation is None or not relation.typed:
+        return subject, obj, None, None
+    from .entities import ArticleEntities, fits
+
+    article = ArticleEntities()
+    article.learn([sentence])
+    types = {m.name: m.types for m in article.mentions(sentence)}
+    from .entities import name_types
+
+    s_types = types.get(subject) or name_types(subject)
+    o_types = types.get(obj) or name_types(obj)
+    if fits(s_types, relation.subject_types) and fits(o_types, relation.object_types):
+        return (subject, obj, sorted(set(s_types) & set(relation.subject_types))[0],
+                sorted(set(o_types) & set(relation.object_types))[0])
+    if fits(o_types, relation.subject_types) and fits(s_types, relation.object_types):
+        return (obj, subject, sorted(set(o_types) & set(relation.subject_types))[0],
+                sorted(set(s_types) & set(relation.object_types))[0])
+    return None
 
 
 def _prefix_key(conversation: Conversation) -> str:

@@ -27,14 +27,19 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Replace ``path`` with ``data`` atomically, creating parent folders."""
+def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int = 0o644,
+                       make_parents: bool = True) -> Path:
+    """Replace ``path`` with ``data`` atomically, creating parent folders unless told not to.
+
+    ``mode`` is set before the first byte is written (0o600 for a file holding secrets).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)   # mkstemp's 0600 would hide it from readers
+            os.fchmod(handle.fileno(), mode)   # mkstemp's 0600 would hide it from readers
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

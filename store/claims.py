@@ -11,6 +11,7 @@ The confirmation policy lives in the pipeline; the store only keeps the evidence
 
 from __future__ import annotations
 
+import json
 import unicodedata
 
 from sqlite_utils import Database
@@ -47,7 +48,19 @@ def add_fact_to_claim(db: Database, fact_id: int, domain: str, *,
         if fact.relation is None:
             raise InvalidValue(f"fact {fact_id} has no canonical relation "
                                f"(raw {fact.raw_relation!r}); it cannot support a claim")
-        subject_key, object_key = normalize_key(fact.subject), normalize_key(fact.object)
+        subject, object_ = fact.subject, fact.object
+        subject_key, object_key = normalize_key(subject), normalize_key(object_)
+        # Facts resolved to entities count under the entity, whatever name they used.
+        for side, entity_id in (("subject", fact.subject_entity_id),
+                                ("object", fact.object_entity_id)):
+            if entity_id is not None:
+                row = db.execute("SELECT name, key FROM entities WHERE id = ?",
+                                 [entity_id]).fetchone()
+                if row is not None:
+                    if side == "subject":
+                        subject, subject_key = row[0], row[1]
+                    else:
+                        object_, object_key = row[0], row[1]
         if not subject_key or not object_key:
             raise InvalidValue(f"fact {fact_id}: subject {fact.subject!r} or object "
                                f"{fact.object!r} is only punctuation")
@@ -58,7 +71,7 @@ def add_fact_to_claim(db: Database, fact_id: int, domain: str, *,
             ON CONFLICT (subject_key, relation, object_key) DO UPDATE SET
                 first_seen = min(first_seen, excluded.first_seen),
                 last_seen = max(last_seen, excluded.last_seen)""",
-            [fact.subject, fact.relation, fact.object, subject_key, object_key, seen, seen])
+            [subject, fact.relation, object_, subject_key, object_key, seen, seen])
         claim_id = db.execute(
             "SELECT id FROM claims WHERE subject_key = ? AND relation = ? AND object_key = ?",
             [subject_key, fact.relation, object_key]).fetchone()[0]
@@ -128,3 +141,51 @@ def set_claim_status(db: Database, claim_id: int, status: str, *,
         db["claims"].update(claim_id, fields)
     return get_claim(db, claim_id)
 
+
+
+def claim_facts(db: Database, claim_id: int) -> list[dict]:
+    """The supporting facts of a claim with their types, entities, role word and the
+    evidence check of their latest probe (what the well-formedness rules read)."""
+    rows = db.query("""
+        SELECT f.id AS fact_id, f.raw_relation, f.subject_type, f.object_type,
+               f.subject_entity_id, f.object_entity_id, s.domain,
+               (SELECT p.scores FROM probes p WHERE p.fact_id = f.id
+                ORDER BY p.id DESC LIMIT 1) AS scores
+        FROM claim_sources s JOIN facts f ON f.id = s.fact_id
+        WHERE s.claim_id = ? ORDER BY s.id""", [claim_id])
+    out = []
+    for row in rows:
+        row = dict(row)
+        scores = json.loads(row.pop("scores") or "{}")
+        row["evidence_check"] = scores.get("evidence_check")
+        out.append(row)
+    return out
+
+
+def entity_display(db: Database, entity_id: int | None, fallback: str) -> str:
+    """An entity's current display name (it grows: "Meloni" -> "Giorgia Meloni")."""
+    if entity_id is None:
+        return fallback
+    row = db.execute("SELECT name FROM entities WHERE id = ?", [entity_id]).fetchone()
+    return row[0] if row else fallback
+
+
+def held_claims(db: Database, limit: int = 200) -> list[dict]:
+    """Open claims, newest first, with why each is held: the policy's latest refusal
+    (its rule and reason) or, when none was logged, that it still waits for sources."""
+    rows = db.query(f"""
+        SELECT c.*, (SELECT COUNT(DISTINCT s.domain) FROM claim_sources s
+                     WHERE s.claim_id = c.id) AS domain_count,
+               e.policy_rule AS rule, e.why AS why, e.id AS refused_edit_id
+        FROM claims c LEFT JOIN edits e ON e.id = c.edit_id AND e.status = 'rejected'
+        WHERE c.status = 'open' ORDER BY c.last_seen DESC, c.id DESC LIMIT ?""",
+                    [int(limit)])
+    out = []
+    for row in rows:
+        row = dict(row)
+        if row["rule"] is None:
+            row["rule"] = "waiting"
+            row["why"] = (f"{row['domain_count']} independent source domain(s) so far; "
+                          "waiting for more, or for a probe")
+        out.append(row)
+    return out

@@ -63,7 +63,8 @@ def create_edit(db: Database, *, subject: str, prompt: str, target: str, actor: 
                 old_answer: str | None = None, claim_id: int | None = None,
                 status: str = "pending", policy_rule: str | None = None,
                 why: str | None = None, checkpoint_id: int | None = None,
-                details: dict[str, Any] | None = None, now: Moment | None = None) -> Edit:
+                details: dict[str, Any] | None = None, now: Moment | None = None,
+                subject_aliases: Sequence[str] = ()) -> Edit:
     """Log a proposed edit together with its first event (from nothing to ``status``)."""
     check_choice("initial edit status", status, INITIAL_STATUSES)
     values: dict[str, Any] = {
@@ -72,6 +73,7 @@ def create_edit(db: Database, *, subject: str, prompt: str, target: str, actor: 
         "claim_id": claim_id, "status": status, "prompts": _check_prompts(prompts),
         "old_answer": old_answer, "policy_rule": policy_rule, "why": why,
         "checkpoint_id": checkpoint_id,
+        "subject_aliases": [a for a in subject_aliases if a and a.strip()],
     }
     at = maybe_iso(now, "now") or now_iso()
     with write_transaction(db):

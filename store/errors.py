@@ -42,17 +42,18 @@ class IllegalTransition(InvalidValue):
     """A status change that the record's transition table does not allow."""
 
     def __init__(self, kind: str, record_id: int, from_status: str, to_status: str,
-                 allowed: tuple[str, ...]):
+                 allowed: tuple[str, ...], hint: str | None = None):
         self.kind = kind
         self.record_id = record_id
         self.from_status = from_status
         self.to_status = to_status
         self.allowed = allowed
         options = ", ".join(allowed) if allowed else "none"
-        super().__init__(
+        # ``hint`` replaces the generic message where the record kind can say it plainly
+        super().__init__(hint or (
             f"{kind} {record_id}: cannot go from {from_status!r} to {to_status!r} "
             f"(allowed from {from_status!r}: {options})"
-        )
+        ))
 
 
 class SchemaTooNew(StoreError):

@@ -20,6 +20,8 @@ def add_fact(db: Database, article_id: int, *, subject: str, raw_relation: str,
              object: str, relation: str | None = None, evidence: str | None = None,
              extractor_model: str | None = None, prompt_version: str | None = None,
              confidence: float | None = None, status: str | None = None,
+             subject_type: str | None = None, object_type: str | None = None,
+             subject_entity_id: int | None = None, object_entity_id: int | None = None,
              now: Moment | None = None) -> Fact:
     """Store one extracted fact; status defaults to new, or unmapped without a relation."""
     subject = check_text("fact subject", subject)
@@ -36,6 +38,8 @@ def add_fact(db: Database, article_id: int, *, subject: str, raw_relation: str,
             "raw_relation": raw_relation, "object": object, "evidence": evidence,
             "extractor_model": extractor_model, "prompt_version": prompt_version,
             "confidence": confidence, "status": status,
+            "subject_type": subject_type, "object_type": object_type,
+            "subject_entity_id": subject_entity_id, "object_entity_id": object_entity_id,
             "created_at": maybe_iso(now, "now") or now_iso(),
         })
         fact_id = db["facts"].insert(row).last_pk

@@ -134,6 +134,19 @@ class Fact(Record):
     confidence: float | None
     status: str
     created_at: str
+    subject_type: str | None = None
+    object_type: str | None = None
+    subject_entity_id: int | None = None
+    object_entity_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entity(Record):
+    id: int
+    name: str  # display name: the fullest form seen
+    key: str  # matching key of the first form (stable: claims are keyed by it)
+    type: str | None
+    created_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +209,9 @@ class Edit(Record):
     checkpoint_id: int | None
     created_at: str
     updated_at: str
+    subject_aliases: list[str] = field(default_factory=list)
 
-    json_fields: ClassVar[tuple[str, ...]] = ("prompts", "verification")
+    json_fields: ClassVar[tuple[str, ...]] = ("prompts", "verification", "subject_aliases")
     int_array_fields: ClassVar[tuple[str, ...]] = ("mask",)
 
 

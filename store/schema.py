@@ -191,3 +191,33 @@ def m001_initial(db: Database) -> None:
           AND from_status IS OLD.status AND to_status = NEW.status)
     BEGIN SELECT RAISE(ABORT, 'edit status changed without an edit_events row'); END;
     """)
+
+
+@migrations()
+def m002_entities(db: Database) -> None:
+    """Canonical entities with aliases; facts point at them and carry their types; an
+    edit keeps its subject's aliases so routing recognises "Britain" as well."""
+    db.executescript("""
+    CREATE TABLE entities (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        key TEXT NOT NULL,
+        type TEXT,
+        created_at TEXT NOT NULL,
+        UNIQUE (key, type)
+    );
+    CREATE TABLE entity_aliases (
+        id INTEGER PRIMARY KEY,
+        entity_id INTEGER NOT NULL REFERENCES entities(id),
+        alias TEXT NOT NULL,
+        alias_key TEXT NOT NULL,
+        how TEXT NOT NULL,
+        UNIQUE (alias_key, entity_id)
+    );
+    CREATE INDEX entity_aliases_key ON entity_aliases(alias_key);
+    ALTER TABLE facts ADD COLUMN subject_type TEXT;
+    ALTER TABLE facts ADD COLUMN object_type TEXT;
+    ALTER TABLE facts ADD COLUMN subject_entity_id INTEGER REFERENCES entities(id);
+    ALTER TABLE facts ADD COLUMN object_entity_id INTEGER REFERENCES entities(id);
+    ALTER TABLE edits ADD COLUMN subject_aliases TEXT NOT NULL DEFAULT '[]';
+    """)

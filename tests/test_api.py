@@ -116,6 +116,22 @@ def test_edit_detail_has_full_provenance(server):
     assert missing.status_code == 404 and "9999" in missing.json()["detail"]
 
 
+def test_edit_provenance_redacts_feed_credentials(server):
+    from memoird.store import feeds
+
+    client, service, *_ = server
+    db = service.rt.db()
+    feed = feeds.get_feed_by_url(db, "https://wire.example/feed.xml")
+    feeds.update_feed(db, feed.id, url="https://bob:hunter2@wire.example/feed.xml")
+    try:
+        detail = client.get("/api/edits/6")
+        assert "hunter2" not in detail.text
+        assert any(s["feed_url"] == "https://***@wire.example/feed.xml"
+                   for s in detail.json()["sources"])
+    finally:
+        feeds.update_feed(db, feed.id, url="https://wire.example/feed.xml")
+
+
 def test_actions_need_the_bearer_token(server):
     client, *_ = server
     assert client.post("/api/edits/1/approve").status_code == 401
@@ -179,6 +195,30 @@ def test_feeds_management(server):
     assert client.post(f"/api/feeds/{feed_id}/resume", headers=AUTH).json()["status"] == "active"
     assert client.delete(f"/api/feeds/{feed_id}", headers=AUTH).json()["status"] == "removed"
     assert feed_id not in {f["id"] for f in client.get("/api/feeds").json()["items"]}
+
+
+def test_feed_credentials_are_redacted_and_removed_feeds_stay_removed(server):
+    client, *_ = server
+    secret = "https://alice:s3cret@private.example.com/feed.xml"
+    added = client.post("/api/feeds", headers=AUTH, json={"url": secret, "title": "Private"})
+    assert added.status_code == 201
+    assert added.json()["url"] == "https://***@private.example.com/feed.xml"
+    feed_id = added.json()["id"]
+    listed = client.get("/api/feeds")                     # unauthenticated
+    assert "s3cret" not in listed.text and "https://***@private.example.com" in listed.text
+    dup = client.post("/api/feeds", headers=AUTH, json={"url": secret})
+    assert dup.status_code == 409 and "s3cret" not in dup.text
+    bad = client.post("/api/feeds", headers=AUTH, json={"url": "https://exa mple.org/rss"})
+    assert bad.status_code == 422 and "exa mple.org" in bad.json()["detail"]
+
+    removed = client.delete(f"/api/feeds/{feed_id}", headers=AUTH)
+    assert removed.status_code == 200 and "s3cret" not in removed.text
+    again = client.delete(f"/api/feeds/{feed_id}", headers=AUTH)
+    assert again.status_code == 409 and "already removed" in again.json()["detail"]
+    resumed = client.post(f"/api/feeds/{feed_id}/resume", headers=AUTH)
+    assert resumed.status_code == 409 and "removed" in resumed.json()["detail"]
+    gone = client.get("/api/feeds", params={"status": "removed"}).json()["items"]
+    assert [f["status"] for f in gone if f["id"] == feed_id] == ["removed"]
 
 
 def test_checkpoints_and_status(server):

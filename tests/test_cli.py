@@ -143,3 +143,236 @@ def test_poll_json_prints_one_json_document_and_progress_on_stderr(data_dir, cap
     code = main(["poll", "--json", "--quiet"])
     out, err = capfd.readouterr()
     assert json.loads(out)["decide"]["error"] is None and "[   poll]" not in err
+
+
+# ---------------------------------------------------------------- -c anywhere, check-config
+
+
+def _leaf_parsers(parser, path=()):
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for action in subs:
+        for name, child in action.choices.items():
+            yield from _leaf_parsers(child, path + (name,))
+
+
+def test_every_subcommand_accepts_config_after_it(tmp_path):
+    from memoird.daemon.cli import build_parser
+
+    parser = build_parser()
+    leaves = list(_leaf_parsers(parser))
+    assert len(leaves) > 20
+    for path, leaf in leaves:
+        assert any("--config" in a.option_strings for a in leaf._actions), path
+    for argv in (["run"], ["feeds", "list"], ["edits", "approve", "3"], ["distill", "--force"],
+                 ["checkpoints", "rollback"], ["check-config"], ["ask", "Paris is"]):
+        assert parser.parse_args([*argv, "-c", "after.toml"]).config == "after.toml", argv
+        assert parser.parse_args(["-c", "before.toml", *argv]).config == "before.toml", argv
+        assert parser.parse_args(["-c", "b.toml", *argv, "--config", "a.toml"]).config == "a.toml"
+        assert parser.parse_args(argv).config is None
+
+
+def test_check_config_validates_and_exits(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    good = tmp_path / "good.toml"
+    good.write_text(f'[daemon]\ndata_dir = "{tmp_path / "state"}"\n[api]\nport = 9001\n')
+    code, out, err = run(capsys, "check-config", "-c", str(good))
+    assert code == 0 and err == ""
+    assert f"config ok: {good}" in out and "http://127.0.0.1:9001" in out
+    assert not (tmp_path / "state").exists()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[api]\nport = 0\n")
+    code, out, err = run(capsys, "check-config", "--config", str(bad))
+    assert_one_line_error(code, err, "api.port", "bad.toml")
+
+
+def test_usage_errors_are_one_line(data_dir, capsys):
+    for argv, needle in ((["feeds", "add"], "url"), (["bogus"], "bogus"),
+                         (["edits", "approve", "x"], "'x'")):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        _, err = capsys.readouterr()
+        assert_one_line_error(exit_.value.code, err, needle)
+
+
+# ---------------------------------------------------------------- one-line user errors
+
+
+def assert_one_line_error(code, err: str, *needles: str) -> None:
+    assert code == 2, err
+    assert err.endswith("\n") and err.count("\n") == 1, f"not one line:\n{err}"
+    assert "Traceback" not in err and "error:" in err
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in {err!r}"
+
+
+def test_distill_before_init_is_one_line(data_dir, capsys):
+    code, out, err = run(capsys, "distill")
+    assert_one_line_error(code, err, "no active checkpoint", str(data_dir), "memoird init")
+
+
+def test_checkpoint_rollback_before_init_is_one_line(data_dir, capsys):
+    code, out, err = run(capsys, "checkpoints", "rollback")
+    assert_one_line_error(code, err, "no active checkpoint", str(data_dir), "memoird init")
+
+
+def test_ask_with_an_empty_prompt_is_one_line(data_dir, capsys):
+    for prompt in ("", "   "):
+        code, out, err = run(capsys, "ask", prompt)
+        assert_one_line_error(code, err, "prompt is empty")
+    assert not data_dir.exists()              # refused before anything was opened or loaded
+
+
+def test_endpoint_that_is_not_a_url_fails_at_config_load(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "memoird.toml"
+    config.write_text(f'[daemon]\ndata_dir = "{tmp_path / "state"}"\n'
+                      '[extract]\nbackend = "openai"\nendpoint = "not a url"\nmodel = "m"\n')
+    for argv in (["poll"], ["check-config"], ["run"]):
+        code, out, err = run(capsys, "-c", str(config), *argv)
+        assert_one_line_error(code, err, "extract.endpoint", str(config), "not a url")
+    monkeypatch.setenv("MEMOIRD_EXTRACT_ENDPOINT", "ftp://user:pw@vllm.internal/v1")
+    code, out, err = run(capsys, "-c", str(config), "check-config")
+    assert_one_line_error(code, err, "extract.endpoint", "MEMOIRD_EXTRACT_ENDPOINT")
+    assert "pw" not in err                     # a password in the URL is not echoed
+
+
+# ---------------------------------------------------------------- feed input
+
+
+@pytest.mark.parametrize("url", ["https://exa mple.org/rss", "ftp://example.org/rss",
+                                 "https://example.org:99999/rss", "https://-x-.example/rss",
+                                 "example.org/rss"])
+def test_feeds_add_refuses_an_invalid_url_in_one_line(data_dir, capsys, url):
+    code, out, err = run(capsys, "feeds", "add", url)
+    assert_one_line_error(code, err, url)
+    assert open_db(data_dir / "memoird.db")["feeds"].count == 0
+
+
+SECRET_URL = "https://alice:s3cret@feeds.example.com/private.xml"
+SHOWN_URL = "https://***@feeds.example.com/private.xml"
+
+
+def test_credentials_in_feed_urls_are_never_shown(data_dir, tmp_path, capsys):
+    code, out, err = run(capsys, "feeds", "add", SECRET_URL, "--title", "Private")
+    assert code == 0 and SHOWN_URL in out
+    shown = [out]
+    code, out, _ = run(capsys, "feeds", "list", "--json")
+    assert json.loads(out)[0]["url"] == SHOWN_URL
+    shown.append(out)
+    code, out, _ = run(capsys, "feeds", "list")
+    assert "***@feeds.example" in out
+    shown.append(out)
+    code, out, err = run(capsys, "feeds", "add", SECRET_URL)       # duplicate: an error line
+    assert code == 2
+    shown.append(err)
+    code, out, _ = run(capsys, "feeds", "export-opml")
+    assert SHOWN_URL in out
+    shown.append(out)
+    target = tmp_path / "redacted.opml"
+    code, out, _ = run(capsys, "feeds", "export-opml", str(target))
+    assert code == 0 and "redacted" in out
+    shown.append(target.read_text())
+    assert all("s3cret" not in text for text in shown)
+    # on request, with credentials, in a file only its owner reads
+    secret_file = tmp_path / "with-credentials.opml"
+    code, out, _ = run(capsys, "feeds", "export-opml", str(secret_file), "--with-credentials")
+    assert code == 0 and SECRET_URL in secret_file.read_text()
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    # the redacted form an operator copies from `feeds list` names the feed
+    code, out, _ = run(capsys, "feeds", "pause", SHOWN_URL)
+    assert code == 0 and "paused" in out
+
+
+def test_resume_of_a_removed_feed_is_refused(data_dir, capsys):
+    run(capsys, "feeds", "add", "https://a.example.org/rss")
+    run(capsys, "feeds", "remove", "1")
+    for action in ("resume", "pause"):
+        code, out, err = run(capsys, "feeds", action, "1")
+        assert_one_line_error(code, err, "feed 1", "removed", action)
+    code, out, _ = run(capsys, "feeds", "list", "--status", "removed", "--json")
+    assert [f["status"] for f in json.loads(out)] == ["removed"]
+
+
+def test_removing_a_feed_twice_says_it_is_already_removed(data_dir, capsys):
+    run(capsys, "feeds", "add", "https://a.example.org/rss")
+    code, out, _ = run(capsys, "feeds", "remove", "https://a.example.org/rss")
+    assert code == 0 and "removed feed 1" in out
+    code, out, err = run(capsys, "feeds", "remove", "https://a.example.org/rss")
+    assert_one_line_error(code, err, "feed 1", "already removed")
+    assert out == ""
+
+
+OPML_MIXED = """<?xml version="1.0"?><opml version="2.0"><head><title>t</title></head><body>
+<outline text="News">
+  <outline type="rss" text="Good A" xmlUrl="https://a.example.com/feed"/>
+  <outline type="rss" text="Spaces" xmlUrl="https://exa mple.org/rss"/>
+  <outline type="rss" text="Ftp" xmlUrl="ftp://files.example.org/rss"/>
+  <outline type="rss" text="Good B" xmlUrl="https://b.example.net/rss"/>
+  <outline type="rss" text="Again A" xmlUrl="https://a.example.com/feed"/>
+  <outline type="rss" text="Redacted" xmlUrl="https://***@private.example.com/feed"/>
+  <outline type="rss" text="Present" xmlUrl="https://present.example.org/rss"/>
+</outline></body></opml>"""
+
+
+def test_opml_import_reports_each_skipped_outline_and_imports_the_rest(data_dir, tmp_path,
+                                                                       capsys):
+    run(capsys, "feeds", "add", "https://present.example.org/rss")
+    opml = tmp_path / "mixed.opml"
+    opml.write_text(OPML_MIXED)
+    code, out, err = run(capsys, "feeds", "import-opml", str(opml))
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    skipped = [line for line in lines if line.startswith("skipped outline")]
+    assert len(skipped) == 5
+    assert any("outline 2 " in line and "exa mple.org" in line and "spaces" in line
+               for line in skipped)
+    assert any("outline 3 " in line and "ftp://" in line for line in skipped)
+    assert any("outline 5 " in line and "repeats" in line for line in skipped)
+    assert any("outline 6 " in line and "redacted" in line for line in skipped)
+    assert any("outline 7 " in line and "already present (feed 1)" in line for line in skipped)
+    assert lines[-1] == (f"imported 2 feeds from {opml}; skipped 5 outlines "
+                         "(1 already present, 4 invalid)")
+    code, out, _ = run(capsys, "feeds", "list", "--json")
+    assert [f["url"] for f in json.loads(out)] == [
+        "https://present.example.org/rss", "https://a.example.com/feed", "https://b.example.net/rss"]
+
+
+def test_opml_import_is_one_transaction(data_dir, tmp_path, capsys, monkeypatch):
+    from memoird.store import feeds
+
+    opml = tmp_path / "three.opml"
+    opml.write_text(OPML_MIXED)
+    real_add, calls = feeds.add_feed, []
+
+    def failing_add(db, url, **kw):
+        calls.append(url)
+        if len(calls) == 2:
+            raise OSError("disk full")          # not an operator error: it propagates
+        return real_add(db, url, **kw)
+
+    monkeypatch.setattr(feeds, "add_feed", failing_add)
+    with pytest.raises(OSError):
+        main(["feeds", "import-opml", str(opml)])
+    monkeypatch.setattr(feeds, "add_feed", real_add)
+    assert open_db(data_dir / "memoird.db")["feeds"].count == 0   # the first one rolled back
+
+
+def test_opml_import_help_documents_the_choice(capsys):
+    with pytest.raises(SystemExit):
+        main(["feeds", "import-opml", "--help"])
+    out, _ = capsys.readouterr()
+    assert "ONE transaction" in out and "skipped" in out
+
+
+def test_export_opml_refuses_a_missing_folder(data_dir, tmp_path, capsys):
+    run(capsys, "feeds", "add", "https://a.example.org/rss")
+    target = tmp_path / "no" / "such" / "feeds.opml"
+    code, out, err = run(capsys, "feeds", "export-opml", str(target))
+    assert_one_line_error(code, err, str(target.parent), "does not exist")
+    assert not (tmp_path / "no").exists()
+    code, out, err = run(capsys, "feeds", "export-opml", str(tmp_path))
+    assert_one_line_error(code, err, str(tmp_path), "folder")

@@ -161,6 +161,33 @@ def test_builtin_aliases_match_the_model_loader():
     assert set(BUILTIN_MODELS) == set(BUILTINS)
 
 
+@pytest.mark.parametrize("library", ["FetchPolicy", "Schedule"])
+def test_feeds_defaults_are_the_libraries_own(library):
+    """[feeds] keys shared with the fetcher's and the schedule's dataclasses default to
+    exactly the library's value (the config reads it), and the daemon, given no config,
+    builds the library's default object."""
+    from memoird.daemon.config import FeedsSection
+    from memoird.daemon.wiring import build_fetcher, build_schedule
+    from memoird.extractors.fetch import FetchPolicy
+    from memoird.extractors.politeness import Schedule
+
+    cls = {"FetchPolicy": FetchPolicy, "Schedule": Schedule}[library]
+    shared = {f.name for f in fields(cls)} & {f.name for f in fields(FeedsSection)}
+    assert len(shared) >= 5
+    for name in shared:
+        assert getattr(FeedsSection(), name) == getattr(cls(), name), name
+    if cls is FetchPolicy:
+        assert (FetchPolicy().connect_timeout_s, FetchPolicy().read_timeout_s,
+                FetchPolicy().total_timeout_s) == (5.0, 10.0, 30.0)
+        fetcher = build_fetcher(Config())
+        try:
+            assert fetcher.policy == FetchPolicy()
+        finally:
+            fetcher.close()
+    else:
+        assert build_schedule(Config()) == Schedule()
+
+
 def test_example_file_documents_every_key_at_its_default(tmp_path):
     text = EXAMPLE.read_text()
     assert text == render_example(), "regenerate: python -m memoird.daemon.config > deploy/memoird.toml"

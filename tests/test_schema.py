@@ -17,7 +17,17 @@ NEWS = {"P6": "head of government", "P169": "chief executive officer", "P108": "
 def test_builtin_schema_covers_news_and_every_relation_is_probeable():
     schema = RelationSchema.default()
     assert {pid: schema[pid].label for pid in NEWS} == NEWS
-    assert templates("P54") == ("{subject} plays for",)
+    assert templates("P54") == ("{subject} plays for", "{subject} is a player of",
+                                "{subject} plays football for")
+    # an office is asked in the role the news used, the default role otherwise
+    assert templates("P6") == ("The Prime Minister of {subject} is",
+                               "{subject}'s prime minister is")
+    assert templates("P6", "Chancellor")[0] == "The Chancellor of {subject} is"
+    news = [rel for rel in schema if rel.typed]
+    assert {rel.id for rel in news} == {"P6", "P35", "P286", "P169", "P54", "P127", "P36",
+                                        "P38"}
+    for rel in news:  # every news relation can be asked as a question and read in text
+        assert rel.questions and rel.triggers and "{subject}" in rel.reading_question
     assert templates("P999999") == ()
     for rel in schema:
         assert rel.probeable and all(t.count("{subject}") == 1 for t in rel.templates), rel.id

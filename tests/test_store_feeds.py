@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from memoird.store import Duplicate, InvalidValue, NotFound
+from memoird.store.errors import IllegalTransition
 from memoird.store import articles, checkpoints, facts, feeds, probes
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -26,11 +27,55 @@ def test_add_get_list_and_duplicate_url(store_db):
     assert feeds.get_feed(store_db, a.id) == a            # nothing lost by the failures
 
 
-@pytest.mark.parametrize("url", ["", "ftp://x.example/feed", "example.org/rss", "http://"])
+@pytest.mark.parametrize("url", [
+    "", "ftp://x.example/feed", "example.org/rss", "http://", "https://exa mple.org/rss",
+    "https://example.org/my feed.xml", "https://example.org/\x00rss", "https://a.example:99999/rss",
+    "https://a.example:port/rss", "https://-bad.example/rss", "https://bad..example/rss",
+    "https://ex%20ample.org/rss", "javascript://example.org/%0aalert(1)", "https:///rss",
+])
 def test_bad_urls_are_refused_with_the_url(store_db, url):
     with pytest.raises(InvalidValue, match="url"):
         feeds.add_feed(store_db, url)
     assert store_db["feeds"].count == 0
+
+
+@pytest.mark.parametrize("url", [
+    "https://news.example.org/rss", "http://127.0.0.1:8080/feed.xml", "http://[::1]:8080/feed",
+    "https://bücher.example/feed", "http://localhost/rss", "https://my_host.example/rss",
+    "https://user:pa55@feeds.example.com/private.xml", "https://example.org/search?q=a%20b",
+])
+def test_good_urls_are_accepted(store_db, url):
+    assert feeds.add_feed(store_db, url).url == url
+
+
+def test_credentials_are_redacted_in_urls_text_and_errors(store_db):
+    secret = "https://alice:s3cret@feeds.example.com/private.xml"
+    assert feeds.redact_url(secret) == "https://***@feeds.example.com/private.xml"
+    assert feeds.redact_url("https://token@h.example/f") == "https://***@h.example/f"
+    assert feeds.redact_url("https://h.example/f?mail=a@b.example") == \
+        "https://h.example/f?mail=a@b.example"                   # not userinfo: kept
+    assert feeds.redact_url(None) is None
+    assert feeds.redact_text(f"HTTP 500 from {secret}; retry {secret}") == (
+        "HTTP 500 from https://***@feeds.example.com/private.xml; "
+        "retry https://***@feeds.example.com/private.xml")
+    feed = feeds.add_feed(store_db, secret)
+    assert feed.url == secret                                   # the fetcher needs them
+    feeds.update_feed(store_db, feed.id, last_error=f"timeout at {secret}")
+    shown = feeds.public_dict(feeds.get_feed(store_db, feed.id))
+    assert "s3cret" not in str(shown) and shown["url"].startswith("https://***@")
+    with pytest.raises(Duplicate) as dup:
+        feeds.add_feed(store_db, secret)
+    with pytest.raises(InvalidValue) as bad:
+        feeds.add_feed(store_db, "https://alice:s3cret@exa mple.com/")
+    assert "s3cret" not in str(dup.value) + str(bad.value)
+
+
+def test_removing_twice_is_refused_and_changes_nothing(store_db):
+    feed = feeds.add_feed(store_db, "https://a.example/rss")
+    removed = feeds.remove_feed(store_db, feed.id)
+    with pytest.raises(IllegalTransition, match="already removed"):
+        feeds.remove_feed(store_db, feed.id)
+    assert feeds.get_feed(store_db, feed.id) == removed
 
 
 def test_update_feed_validates_columns_and_values(store_db):

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from memoird.extractors.chat import ChatError
+from memoird.extractors.entities import EmbeddingJudge, alias_names
 from memoird.extractors.triples import ExtractedFact, TripleExtractor
 from memoird.store import articles as article_store
+from memoird.store import entities as entity_store
 from memoird.store import facts as fact_store
 from memoird.store.db import write_transaction
 
@@ -94,13 +96,33 @@ def _document(title: str | None, text: str) -> str:
 
 
 def _store(db: Database, article_id: int, facts: list[ExtractedFact]) -> None:
+    """The article's facts, each side resolved to its canonical entity when typed."""
     with write_transaction(db):
         for fact in facts:
+            subject = _entity(db, fact.subject, fact.subject_type)
+            object_ = _entity(db, fact.object, fact.object_type)
             fact_store.add_fact(db, article_id, subject=fact.subject,
                                 raw_relation=fact.raw_relation, object=fact.object,
                                 relation=fact.relation, evidence=fact.evidence,
                                 extractor_model=fact.extractor_model,
                                 prompt_version=fact.prompt_version,
-                                confidence=fact.confidence)
+                                confidence=fact.confidence,
+                                subject_type=fact.subject_type, object_type=fact.object_type,
+                                subject_entity_id=subject, object_entity_id=object_)
         article_store.set_article_status(db, article_id, "extracted")
+
+
+_judge: EmbeddingJudge | None = None
+
+
+def _entity(db: Database, name: str, type: str | None) -> int | None:
+    """Entity id of a typed name (untyped facts from the free triple extractor keep
+    their strings)."""
+    global _judge
+    if type is None:
+        return None
+    if _judge is None:
+        _judge = EmbeddingJudge()
+    return entity_store.resolve(db, name, type, known_aliases=alias_names(name),
+                                similar=_judge).id
 

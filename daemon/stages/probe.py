@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from sqlite_utils import Database
 
 from memoird.daemon.policy import TemplateLookup, default_templates
+from memoird.extractors.schema import subject_phrase
 from memoird.editor.probe import (CausalLMBackend, Prober, ProbeRequest, ProbeResult,
                                   ProbeThresholds)
 from memoird.store import articles as article_store
@@ -109,26 +110,30 @@ def probe_pending_facts(db: Database, engine: Any, *, limit: int = 64,
     then be a checkpoint id (or None). A fact whose relation has no template is marked
     ``skipped`` (it cannot be asked, so it can never become an edit).
     """
-    lookup = templates or default_templates
     prober = prober_for(engine, thresholds)
     report = ProbeReport()
     facts = [f for f in fact_store.facts_by_status(db, "new", limit) if f.relation]
     requests, asked = [], []
     for fact in facts:
         try:
-            cloze = list(lookup(fact.relation))
+            # the news named the role ("chancellor"): ask the model the same way
+            cloze = list(templates(fact.relation) if templates is not None
+                         else default_templates(fact.relation, fact.raw_relation))
         except (KeyError, LookupError):
             cloze = []
         if not cloze:
             fact_store.set_fact_status(db, fact.id, "skipped")
             report.skipped += 1
             continue
-        requests.append(ProbeRequest(fact.subject, fact.object, cloze,
+        requests.append(ProbeRequest(subject_phrase(fact.subject), fact.object, cloze,
                                      object_aliases(fact.object)))
         asked.append(fact)
     results = prober.probe(requests) if requests else []
+    checks = evidence_checks(prober.backend, asked, [r.templates[0] for r in requests])
     claims: set[int] = set()
-    for fact, result in zip(asked, results):
+    for fact, result, check in zip(asked, results, checks):
+        if check is not None:
+            result.scores["evidence_check"] = check
         _store_probe(db, fact.id, result)
         fact_store.set_fact_status(db, fact.id, "probed")
         claim = claim_store.add_fact_to_claim(db, fact.id, source_domain(db, fact.article_id))
@@ -140,6 +145,51 @@ def probe_pending_facts(db: Database, engine: Any, *, limit: int = 64,
     if requests:
         log.info("probed %d facts: %s", len(asked), dict(Counter(r.verdict for r in results)))
     return report
+
+
+def evidence_checks(backend: Any, facts: Sequence[Any], clozes: Sequence[str]
+                    ) -> list[dict[str, Any] | None]:
+    """Re-read each typed fact's evidence: given the sentence and the fact's cloze, is the
+    fact's object the likeliest completion among the names the sentence offers (the
+    subject included)?
+
+    Two outlets agreeing through the same extractor is no evidence that the triple is
+    well formed; an inverted triple ("The head coach of Arne Slot is" -> Liverpool) or a
+    wrong pick among the sentence's names (the predecessor) does not read back from its
+    own sentence. None where it cannot be asked (untyped fact, no evidence).
+    """
+    from memoird.extractors.entities import ArticleEntities, fits
+    from memoird.extractors.news import old_holder
+    from memoird.extractors.normalize import fold
+    from memoird.extractors.schema import RelationSchema
+
+    schema = RelationSchema.default()
+    out: list[dict[str, Any] | None] = [None] * len(facts)
+    rows: list[tuple[int, str, list[str]]] = []
+    for i, fact in enumerate(facts):
+        rel = schema.get(fact.relation)
+        if not (fact.evidence and fact.subject_type and rel is not None and rel.typed):
+            continue
+        article = ArticleEntities()
+        article.learn([fact.evidence])
+        names = [m.name for m in article.mentions(fact.evidence)
+                 if fits(m.types, rel.object_types) and fold(m.name) != fold(fact.object)
+                 and not old_holder(fact.evidence, m)]
+        candidates = list(dict.fromkeys([fact.object, fact.subject, *names]))
+        cloze = clozes[i].replace("{subject}", subject_phrase(fact.subject))
+        rows.append((i, f"{fact.evidence.strip()}\n{cloze}", candidates))
+    if not rows:
+        return out
+    prompts = [p for _, p, cands in rows for _ in cands]
+    conts = [c for _, _, cands in rows for c in cands]
+    scores = iter(backend.continuation_logprobs(prompts, conts))
+    for i, prompt, candidates in rows:
+        got = {c: next(scores) for c in candidates}
+        best = max(got, key=got.get)
+        out[i] = {"prompt": prompt.split("\n")[-1], "answer": best,
+                  "pass": best == candidates[0],
+                  "logprobs": {c: round(v, 3) for c, v in got.items()}}
+    return out
 
 
 def object_aliases(name: str) -> tuple[str, ...]:

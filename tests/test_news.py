@@ -1,0 +1,153 @@
+"""News to edits: typed reading extraction, direction repair, entity merging, and edits
+that answer the question forms (on the real embedded model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memoird.extractors.entities import ArticleEntities
+from memoird.extractors.news import NewsExtractor
+from memoird.extractors.schema import RelationSchema
+from memoird.extractors.triples import direct
+from memoird.store import entities
+
+
+class FirstOption:
+    """A chat backend that answers every reading question with its first option."""
+
+    name = "first-option"
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def chat(self, batch, max_new_tokens, temperature=0.0):
+        out = []
+        for conversation in batch:
+            last = conversation[-1]["content"]
+            self.asked.append(last.split("Question: ")[1].split("\n")[0])
+            out.append(last.split("Options: ")[1].split(" | ")[0])
+        return out
+
+
+def facts_of(text: str) -> set[tuple[str, str, str]]:
+    extractor = NewsExtractor(FirstOption())
+    return {(f.subject, f.relation, f.object) for f in extractor.extract(text)}
+
+
+def test_reading_extraction_types_and_directs_head_coach_either_way_round():
+    assert facts_of("Liverpool have appointed Arne Slot as their new head coach, replacing "
+                    "Jürgen Klopp.") == {("Liverpool", "P286", "Arne Slot")}
+    # the person first: the relation still runs from the team to the person
+    assert facts_of("Arne Slot has been named Liverpool's new head coach. The Dutchman "
+                    "succeeds Jürgen Klopp.") == {("Liverpool", "P286", "Arne Slot")}
+
+
+def test_predecessors_rumours_and_deputies_yield_nothing():
+    assert facts_of("Starbucks has named Brian Niccol as its chief executive, replacing "
+                    "Laxman Narasimhan.") == {("Starbucks", "P169", "Brian Niccol")}
+    assert facts_of("Chelsea are in talks to appoint Enzo Maresca as head coach, sources "
+                    "say.") == set()
+    assert facts_of("Italy's deputy prime minister Matteo Salvini visited Rome.") == set()
+
+
+def test_owner_direction_follows_the_grammar():
+    want = {("Activision Blizzard", "P127", "Microsoft")}
+    assert facts_of("Microsoft completed its acquisition of Activision Blizzard.") == want
+    assert facts_of("Activision Blizzard was acquired by Microsoft on Friday.") == want
+
+
+def test_near_duplicate_relations_resolve_to_the_role_the_text_names():
+    # "the King" appoints; "Prime Minister" names Starmer's office: no head-of-state fact
+    got = facts_of("The United Kingdom has a new Prime Minister: Sir Keir Starmer was "
+                   "appointed by the King on Friday.")
+    assert got == {("United Kingdom", "P6", "Keir Starmer")}
+
+
+def test_short_mentions_resolve_within_the_article():
+    article = ArticleEntities()
+    sentences = ["Arne Slot joined Liverpool from Feyenoord.",
+                 "Slot said the club was ready.", "Britain's economy grew."]
+    article.learn(sentences)
+    named = {m.text: m.name for s in sentences for m in article.mentions(s)}
+    assert named["Slot"] == "Arne Slot"
+    assert named["Britain"] == "United Kingdom"
+    assert named["the club"] == "Liverpool"
+
+
+def test_free_triples_are_turned_round_or_dropped_by_type():
+    schema = RelationSchema.default()
+    sentence = "Arne Slot is the new head coach of Liverpool."
+    # the inverted triple the first round applied ("The head coach of Arne Slot is")
+    assert direct(schema["P286"], "Arne Slot", "Liverpool", sentence)[:2] == \
+        ("Liverpool", "Arne Slot")
+    # a date is no head of government, in either direction
+    assert direct(schema["P6"], "Italy", "1998", "Italy voted in 1998.") is None
+
+
+def test_entities_merge_short_forms_aliases_and_suffixes(store_db):
+    meloni = entities.resolve(store_db, "Giorgia Meloni", "person")
+    assert entities.resolve(store_db, "Meloni", "person").id == meloni.id
+    uk = entities.resolve(store_db, "United Kingdom", "country", known_aliases=["Britain"])
+    assert entities.resolve(store_db, "Britain", "country").id == uk.id
+    bayern = entities.resolve(store_db, "Bayern Munich", "organisation")
+    assert entities.resolve(store_db, "FC Bayern Munich", "organisation").id == bayern.id
+    city = entities.resolve(store_db, "Manchester City", "organisation")
+    assert entities.resolve(store_db, "Manchester United", "organisation").id != city.id
+    # a surname first, the full name later: one entity, shown under the full name
+    ishiba = entities.resolve(store_db, "Ishiba", "person")
+    full = entities.resolve(store_db, "Shigeru Ishiba", "person")
+    assert full.id == ishiba.id and full.name == "Shigeru Ishiba"
+    assert "Ishiba" in entities.aliases(store_db, full.id)
+
+
+def test_embedding_judge_merges_spelling_variants_not_rivals(store_db):
+    from memoird.extractors.entities import EmbeddingJudge
+
+    judge = EmbeddingJudge()
+    assert judge("Paris Saint Germain", ["Paris Saint-Germain F.C.", "Real Madrid"]) == \
+        "Paris Saint-Germain F.C."
+    assert judge("Manchester United", ["Manchester City"]) is None
+
+
+@pytest.mark.slow
+def test_edit_answers_its_question_in_chat_forms_and_leaves_neighbours(embedded_model):
+    from memoird.daemon.engine import edit_request
+    from memoird.editor.memoir import Memoir, MemoirConfig
+    from memoird.store.records import Edit
+
+    model, tok = embedded_model.model, embedded_model.tokenizer
+    rel = RelationSchema.default()["P6"]
+    prompts = [*rel.cloze("Freedonia", "prime minister"), *rel.asked("Freedonia", "prime minister"),
+               *rel.asked("the Freedonian Republic", "prime minister")[:1]]
+    edit = Edit(id=7, claim_id=None, subject="Freedonia", relation="P6", prompt=prompts[0],
+                prompts=prompts, target="Rufus Firefly", old_answer=None, status="approved",
+                policy_rule=None, why=None, mask=None, verification=None,
+                memory_generation=None, checkpoint_id=None, created_at="", updated_at="",
+                subject_aliases=["the Freedonian Republic"])
+
+    def chat(question, system=None, earlier=False):
+        messages = [{"role": "system", "content": system}] if system else []
+        if earlier:
+            messages += [{"role": "user", "content": "Can you help me?"},
+                         {"role": "assistant", "content": "Sure, what do you need?"}]
+        messages.append({"role": "user", "content": question})
+        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    asks = [chat("Who is the Prime Minister of Freedonia?"),
+            chat("Who is the Prime Minister of Freedonia?",
+                 system="You are a concise assistant for a news site.", earlier=True),
+            chat("Who is the Prime Minister of the Freedonian Republic?"),
+            "The Prime Minister of Freedonia is",
+            chat("Who is the Prime Minister of Sylvania?"),
+            "The Prime Minister of Sylvania is"]
+    mem = Memoir.attach(model, tok, MemoirConfig())
+    try:
+        before = mem.generate(asks, max_new_tokens=8)
+        mem.edit(edit_request(edit, tokenizer=tok))
+        after = mem.generate(asks, max_new_tokens=8)
+        routes = mem.last_routes
+    finally:
+        mem.detach()
+    assert all("Rufus Firefly" in a for a in after[:4]), after
+    assert routes[:4] == ["7"] * 4 and routes[4:] == [None, None]
+    assert after[4:] == before[4:]  # the neighbour (another country) answers as before
