@@ -1,5 +1,8 @@
 """The HTTP API: health, metrics, OpenAI-compatible completions, the edit log, feeds.
 
+The OpenAI-compatible part (``/v1/*``: models, completions, chat, its error shape and its
+optional token) lives in daemon/openai_api.py.
+
 ``create_app(service)`` builds the FastAPI app around a running ``Service`` (see
 daemon/service.py), which provides:
 
@@ -15,28 +18,26 @@ Without a configured token, writes are refused: a daemon must not be writable by
 who can reach its port because an operator forgot a variable.
 
 Store errors map to HTTP statuses in one place: NotFound 404, Duplicate and
-IllegalTransition 409, InvalidValue 422, each with the store's message as ``detail``.
+IllegalTransition 409, InvalidValue 422, each with the store's message as ``detail``
+(outside ``/v1/*``, errors keep FastAPI's ``{"detail": ...}`` shape).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import json
 import logging
 import sqlite3
 import time
-import uuid
 from importlib import resources
-from typing import Any, AsyncIterator, Literal
+from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from memoird.daemon import actions
+from memoird.daemon import actions, openai_api
 from memoird.daemon.metrics import CONTENT_TYPE
 from memoird.daemon.provenance import edit_provenance, edit_summary
 from memoird.store import checkpoints as checkpoint_store
@@ -47,42 +48,7 @@ from memoird.store.records import EDIT_STATUSES, FEED_STATUSES
 
 log = logging.getLogger(__name__)
 
-#: longest completion one request may ask for; a guard against one client holding the model
-MAX_TOKENS_LIMIT = 1024
-
-
 # ---------------------------------------------------------------- request bodies
-
-
-class CompletionRequest(BaseModel):
-    """OpenAI ``/v1/completions``; unknown OpenAI fields (top_p, user...) are ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-    model: str | None = None
-    prompt: str | list[str]
-    max_tokens: int = Field(16, ge=1, le=MAX_TOKENS_LIMIT)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    stop: str | list[str] | None = None
-    stream: bool = False
-    n: int = Field(1, ge=1, le=1, description="only n=1 is supported")
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    model: str | None = None
-    messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
-    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    stop: str | list[str] | None = None
-    stream: bool = False
-    n: int = Field(1, ge=1, le=1, description="only n=1 is supported")
 
 
 class ActionBody(BaseModel):
@@ -171,56 +137,7 @@ def create_app(service: Any) -> FastAPI:
             "writes_enabled": bool(service.token),
         }
 
-    # ------------------------------------------------------------ OpenAI-compatible
-
-    @app.get("/v1/models", tags=["openai"])
-    def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": service.model_name, "object": "model",
-                                            "created": int(service.started_at),
-                                            "owned_by": "memoird"}]}
-
-    @app.post("/v1/completions", tags=["openai"])
-    async def completions(body: CompletionRequest):
-        """Text completion by the live model (base + MEMOIR memory, routed per prompt)."""
-        _require_engine(service)
-        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
-        if not prompts or not all(isinstance(p, str) and p for p in prompts):
-            raise HTTPException(422, "prompt: must be a non-empty string or list of strings")
-        stop = _stops(body.stop)
-        if body.stream:
-            if len(prompts) != 1:
-                raise HTTPException(422, "stream: only one prompt per streamed request")
-            return _sse(service, "completions", prompts[0], body.max_tokens, body.temperature,
-                        stop, chat=False)
-        texts = await _generate(service, "completions", prompts, body.max_tokens,
-                                body.temperature, stop)
-        usage = _usage(service, prompts, texts)
-        return {
-            "id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion",
-            "created": int(time.time()), "model": service.model_name,
-            "choices": [{"index": i, "text": t, "logprobs": None,
-                         "finish_reason": _finish(service, t, body.max_tokens)}
-                        for i, t in enumerate(texts)],
-            "usage": usage,
-        }
-
-    @app.post("/v1/chat/completions", tags=["openai"])
-    async def chat_completions(body: ChatRequest):
-        """Chat completion: the messages go through the model's own chat template."""
-        _require_engine(service)
-        prompt = service.chat_prompt([m.model_dump() for m in body.messages])
-        max_tokens = body.max_completion_tokens or body.max_tokens or 256
-        stop = _stops(body.stop)
-        if body.stream:
-            return _sse(service, "chat", prompt, max_tokens, body.temperature, stop, chat=True)
-        [text] = await _generate(service, "chat", [prompt], max_tokens, body.temperature, stop)
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
-            "created": int(time.time()), "model": service.model_name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": _finish(service, text, max_tokens)}],
-            "usage": _usage(service, [prompt], [text]),
-        }
+    openai_api.install(app, service)  # /v1/*: OpenAI's conventions, errors included
 
     # ------------------------------------------------------------ edit log
 
@@ -378,110 +295,3 @@ def _feed_health(feed: dict[str, Any]) -> str:
     if feed["error_count"]:
         return "failing"
     return "ok" if feed["last_checked_at"] else "new"
-
-
-def _require_engine(service: Any) -> None:
-    if not service.engine_loaded:
-        raise HTTPException(503, "the model is still loading", headers={"Retry-After": "5"})
-
-
-def _stops(stop: str | list[str] | None) -> list[str]:
-    if stop is None:
-        return []
-    stops = [stop] if isinstance(stop, str) else list(stop)
-    if len(stops) > 4 or not all(stops):
-        raise HTTPException(422, "stop: at most 4 non-empty strings")
-    return stops
-
-
-async def _generate(service: Any, endpoint: str, prompts: list[str], max_tokens: int,
-                    temperature: float, stop: list[str]) -> list[str]:
-    started = time.perf_counter()
-    try:
-        texts = await asyncio.gather(*(
-            asyncio.wrap_future(service.generator.submit(p, max_tokens, temperature, stop))
-            for p in prompts))
-    except Exception:
-        service.metrics.completions.labels(endpoint, "error").inc()
-        raise
-    service.metrics.completions.labels(endpoint, "ok").inc()
-    service.metrics.completion_seconds.labels(endpoint).observe(time.perf_counter() - started)
-    return list(texts)
-
-
-def _sse(service: Any, endpoint: str, prompt: str, max_tokens: int, temperature: float,
-         stop: list[str], chat: bool) -> StreamingResponse:
-    """Server-sent events as OpenAI streams them: one JSON chunk per text piece, then
-    ``data: [DONE]``. The engine's stream runs in a worker thread; pieces cross over
-    through an asyncio queue so the event loop never blocks on the model."""
-    ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
-    created = int(time.time())
-    obj = "chat.completion.chunk" if chat else "text_completion"
-
-    def chunk(text: str | None, finish: str | None, first: bool = False) -> str:
-        if chat:
-            delta: dict[str, Any] = {}
-            if first:
-                delta["role"] = "assistant"
-            if text:
-                delta["content"] = text
-            choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        else:
-            choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
-        data = {"id": ident, "object": obj, "created": created, "model": service.model_name,
-                "choices": [choice]}
-        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-    async def events() -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        started = time.perf_counter()
-
-        def produce() -> None:
-            try:
-                for piece in service.stream(prompt, max_tokens, temperature, stop):
-                    loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
-                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
-            except Exception as exc:  # reported in-band: the status line is already sent
-                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
-
-        worker = loop.run_in_executor(None, produce)
-        yield chunk(None, None, first=True) if chat else chunk("", None)
-        text = ""
-        while True:
-            kind, value = await queue.get()
-            if kind == "piece":
-                text += value
-                yield chunk(value, None)
-            elif kind == "error":
-                log.error("stream failed: %s", value, extra={"endpoint": endpoint})
-                service.metrics.completions.labels(endpoint, "error").inc()
-                yield f"data: {json.dumps({'error': {'message': str(value)}})}\n\n"
-                break
-            else:
-                yield chunk(None, _finish(service, text, max_tokens))
-                service.metrics.completions.labels(endpoint, "ok").inc()
-                service.metrics.completion_seconds.labels(endpoint).observe(
-                    time.perf_counter() - started)
-                break
-        yield "data: [DONE]\n\n"
-        await worker
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def _count_tokens(service: Any, text: str) -> int:
-    return len(service.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def _finish(service: Any, text: str, max_tokens: int) -> str:
-    return "length" if _count_tokens(service, text) >= max_tokens else "stop"
-
-
-def _usage(service: Any, prompts: list[str], texts: list[str]) -> dict[str, int]:
-    prompt_tokens = sum(_count_tokens(service, p) for p in prompts)
-    completion_tokens = sum(_count_tokens(service, t) for t in texts)
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
-

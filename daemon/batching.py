@@ -7,7 +7,9 @@ them as one batch. Routing is decided per row, so a batch may mix prompts that u
 memory with prompts that must see the unchanged base model.
 
 Requests are grouped by their generation settings (max tokens, temperature, stop
-strings): one ``generate`` call takes one set of settings.
+strings, and any keyword options such as ``top_p`` or ``logprobs``): one ``generate``
+call takes one set of settings. ``generate`` returns one result per prompt, of whatever
+type (the service's returns ``Completion`` objects, see daemon/completion.py).
 """
 
 from __future__ import annotations
@@ -17,22 +19,23 @@ import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 log = logging.getLogger(__name__)
 
-GenerateFn = Callable[[list[str], int, float, list[str]], Sequence[str]]
+#: ``generate(prompts, max_tokens, temperature, stop, **options) -> one result per prompt``
+GenerateFn = Callable[..., Sequence[Any]]
 
 
 @dataclass
 class _Request:
-    prompt: str
-    key: tuple[int, float, tuple[str, ...]]
+    prompt: Any
+    key: tuple
     future: Future = field(default_factory=Future)
 
 
 class Batcher:
-    """``submit(prompt, max_tokens, temperature, stop) -> Future[str]``; one worker thread."""
+    """``submit(prompt, max_tokens, temperature, stop, **options) -> Future``; one worker thread."""
 
     def __init__(self, generate: GenerateFn, max_batch: int = 64, window_s: float = 0.002):
         self._generate = generate
@@ -45,11 +48,12 @@ class Batcher:
         self._thread = threading.Thread(target=self._run, name="completion-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, prompt: str, max_tokens: int, temperature: float,
-               stop: Sequence[str] = ()) -> Future:
+    def submit(self, prompt: Any, max_tokens: int, temperature: float,
+               stop: Sequence[str] = (), **options: Any) -> Future:
         if self._closed:
             raise RuntimeError("the completion batcher is shut down")
-        request = _Request(prompt, (int(max_tokens), float(temperature), tuple(stop)))
+        request = _Request(prompt, (int(max_tokens), float(temperature), tuple(stop),
+                                    tuple(sorted(options.items()))))
         self._queue.put(request)
         return request.future
 
@@ -91,14 +95,14 @@ class Batcher:
             pending.append(item)
         return False
 
-    def _serve(self, key: tuple[int, float, tuple[str, ...]], requests: list[_Request]) -> None:
+    def _serve(self, key: tuple, requests: list[_Request]) -> None:
         live = [r for r in requests if r.future.set_running_or_notify_cancel()]
         if not live:
             return
-        max_tokens, temperature, stop = key
+        max_tokens, temperature, stop, options = key
         try:
             texts = list(self._generate([r.prompt for r in live], max_tokens, temperature,
-                                        list(stop)))
+                                        list(stop), **dict(options)))
             if len(texts) != len(live):
                 raise RuntimeError(f"generate returned {len(texts)} texts for {len(live)} prompts")
         except BaseException as exc:  # every waiting client gets the error, the worker lives

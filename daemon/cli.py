@@ -8,12 +8,13 @@ Errors in the operator's input exit with status 2 and one line naming the input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 
 EXIT_USAGE = 2
@@ -289,10 +290,35 @@ def cmd_feeds_export(args: argparse.Namespace) -> int:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     rt = _runtime(args)
-    report = rt.pipeline.run_once(progress=not args.quiet)
-    if args.json:
-        _print_json(report)
+    if not args.json:
+        rt.pipeline.run_once(progress=not args.quiet)
+        return 0
+    # stdout carries exactly one JSON document: the stage progress lines, and anything a
+    # library prints while the model loads, go to stderr
+    with _stdout_to_stderr():
+        report = rt.pipeline.run_once(progress=not args.quiet)
+    _print_json(report)
     return 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send stdout to stderr inside the block, Python's ``print`` and file descriptor 1
+    alike (native code and subprocesses write to the descriptor, not to sys.stdout)."""
+    sys.stdout.flush()
+    try:
+        saved: int | None = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptor 1 or 2 (a closed stream): Python's print still moves
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -487,7 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_feeds_export)
 
     p = sub.add_parser("poll", help="one pass of every stage: poll, extract, probe, decide, edit")
-    p.add_argument("--json", action="store_true", help="print the pass report as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the pass report as one JSON document (progress goes to stderr)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_poll)
 

@@ -286,6 +286,11 @@ class ApiSection:
     port: int = setting(8077, "listen port", min=1, max=65535)
     token_env: str = setting("MEMOIRD_API_TOKEN", "environment variable holding the bearer "
                              "token for edit-log actions", check=_env_name)
+    openai_token_env: str = setting(
+        "MEMOIRD_API_OPENAI_TOKEN", "environment variable holding the bearer token that "
+        "/v1/* (the OpenAI-compatible API) requires; unset or empty: /v1/* is open to anyone "
+        "who can reach the port (/healthz, /readyz and /metrics are always open)",
+        check=_env_name)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ that the file does not hold was reverted, or never committed (→ ``reverted`` o
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from typing import Any, Iterator, Sequence
 
 from sqlite_utils import Database
 
+from memoird.daemon.completion import (Completion, Delta, OnDelta, Recorder, TokenTable,
+                                       cut_at_stop)
 from memoird.editor.forms import chat_forms, is_question
 from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig
 from memoird.editor.model import LoadedModel, load_base
@@ -67,6 +70,7 @@ class Engine:
         self.lock = threading.RLock()
         self.routed_requests = 0
         self.total_requests = 0
+        self._token_table: TokenTable | None = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -107,6 +111,13 @@ class Engine:
         return self.loaded.converted
 
     @property
+    def context_length(self) -> int | None:
+        """The longest prompt + completion the model takes, in tokens (None: unknown)."""
+        config = getattr(self.loaded.model, "config", None)
+        value = getattr(config, "max_position_embeddings", None)
+        return int(value) if isinstance(value, int) and value > 0 else None
+
+    @property
     def checkpoint_path(self) -> Path:
         return Path(self.checkpoint.path)
 
@@ -130,9 +141,12 @@ class Engine:
         }
 
     # ------------------------------------------------------------------ inference
-    def _generate_kwargs(self, temperature: float) -> dict[str, Any]:
+    def _generate_kwargs(self, temperature: float, top_p: float | None = None) -> dict[str, Any]:
         if temperature and temperature > 0:
-            return {"do_sample": True, "temperature": float(temperature)}
+            kwargs: dict[str, Any] = {"do_sample": True, "temperature": float(temperature)}
+            if top_p is not None and top_p < 1.0:
+                kwargs["top_p"] = float(top_p)
+            return kwargs
         return {}
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 32,
@@ -150,39 +164,84 @@ class Engine:
                                                  **self._generate_kwargs(temperature))
         return [cut_at_stop(t, stop) for t in texts]
 
-    def stream(self, prompt: str, max_new_tokens: int = 32, temperature: float = 0.0,
-               stop: Sequence[str] | None = None) -> Iterator[str]:
-        """Text pieces as they are decoded (for SSE); routing is decided at prefill."""
-        from transformers import TextIteratorStreamer
+    def complete(self, prompts: Sequence[str | Sequence[int]], max_new_tokens: int = 16,
+                 temperature: float = 0.0, stop: Sequence[str] | None = None,
+                 logprobs: int | None = None, top_p: float | None = None,
+                 on_delta: OnDelta | None = None,
+                 cancel: threading.Event | None = None) -> list[Completion]:
+        """What the OpenAI-compatible API serves: each prompt's completion (routed per row,
+        like ``generate``) with its finish reason and token counts.
 
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True,
-                                        skip_special_tokens=True)
-        errors: list[BaseException] = []
+        Decoding stops as soon as every row has met EOS, a stop string or its budget.
+        With ``logprobs`` (the number of alternatives to report, 0 for none) each token
+        carries the log-probability that the forward pass which chose it gave it: the
+        model's own distribution (temperature 1), whatever the sampling settings.
+        ``on_delta(row, delta)`` receives text as it becomes final (streaming);
+        ``cancel`` ends the decoding at the next step.
+        """
+        from transformers import StoppingCriteriaList
+
+        prompts = list(prompts)
+        tokenizer = self.tokenizer
+        table = None
+        if logprobs is not None:
+            if self._token_table is None or self._token_table.tokenizer is not tokenizer:
+                self._token_table = TokenTable(tokenizer)
+            table = self._token_table
+        recorder = Recorder(tokenizer, [len(_prompt_ids(tokenizer, p)) for p in prompts],
+                            max_new_tokens, stop, _eos_ids(self.loaded.model, tokenizer),
+                            table, on_delta)
+        step = _DecodingStep(recorder, logprobs, cancel)
+        with self.lock:
+            recorder.memory_generation = self.memoir.generation
+            model = self.loaded.model
+            hook = model.register_forward_hook(step.capture) if logprobs is not None else None
+            try:
+                self.memoir.generate_ids(prompts, max_new_tokens,
+                                         stopping_criteria=StoppingCriteriaList([step]),
+                                         **self._generate_kwargs(temperature, top_p))
+                self._count_routes(self.memoir.last_routes)
+            finally:
+                if hook is not None:
+                    hook.remove()
+            recorder.end()
+        return recorder.completions()
+
+    def stream_completion(self, prompt: str | Sequence[int], max_new_tokens: int = 16,
+                          temperature: float = 0.0, stop: Sequence[str] | None = None,
+                          logprobs: int | None = None, top_p: float | None = None,
+                          cancel: threading.Event | None = None) -> Iterator[Delta]:
+        """``complete`` for one prompt, as deltas while it decodes (routing is decided at
+        prefill). Closing the iterator early stops the decoding at the next step."""
+        deltas: queue.Queue[Any] = queue.Queue()
+        cancel = cancel or threading.Event()
+        end = object()
 
         def work() -> None:
             try:
-                with self.lock:
-                    self.memoir.generate([prompt], max_new_tokens, streamer=streamer,
-                                         **self._generate_kwargs(temperature))
-                    self._count_routes(self.memoir.last_routes)
+                self.complete([prompt], max_new_tokens, temperature, stop, logprobs, top_p,
+                              on_delta=lambda _row, delta: deltas.put(delta), cancel=cancel)
             except BaseException as exc:  # surfaced to the reader below
-                errors.append(exc)
-                streamer.on_finalized_text("", stream_end=True)
+                deltas.put(exc)
+            finally:
+                deltas.put(end)
 
         thread = threading.Thread(target=work, name="memoird-stream", daemon=True)
         thread.start()
-        text, emitted = "", 0
-        for piece in streamer:
-            text += piece
-            cut = cut_at_stop(text, stop)
-            if len(cut) > emitted:
-                yield cut[emitted:]
-                emitted = len(cut)
-            if cut != text:
-                break  # the rest is decoded but not sent, as with OpenAI's stop
-        thread.join()
-        if errors:
-            raise errors[0]
+        try:
+            while (item := deltas.get()) is not end:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancel.set()  # a reader that stops early frees the model at the next step
+
+    def stream(self, prompt: str, max_new_tokens: int = 32, temperature: float = 0.0,
+               stop: Sequence[str] | None = None) -> Iterator[str]:
+        """Text pieces as they are decoded (for SSE); routing is decided at prefill."""
+        for delta in self.stream_completion(prompt, max_new_tokens, temperature, stop):
+            if delta.text:
+                yield delta.text
 
     def route(self, prompts: Sequence[str]) -> list[str | None]:
         with self.lock:
@@ -288,15 +347,6 @@ def terminated(target: str) -> str:
     return target if target[-1:] in ".!?" else f"{target}."
 
 
-def cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
-    """Cut a completion at the first stop string, as the OpenAI API does."""
-    if not stop:
-        return text
-    cuts = [text.find(s) for s in stop if s]
-    cuts = [c for c in cuts if c >= 0]
-    return text[: min(cuts)] if cuts else text
-
-
 def _base_name(spec: str, folder_name: str) -> str:
     return spec if not Path(spec).exists() else folder_name
 
@@ -314,3 +364,64 @@ def _register_base(db: Database, loaded: LoadedModel) -> Checkpoint:
         db, loaded.path, status="active", size_bytes=size,
         note=f"base model {loaded.name} (loaded in {loaded.load_seconds:.1f} s"
              f"{', converted from GGUF' if loaded.converted else ''})")
+
+
+def _prompt_ids(tokenizer, prompt: str | Sequence[int]) -> list[int]:
+    """The ids the memory's generate feeds the model for ``prompt`` (for usage counts)."""
+    if isinstance(prompt, str):
+        return list(tokenizer(prompt)["input_ids"])
+    return [int(t) for t in prompt]
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    if eos is None:
+        return set()
+    return set(eos) if isinstance(eos, (list, tuple)) else {int(eos)}
+
+
+class _DecodingStep:
+    """Sees every decoding step of one ``generate`` call (as a stopping criterion, which
+    transformers calls once per step with the ids so far) and hands it to the recorder.
+
+    With logprobs it also hooks the model's forward pass: the logits it captures are the
+    ones the chosen token was picked from, read before any sampling setting touched them.
+    Only the generating thread's forward passes count, so nothing else that may run on
+    the shared model can slip its logits in.
+    """
+
+    def __init__(self, recorder: Recorder, top_n: int | None, cancel: threading.Event | None):
+        self.recorder = recorder
+        self.top_n = top_n
+        self.cancel = cancel
+        self.thread = threading.get_ident()
+        self.logits = None
+
+    def capture(self, module, args, output) -> None:
+        if threading.get_ident() != self.thread:
+            return
+        logits = getattr(output, "logits", None)
+        if logits is None and isinstance(output, (tuple, list)):
+            logits = output[0]
+        self.logits = logits[:, -1, :]
+
+    def __call__(self, input_ids, scores=None, **kwargs):
+        import torch
+
+        tokens = input_ids[:, -1]
+        chosen = top_ids = top_values = None
+        if self.top_n is not None:
+            if self.logits is None:
+                raise RuntimeError("logprobs: no logits were captured for this decoding step")
+            logprobs = torch.log_softmax(self.logits.float(), dim=-1)
+            chosen = logprobs.gather(1, tokens.view(-1, 1).to(logprobs.device)).squeeze(1).tolist()
+            if self.top_n > 0:
+                values, ids = logprobs.topk(min(self.top_n, logprobs.shape[-1]), dim=-1)
+                top_ids, top_values = ids.tolist(), values.tolist()
+            self.logits = None
+        self.recorder.step(tokens.tolist(), chosen, top_ids, top_values)
+        if self.cancel is not None and self.cancel.is_set():
+            self.recorder.cancel()
+        return torch.tensor(self.recorder.done, dtype=torch.bool, device=input_ids.device)

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from memoird.daemon.batching import Batcher
@@ -54,6 +56,13 @@ def scheduler_settings(config: Any) -> SchedulerSettings:
     return settings
 
 
+def model_id(root: str, checkpoint_id: int | None, generation: int) -> str:
+    """``<name>:checkpoint-<registry id>:memory-<generation>``: which weights answered."""
+    if checkpoint_id is None:
+        return f"{root}:memory-{generation}"
+    return f"{root}:checkpoint-{checkpoint_id}:memory-{generation}"
+
+
 class Service:
     """What the API and the scheduler share in one daemon process."""
 
@@ -63,6 +72,8 @@ class Service:
         self.rt = rt
         self.token_env = rt.config.api.token_env
         self.token = env.get(self.token_env) or None
+        self.openai_token_env = rt.config.api.openai_token_env
+        self.openai_token = (env.get(self.openai_token_env) or "").strip() or None
         self.started_at = time.time()
         self.engine_loaded = False
         self.stopping = False
@@ -85,6 +96,43 @@ class Service:
                 return str(name)
         return str(self.rt.config.model.base)
 
+    def model_card(self) -> dict[str, Any]:
+        """The live model as ``/v1/models`` shows it: an id naming the base checkpoint and
+        the memory generation (``smollm2-135m-instruct:checkpoint-1:memory-7``), the plain
+        name as ``root``, and every name a request's ``model`` may use for it."""
+        root = self.model_name
+        checkpoint = getattr(self.engine, "checkpoint", None)
+        checkpoint_id = getattr(checkpoint, "id", None)
+        generation = self.memory_stats().get("generation", 0)
+        aliases = [root, str(self.rt.config.model.base)]
+        if checkpoint is not None and getattr(checkpoint, "path", None):
+            aliases.append(Path(str(checkpoint.path)).name)
+        return {"id": model_id(root, checkpoint_id, generation), "root": root,
+                "checkpoint": checkpoint_id, "memory_generation": generation,
+                "aliases": list(dict.fromkeys(a for a in aliases if a))}
+
+    def model_id(self, generation: int | None = None) -> str:
+        """The live model's id; ``generation``: the memory generation that answered."""
+        card = self.model_card()
+        if generation is None:
+            return card["id"]
+        return model_id(card["root"], card["checkpoint"], generation)
+
+    def accepts_model(self, name: str | None) -> bool:
+        """Whether a request's ``model`` names the live model: its id, its plain name or
+        checkpoint folder, or an id of the active checkpoint with another memory generation
+        (the memory changes with every edit; a client that read the id a few edits ago is
+        still asking for this model)."""
+        if name is None:
+            return True
+        card = self.model_card()
+        if name == card["id"] or name in card["aliases"]:
+            return True
+        root, _, version = name.partition(":")
+        match = re.fullmatch(r"checkpoint-(\d+):memory-\d+", version)
+        return (match is not None and root in card["aliases"]
+                and card["checkpoint"] is not None and int(match.group(1)) == card["checkpoint"])
+
     @property
     def tokenizer(self) -> Any:
         return self.engine.tokenizer
@@ -96,10 +144,13 @@ class Service:
         return self.tokenizer.apply_chat_template(messages, tokenize=False,
                                                   add_generation_prompt=True)
 
-    def stream(self, prompt: str, max_tokens: int, temperature: float,
-               stop: Sequence[str]) -> Iterator[str]:
-        return self.engine.stream(prompt, max_new_tokens=max_tokens, temperature=temperature,
-                                  stop=list(stop))
+    def stream(self, prompt: str | Sequence[int], max_tokens: int, temperature: float,
+               stop: Sequence[str], cancel: threading.Event | None = None,
+               **options: Any) -> Iterator[Any]:
+        """One streamed completion: ``Delta`` objects (daemon/completion.py)."""
+        return self.engine.stream_completion(prompt, max_new_tokens=max_tokens,
+                                             temperature=temperature, stop=list(stop),
+                                             cancel=cancel, **options)
 
     def wake(self, job: str) -> None:
         """Run a scheduler job now (after an approval, a new feed...), if it exists."""
@@ -120,10 +171,10 @@ class Service:
         engine = self.engine
         self.engine_loaded = True
 
-        def generate(prompts: list[str], max_tokens: int, temperature: float,
-                     stop: list[str]) -> list[str]:
-            return engine.generate(prompts, max_new_tokens=max_tokens,
-                                   temperature=temperature, stop=stop)
+        def generate(prompts: list[Any], max_tokens: int, temperature: float,
+                     stop: list[str], **options: Any) -> list[Any]:
+            return engine.complete(prompts, max_new_tokens=max_tokens,
+                                   temperature=temperature, stop=stop, **options)
 
         self.generator = Batcher(generate)
 
@@ -186,6 +237,9 @@ def run_service(rt: Any, stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
     if service.token is None:
         log.warning("no API token in $%s: edit and feed actions are disabled",
                     service.token_env)
+    if service.openai_token is None:
+        log.info("no token in $%s: /v1/* (the OpenAI-compatible API) is open to every client "
+                 "that reaches %s:%s", service.openai_token_env, config.api.host, config.api.port)
 
     server = uvicorn.Server(uvicorn.Config(
         create_app(service), host=config.api.host, port=config.api.port, log_config=None,

@@ -8,6 +8,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Iterator
 
 from memoird.store import articles, claims, edits, facts, feeds, probes
@@ -77,6 +78,9 @@ class WordTokenizer:
     def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
         return {"input_ids": list(range(len(text.split())))}
 
+    def decode(self, ids, skip_special_tokens=False) -> str:
+        return " ".join(f"t{i}" for i in ids)
+
     def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True) -> str:
         body = "".join(f"<{m['role']}>{m['content']}\n" for m in messages)
         return body + ("<assistant>" if add_generation_prompt else "")
@@ -84,27 +88,61 @@ class WordTokenizer:
 
 class FakeEngine:
     """Stands in for the live model where only the HTTP layer is under test; the real
-    model serves completions in tests/test_api_model.py and tests/test_service_e2e.py."""
+    model serves completions in tests/test_openai_client.py and tests/test_service_e2e.py.
+
+    Each whitespace word is a "token" with log-probability -0.5 (alternatives -1, -2...)."""
 
     name = "fake-model"
+    checkpoint = SimpleNamespace(id=1, path="/data/checkpoints/fake-model")
+    context_length = 64  # "tokens" are words
 
     def __init__(self, delay: float = 0.0):
         self.tokenizer = WordTokenizer()
         self.delay = delay
         self.batches: list[list[str]] = []
+        self.calls: list[dict[str, Any]] = []
         self.reverted: list[int] = []
         self.lock = threading.Lock()
 
     def generate(self, prompts, max_new_tokens=16, temperature=0.0, stop=None):
+        return [c.text for c in self.complete(prompts, max_new_tokens, temperature, stop)]
+
+    def complete(self, prompts, max_new_tokens=16, temperature=0.0, stop=None,
+                 logprobs=None, top_p=None, **_):
+        from memoird.daemon.completion import Completion
+
         with self.lock:
             self.batches.append(list(prompts))
+            self.calls.append({"max_new_tokens": max_new_tokens, "temperature": temperature,
+                               "stop": stop, "logprobs": logprobs, "top_p": top_p})
             time.sleep(self.delay)
-        return [" ".join(f"w{i}" for i in range(max_new_tokens)) if "long" in p else " answer"
-                for p in prompts]
+        out = []
+        for p in prompts:
+            long = isinstance(p, str) and "long" in p
+            words = [f" w{i}" for i in range(max_new_tokens)] if long else [" answer"]
+            out.append(Completion(
+                text="".join(words), finish_reason="length" if long else "stop",
+                prompt_tokens=len(p.split()) if isinstance(p, str) else len(p),
+                completion_tokens=len(words),
+                logprobs=_fake_logprobs(words, logprobs) if logprobs is not None else None,
+                memory_generation=7))
+        return out
+
+    def stream_completion(self, prompt, max_new_tokens=16, temperature=0.0, stop=None,
+                          logprobs=None, cancel=None, **_):
+        from memoird.daemon.completion import Delta
+
+        words = [" Paris", " is", " nice"]
+        tokens = _fake_logprobs(words, logprobs) if logprobs is not None else [[]] * 3
+        for word, token in zip(words, tokens):
+            yield Delta(word, [token] if logprobs is not None else [], memory_generation=7)
+        yield Delta(finish_reason="stop", prompt_tokens=len(prompt.split()),
+                    completion_tokens=len(words), memory_generation=7)
 
     def stream(self, prompt, max_new_tokens=16, temperature=0.0, stop=None):
-        for piece in (" Paris", " is", " nice"):
-            yield piece
+        for delta in self.stream_completion(prompt, max_new_tokens, temperature, stop):
+            if delta.text:
+                yield delta.text
 
     def revert_edit(self, edit_id: int) -> dict[str, Any]:
         self.reverted.append(edit_id)
@@ -113,6 +151,18 @@ class FakeEngine:
     def memory_stats(self) -> dict[str, Any]:
         return {"edits": 2, "bytes": 4096, "generation": 7, "requests": 8,
                 "routed_requests": 2}
+
+
+def _fake_logprobs(words: list[str], top_n: int) -> list[Any]:
+    from memoird.daemon.completion import TokenLogprob
+
+    out, offset = [], 0
+    for i, word in enumerate(words):
+        top = tuple((f"{word}{j}" if j else word, (f"{word}{j}" if j else word).encode(),
+                     -0.5 - j) for j in range(top_n))
+        out.append(TokenLogprob(i, word, word.encode(), -0.5, top, offset))
+        offset += len(word)
+    return out
 
 
 def runtime_for(data_dir: Path, engine: Any = None, **env: str):
@@ -127,13 +177,16 @@ def runtime_for(data_dir: Path, engine: Any = None, **env: str):
     return rt
 
 
-def fake_service(data_dir: Path, token: str | None = TOKEN, engine: Any = None):
+def fake_service(data_dir: Path, token: str | None = TOKEN, engine: Any = None,
+                 openai_token: str | None = None):
     """A Service with completions open and no scheduler (HTTP tests drive the store)."""
     from memoird.daemon.service import Service
 
     engine = engine or FakeEngine()
     rt = runtime_for(data_dir, engine)
     env = {"MEMOIRD_API_TOKEN": token} if token else {}
+    if openai_token:
+        env["MEMOIRD_API_OPENAI_TOKEN"] = openai_token
     service = Service(rt, environ=env)
     service.open_completions()
     return service

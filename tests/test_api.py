@@ -1,8 +1,8 @@
 """The HTTP API over a real SQLite store and a real uvicorn server on loopback.
 
 The model is a stand-in here (FakeEngine): these tests are about HTTP, auth, the edit
-log and feeds. The real model behind /v1/* is tested in test_api_model.py and
-test_service_e2e.py.
+log and feeds. The real model behind /v1/* is tested in test_openai_client.py (with the
+official ``openai`` client) and test_service_e2e.py.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def test_health_ready_models_and_openapi(server):
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"] == {"model": "loaded", "database": "writable"}
-    assert client.get("/v1/models").json()["data"][0]["id"] == "fake-model"
+    [card] = client.get("/v1/models").json()["data"]
+    assert card["id"] == "fake-model:checkpoint-1:memory-7" and card["root"] == "fake-model"
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/v1/completions", "/v1/chat/completions", "/api/edits",
                  "/api/edits/{edit_id}/revert", "/api/feeds/{feed_id}/pause"):
@@ -54,7 +55,9 @@ def test_health_ready_models_and_openapi(server):
         patch.setattr(service, "engine_loaded", False)
         loading = client.get("/readyz")
         assert loading.status_code == 503 and loading.json()["checks"]["model"] == "loading"
-        assert client.post("/v1/completions", json={"prompt": "x"}).status_code == 503
+        loading = client.post("/v1/completions", json={"prompt": "x"})
+        assert loading.status_code == 503 and loading.headers["retry-after"] == "5"
+        assert loading.json()["error"]["code"] == "model_loading"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(service, "stopping", True)  # after SIGTERM: drained, still serving
         stopping = client.get("/readyz")
@@ -276,7 +279,8 @@ def test_completions_batch_concurrent_requests(server):
     assert [c["finish_reason"] for c in body["choices"]] == ["stop", "length"]
     assert body["usage"]["completion_tokens"] == 1 + 3
     bad = client.post("/v1/completions", json={"prompt": "x", "max_tokens": 0})
-    assert bad.status_code == 422
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "max_tokens"
 
 
 def test_chat_and_streaming(server):
@@ -284,7 +288,9 @@ def test_chat_and_streaming(server):
     chat = client.post("/v1/chat/completions", json={
         "messages": [{"role": "user", "content": "Capital of France?"}], "max_tokens": 5}).json()
     assert chat["object"] == "chat.completion"
-    assert chat["choices"][0]["message"] == {"role": "assistant", "content": " answer"}
+    assert chat["choices"][0]["message"]["content"] == " answer"
+    assert chat["choices"][0]["message"]["role"] == "assistant"
+    assert chat["model"] == "fake-model:checkpoint-1:memory-7"
 
     with client.stream("POST", "/v1/chat/completions", json={
             "messages": [{"role": "user", "content": "hi"}], "stream": True}) as response:

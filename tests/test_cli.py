@@ -113,6 +113,38 @@ def test_console_script_help():
         assert command in out
 
 
+def test_poll_json_prints_one_json_document_and_progress_on_stderr(data_dir, capfd,
+                                                                  monkeypatch):
+    """`memoird poll --json | jq` works: the stage lines (and whatever a library writes to
+    file descriptor 1 while a stage runs) go to stderr. The model-bound stages are stubbed;
+    poll and decide run for real on the empty store."""
+    import os
+
+    from memoird.daemon.pipeline import Pipeline
+
+    def noisy(self):
+        print("a library's banner")
+        os.write(1, b"native code writing to fd 1\n")
+        return {"articles": 0, "work": 0}
+
+    for stage in ("_extract", "_probe", "_apply"):
+        monkeypatch.setattr(Pipeline, stage, noisy)
+    code = main(["poll", "--json"])
+    out, err = capfd.readouterr()
+    assert code == 0
+    report = json.loads(out)  # the whole of stdout is one document
+    assert list(report) == ["poll", "extract", "probe", "decide", "apply"]
+    assert report["poll"]["result"]["feeds"] == 0 and report["extract"]["error"] is None
+    assert "[   poll]" in err and "[extract]" in err and "native code" in err
+    assert "a library's banner" in err
+    print("stdout works again")
+    assert capfd.readouterr().out == "stdout works again\n"
+
+    code = main(["poll", "--json", "--quiet"])
+    out, err = capfd.readouterr()
+    assert json.loads(out)["decide"]["error"] is None and "[   poll]" not in err
+
+
 # ---------------------------------------------------------------- -c anywhere, check-config
 
 

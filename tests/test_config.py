@@ -74,8 +74,8 @@ def test_environment_values_are_parsed_to_the_setting_type():
 
 
 def test_secret_and_foreign_memoird_variables_are_not_overrides(tmp_path):
-    env = {"MEMOIRD_API_TOKEN": "s3cret", "MEMOIRD_TEST_CACHE": "/tmp/c",
-           "MEMOIRD_CONFIG": "/etc/memoird.toml"}
+    env = {"MEMOIRD_API_TOKEN": "s3cret", "MEMOIRD_API_OPENAI_TOKEN": "sk-1",
+           "MEMOIRD_TEST_CACHE": "/tmp/c", "MEMOIRD_CONFIG": "/etc/memoird.toml"}
     assert load_config(None, env=env) == Config()
     path = write(tmp_path, '[api]\ntoken_env = "MEMOIRD_API_SECRET"\n')
     assert load_config(path, env={"MEMOIRD_API_SECRET": "x"}).api.token_env == "MEMOIRD_API_SECRET"
@@ -103,6 +103,7 @@ FILE_ERRORS = [
     ('[distill]\nschedule = "every sunday"\n', "distill.schedule", "crontab"),
     ("[api]\nport = 70000\n", "api.port", "must be <= 65535"),
     ('[api]\ntoken_env = "my token"\n', "api.token_env", "environment variable name"),
+    ('[api]\nopenai_token_env = "1KEY"\n', "api.openai_token_env", "environment variable name"),
     ('[extract]\nbackend = "openai"\n', "extract.endpoint", "backend = openai"),
     ("daemon = 3\n", "daemon", "table"),
 ]
