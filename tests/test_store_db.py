@@ -10,7 +10,9 @@ import pytest
 from memoird.store import SchemaTooNew, edits, feeds, open_db, schema_version
 
 TABLES = {"feeds", "articles", "facts", "probes", "claims", "claim_sources", "edits",
-          "edit_events", "checkpoints"}
+          "edit_events", "checkpoints", "entities", "entity_aliases"}
+#: every shipped migration, in order; each runs exactly once per database
+MIGRATIONS = ["m001_initial", "m002_entities"]
 
 
 def test_migrates_an_empty_file_and_creates_parent_dirs(tmp_path):
@@ -19,7 +21,7 @@ def test_migrates_an_empty_file_and_creates_parent_dirs(tmp_path):
     path.touch()                                  # an empty file, as `touch` leaves it
     db = open_db(path)
     assert TABLES <= set(db.table_names())
-    assert schema_version(db) == ["m001_initial"]
+    assert schema_version(db) == MIGRATIONS
     db.close()
     db = open_db(tmp_path / "new" / "sub" / "x.db")  # missing parents are created
     assert TABLES <= set(db.table_names())
@@ -32,7 +34,7 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path):
     db.close()
     db = open_db(path)
     assert feeds.get_feed(db, feed.id) == feed
-    assert db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_wal_foreign_keys_and_busy_timeout_are_on(store_db):
@@ -110,4 +112,4 @@ def test_concurrent_first_open_migrates_once(tmp_path):
     for t in threads:
         t.join()
     assert errors == []
-    assert schema_version(open_db(path)) == ["m001_initial"]
+    assert schema_version(open_db(path)) == MIGRATIONS
