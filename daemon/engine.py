@@ -29,7 +29,7 @@ from sqlite_utils import Database
 from memoird.daemon.completion import (Completion, Delta, OnDelta, Recorder, TokenTable,
                                        cut_at_stop)
 from memoird.editor.forms import chat_forms, is_question
-from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig
+from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig, eos_ids
 from memoird.editor.model import LoadedModel, load_base
 from memoird.store import checkpoints
 from memoird.store import edits as edit_log
@@ -189,7 +189,7 @@ class Engine:
                 self._token_table = TokenTable(tokenizer)
             table = self._token_table
         recorder = Recorder(tokenizer, [len(_prompt_ids(tokenizer, p)) for p in prompts],
-                            max_new_tokens, stop, _eos_ids(self.loaded.model, tokenizer),
+                            max_new_tokens, stop, eos_ids(self.loaded.model, tokenizer),
                             table, on_delta)
         step = _DecodingStep(recorder, logprobs, cancel)
         with self.lock:
@@ -371,15 +371,6 @@ def _prompt_ids(tokenizer, prompt: str | Sequence[int]) -> list[int]:
     if isinstance(prompt, str):
         return list(tokenizer(prompt)["input_ids"])
     return [int(t) for t in prompt]
-
-
-def _eos_ids(model, tokenizer) -> set[int]:
-    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if eos is None:
-        eos = tokenizer.eos_token_id
-    if eos is None:
-        return set()
-    return set(eos) if isinstance(eos, (list, tuple)) else {int(eos)}
 
 
 class _DecodingStep:

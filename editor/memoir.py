@@ -627,7 +627,7 @@ class Memoir:
                                           max_new_tokens=max_new_tokens, **kwargs)
             self.last_routes = self._route_names(self.wrapper.routes) if self.wrapper.enabled else [None] * len(prompts)
             new = out[:, ids.shape[1] :].tolist()
-            eos = _eos_ids(self.model, self.tokenizer)
+            eos = eos_ids(self.model, self.tokenizer)
             return [_cut(row, eos) for row in new]
 
     # ----------------------------------------------------------------- persistence
@@ -841,7 +841,8 @@ def _fingerprint(model: nn.Module, layer: int, down_proj: nn.Linear) -> str:
     return h.hexdigest()
 
 
-def _eos_ids(model: nn.Module, tokenizer) -> set[int]:
+def eos_ids(model: nn.Module, tokenizer) -> set[int]:
+    """The token ids that end a generation (the model's generation config, else the tokenizer's)."""
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     if eos is None:
         eos = tokenizer.eos_token_id
