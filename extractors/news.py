@@ -61,7 +61,9 @@ EXAMPLES = (
 
 _FORMER_ROLE = re.compile(r"\b(?:former|ex-|previous|outgoing|then)\W+(?:\w+\W+){0,2}$",
                           re.IGNORECASE)
-_NEWLY = re.compile(r"\b(?:new|newly|incoming|next|elect)\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
+_FORMER_OF_NAMES = re.compile(r"\b(?:[Ff]ormer|ex-)\s+(?:[A-Z][\w\-'’]*(?:,\s*|\s+and\s+|\s+))+$")
+_NEWLY = re.compile(r"\b(?:new|New(?=\W+[a-z])|NEW|newly|Newly|incoming|Incoming|next|Next|"
+                    r"elect)\W+(?:\w+\W+){0,2}$")
 
 #: characters between a trigger and the names it may relate
 WINDOW = 120
@@ -80,20 +82,29 @@ _OLD_BEFORE = re.compile(
     # not "former central banker X" (a new prime minister's old job)
     r"|\bformer\W+(?:(?:prime minister|president|chancellor|head coach|coach|manager|boss|"
     r"chief executive|ceo|taoiseach|premier|owner|captain|club|team)\W+)?$"
-    r"|\b(?:head|boss|chief|leader|chairman) of\W+(?:\w+\W+){0,4}$"
+    r"|\b(?:head|boss|chief|leader|chairman) of\W+(?!government|state)(?:\w+\W+){0,4}$"
     r"|\b(?:who ran|who led|ran|running|who built|built)\W+(?:\w+\W+){0,2}$"
     r"|\b(?:years|era|rule|tenure|reign|presidency|premiership) of\W+(?:\w+\W+){0,1}$"
     r"|\b(?:having led|after leading)\W+(?:\w+\W+){0,4}$", re.IGNORECASE)
-_NEW_BEFORE = re.compile(r"\b(?:succeeded by|replaced by)\W*(?:\w+\W+){0,1}$", re.IGNORECASE)
+_NEW_BEFORE = re.compile(r"\b(?:succeeded by|replaced by|belongs to|went to|goes to|passe[sd] "
+                         r"(?:back )?to|handed to|assumed by|taken by|fell to|falls to)"
+                         r"\W*(?:\w+\W+){0,1}$", re.IGNORECASE)
 _OLD_AFTER = re.compile(
     r"^\W*(?:\w+\W+){0,4}?(?:who |which )?(?:has |had )?(?:stepped down|steps down|"
     r"resigned|resigns|left|leaves|departed|was sacked|was dismissed|was ousted|quit|"
     r"(?:is|was|will be|is to be|has been|is being) (?:replaced|succeeded)|"
     r"(?:has |had )?relinquish\w*|hand(?:s|ed|ing)? over|steps? aside|stepped aside|"
-    r"gave up|give up|gives up|bows? out|bowed out|abdicat\w*|came to an end|"
+    r"gave up|give up|gives up|bows? out|bowed out|abdicat\w*|came to an end|ended|"
+    r"(?:\w+\W+){0,4}?(?:ended|came to an end|was over)|"
     r"(?:left|leaves|leaving) office|"
     r"retired|lost|stood down|announced (?:his|her) resignation|was replaced|is replaced|"
-    r"will step down|exit)", re.IGNORECASE)
+    r"will step down|exit|heads? for the exit|headed for the exit|on (?:his|her) way out|"
+    r"(?:\w+\W+){0,1}?(?:boss|chief executive|ceo|coach|manager|president|prime minister|"
+    r"premier|chancellor|owner|leader|in charge|in office|in the job|in the role|at the helm)"
+    r"\s+(?:for (?:\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|"
+    r"twenty) years|since (?:19|20)\d\d)\W|"
+    r"(?:\w+\W+){0,4}?(?:who |which )?had (?:held|led|run|been in charge|served|occupied|"
+    r"coached|managed))", re.IGNORECASE)
 # A sentence must report a change (an appointment, a move, a sale), not mention an office
 # in passing ("President Steinmeier formally appointed Merz" is no news about Steinmeier).
 _CHANGE = re.compile(
@@ -104,10 +115,20 @@ _CHANGE = re.compile(
     r"adopt\w*|switch\w*|chosen|choose|picks?|picked|tapped|mov(?:e|es|ed|ing)|"
     r"transfer\w*|agree\w*|will (?:lead|run|coach|manage|head)|to (?:lead|run|coach|manage)|"
     r"heads? for|arriv\w*|officially|from (?:monday|tuesday|wednesday|thursday|friday|"
-    r"saturday|sunday|today)|handover|handed|hands|passes|passed|part of|owner|again|"
-    r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*)\b",
+    r"saturday|sunday|today)|handover|hand(?:s|ed|ing)|passes|passed|part of|owner|again|"
+    r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*|"
+    r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs to|passe?s? to|passed back to|"
+    r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
+    r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
+    r"took the reins|"
+    r"presented|reins|unveil\w*|recruit\w*|land(?:s|ed)?|seal\w*|snapp\w*)\b",
     re.IGNORECASE)
 
+# Words that report someone taking up a post, whatever the post is called.
+_APPOINTED = re.compile(
+    r"\b(?:(?:his|her|their|a|the) (?:replacement|successor)|appointed|sworn in|"
+    r"installed as|elected as|named as|hired as|takes over as|took over as|succeeds|succeeded|"
+    r"replaces|replaced)\b", re.IGNORECASE)
 # Sentences that report possibilities, not events.
 _SPECULATIVE = re.compile(
     r"\b(?:could|might|may|would|in talks|held talks|opened talks|linked with|linked to|considering|"
@@ -118,6 +139,14 @@ _SPECULATIVE = re.compile(
     r"are said to|is said to|understood to be|lined up|"
     r"if (?:he|she|they)|denied|denies|ruled out|rules out|not (?:join|be|become)|"
     r"no longer|would-be|potential|possible|proposed|considering)\b", re.IGNORECASE)
+# Words for an office that do not say which ("the post went to X", "the office was
+# assumed by X", "X takes the reins"): they stand for the article's main relation.
+_OFFICE = re.compile(
+    r"\b(?:the (?:top |vacant |vacated )?(?:office|post|job|role|position|hot seat|dugout|"
+    r"reins|helm|top job|mantle)|in charge|(?:take|takes|took|taking) charge|took office|"
+    r"takes office|take office|"
+    r"taking office|sworn in|oath of office|(?:his|her|their) (?:place|seat))\b",
+    re.IGNORECASE)
 _SPORT = re.compile(
     r"\b(?:club|league|season|football|soccer|striker|midfielder|defender|goalkeeper|"
     r"winger|squad|goals?|fixture|stadium|transfer|champions league|club|season|football|"
@@ -199,8 +228,12 @@ class NewsExtractor:
         return self.extract_many([text])[0]
 
     def extract_many(self, texts: Sequence[str], reports: list[list[UnitReport]] | None = None,
+                     years: Sequence[int | None] | None = None,
                      readings: list[Reading] | None = None) -> list[list[ExtractedFact]]:
-        per_doc = [self.read(doc, text) for doc, text in enumerate(texts)]
+        """Facts per text; ``years`` (each article's publication year, when known) tells
+        background ("joined Napoli in 2022") from news."""
+        years = list(years or [None] * len(texts))
+        per_doc = [self.read(doc, text, year) for doc, (text, year) in enumerate(zip(texts, years))]
         questions = [q for r in per_doc for q in r.questions]
         answers: list[str] = []
         for start in range(0, len(questions), self.batch_size):
@@ -233,7 +266,7 @@ class NewsExtractor:
             object_type=_one(obj.types & set(rel.object_types)))
 
     # -- reading ----------------------------------------------------------------------
-    def read(self, doc: int, text: str) -> Reading:
+    def read(self, doc: int, text: str, year: int | None = None) -> Reading:
         """The questions one document raises (no model call)."""
         reading = Reading()
         sentences = split_sentences(text)
@@ -241,11 +274,19 @@ class NewsExtractor:
         entities.learn(sentences)
         domain = _domain(text)
         mentions = [entities.mentions(s) for s in sentences]
+        latest = max([*(int(y) for y in _DATED.findall(text)), year or 0])
+        triggered = [[] if _history(s, latest) else
+                     [h for h in self._triggers(s, domain) if not _dated_clause(s, h[2], latest)]
+                     for s in sentences]
+        main = _main_relation(sentences, triggered)
         for i, sentence in enumerate(sentences):
             if looks_like_instruction(sentence):
                 reading.rejected.append((sentence, "instruction-like"))
                 continue
-            hits = self._triggers(sentence, domain)
+            hits = triggered[i]
+            office = self._office(sentence, main)
+            if not hits and office:
+                hits, office = office, []
             if not hits:
                 continue
             if _SPECULATIVE.search(sentence):
@@ -254,37 +295,120 @@ class NewsExtractor:
             if not _CHANGE.search(sentence):
                 reading.rejected.append((sentence, "reports no change"))
                 continue
+            asked_here = False
             for rel, role, where in hits:
                 rivals = [w for r, _, w in hits if r is not rel
                           and set(r.subject_types) == set(rel.subject_types)
                           and set(r.object_types) == set(rel.object_types)]
-                asked = self._questions(doc, rel, role, where, sentence, mentions[i],
-                                        reading, rivals)
-                if asked is None and i + 1 < len(sentences) \
-                        and not _SPECULATIVE.search(sentences[i + 1]) \
-                        and not looks_like_instruction(sentences[i + 1]):
-                    # "Britain has a new prime minister. Keir Starmer was appointed...":
-                    # the name is in the next sentence
-                    joined = f"{sentence} {sentences[i + 1]}"
-                    shift = len(sentence) + 1
-                    nxt = [replace(m, start=m.start + shift, end=m.end + shift)
-                           if m.end else m for m in mentions[i + 1]]
-                    asked = self._questions(doc, rel, role, where, joined,
-                                            mentions[i] + nxt, reading, rivals,
-                                            window=len(joined))
-                if asked is None:
-                    # no subject named at all: the article's protagonist of that type
-                    # ("X was sworn in as prime minister" under "Italy swears in...")
-                    kinds = [t for t in rel.subject_types if t != PERSON]
-                    if kinds and not any(fits(m.types, kinds) for m in mentions[i]):
-                        target = entities.antecedent(kinds[0])
-                        if target:
-                            extra = Mention(target, 0, 0, target, frozenset({kinds[0]}),
-                                            anaphor=True)
-                            asked = self._questions(doc, rel, role, where, sentence,
-                                                    mentions[i] + [extra], reading, rivals)
-                reading.questions += asked or []
+                asked = self._ask(doc, i, rel, role, where, sentences, mentions, entities,
+                                  reading, rivals)
+                reading.questions += asked
+                asked_here = asked_here or bool(asked)
+            if office and not asked_here:
+                # the role words were someone's title in passing ("before the Senate
+                # president, X"), but the sentence's office word may still be the news
+                # ("Gabriel Boric took the oath of office")
+                rel, role, where = office[0]
+                reading.questions += self._ask(doc, i, rel, role, where, sentences, mentions,
+                                               entities, reading)
+        if main is not None and not any(q.relation is main[0] for q in reading.questions):
+            reading.questions += self._article_question(doc, main, sentences, mentions,
+                                                        triggered, entities, reading)
         return reading
+
+    def _article_question(self, doc: int, main: tuple[Relation, str | None],
+                          sentences: Sequence[str], mentions: Sequence[list[Mention]],
+                          triggered: Sequence[list], entities: ArticleEntities,
+                          reading: Reading) -> list[Question]:
+        """When no sentence names subject, role and holder together ("The premiership
+        went to Anutin Charnvirakul" in a story that says "Thailand" only in another
+        paragraph), the article as a whole may: its main relation, its protagonist of
+        the subject's type, and the one person it reports as arriving, whom no sentence
+        marks as the predecessor, as holding another role, or as merely speculated about."""
+        rel, role = main
+        kinds = [t for t in rel.subject_types if t != PERSON]
+        if not kinds or rel.object_types != (PERSON,):
+            return []
+        subject = entities.antecedent(kinds[0])
+        if not subject:
+            return []
+        others = [r for r, _, _ in (h for hits in triggered for h in hits) if r is not rel]
+        excluded: set[str] = set()
+        arriving: dict[str, list[int]] = {}
+        # a name is a person if any mention in the article says so ("Siliņa has said")
+        people = {fold(m.name) for ms in mentions for m in ms
+                  if m.types == frozenset({PERSON}) and not m.anaphor}
+        for i, (sentence, ms) in enumerate(zip(sentences, mentions)):
+            speculative = bool(_SPECULATIVE.search(sentence))
+            for m in ms:
+                if fold(m.name) not in people or m.anaphor or not m.end:
+                    continue
+                key = fold(m.name)
+                about_role = bool(triggered[i] or _OFFICE.search(sentence))
+                if old_holder(sentence, m) or any(_titled_by(sentence, m, r) for r in others) \
+                        or (about_role and (other_role(sentence, m, rel) or speculative)) \
+                        or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
+                    excluded.add(key)
+                elif not speculative and not title_case(sentence) and (
+                        (_CHANGE.search(sentence) and (triggered[i] or _OFFICE.search(sentence)))
+                        or _APPOINTED.search(sentence)):
+                    arriving.setdefault(key, []).append(i)
+        candidates = [k for k in arriving if k not in excluded]
+        if len(candidates) != 1:
+            reading.rejected.append((sentences[0], f"{rel.label}: article names "
+                                     f"{len(candidates)} arriving people"))
+            return []
+        key = candidates[0]
+        i = arriving[key][0]
+        person = next(m for m in mentions[i] if fold(m.name) == key)
+        subj = Mention(subject, 0, 0, subject, frozenset({kinds[0]}), anaphor=True)
+        return [Question(doc, rel, role, subj, (person,), sentences[i],
+                         render(rel.reading_question, subject, role))]
+
+    def _ask(self, doc: int, i: int, rel: Relation, role: str | None, where: tuple[int, int],
+             sentences: Sequence[str], mentions: Sequence[list[Mention]],
+             entities: ArticleEntities, reading: Reading,
+             rivals: Sequence[tuple[int, int]] = ()) -> list[Question]:
+        """The questions one trigger of sentence ``i`` raises: from the sentence, else
+        with the next sentence joined, else about the article's protagonist."""
+        sentence = sentences[i]
+        kinds = [t for t in rel.subject_types if t != PERSON]
+        if kinds and _role_of_other(sentence, where, mentions[i], kinds):
+            reading.rejected.append((sentence, f"{rel.label}: the role is another body's"))
+            return []
+        asked = self._questions(doc, rel, role, where, sentence, mentions[i], reading, rivals)
+        if asked is None and i + 1 < len(sentences) \
+                and not _SPECULATIVE.search(sentences[i + 1]) \
+                and not looks_like_instruction(sentences[i + 1]):
+            # "Britain has a new prime minister. Keir Starmer was appointed...": the name
+            # is in the next sentence
+            joined = f"{sentence} {sentences[i + 1]}"
+            shift = len(sentence) + 1
+            nxt = [replace(m, start=m.start + shift, end=m.end + shift)
+                   if m.end else m for m in mentions[i + 1]]
+            asked = self._questions(doc, rel, role, where, joined, mentions[i] + nxt,
+                                    reading, rivals, window=len(joined))
+        if asked is None:
+            # no subject named at all: the article's protagonist of that type ("X was
+            # sworn in as prime minister" under "Italy swears in...")
+            if kinds and not any(fits(m.types, kinds) for m in mentions[i]):
+                target = entities.antecedent(kinds[0])
+                if target:
+                    extra = Mention(target, 0, 0, target, frozenset({kinds[0]}), anaphor=True)
+                    asked = self._questions(doc, rel, role, where, sentence,
+                                            mentions[i] + [extra], reading, rivals)
+        return asked or []
+
+    def _office(self, sentence: str, main: tuple[Relation, str | None] | None
+                ) -> list[tuple[Relation, str | None, tuple[int, int]]]:
+        """An office word that stands for the article's main relation, as a trigger."""
+        if main is None or self._excluded(sentence):
+            return []
+        office = _OFFICE.search(sentence)
+        if not office or _FORMER_ROLE.search(sentence[max(0, office.start() - 30):
+                                                      office.start()]):
+            return []
+        return [(main[0], main[1], office.span())]
 
     def _triggers(self, sentence: str, domain: str | None
                   ) -> list[tuple[Relation, str | None, tuple[int, int]]]:
@@ -296,11 +420,16 @@ class NewsExtractor:
             for m in trig.finditer(sentence):
                 if any(a <= m.start() < b for a, b in cancelled):
                     continue
-                if _FORMER_ROLE.search(sentence[max(0, m.start() - 30):m.start()]):
+                if _FORMER_ROLE.search(sentence[max(0, m.start() - 30):m.start()]) or \
+                        _FORMER_OF_NAMES.search(sentence[max(0, m.start() - 80):m.start()]):
                     continue  # "a former eBay boss": someone's old job
                 hits.append((rel, rel.role_for(m.group()) if rel.roles else None, m.span()))
                 break
         return hits
+
+    def _excluded(self, sentence: str) -> bool:
+        """Whether the sentence names an office no relation takes ("vice-president")."""
+        return any(excl is not None and excl.search(sentence) for _, _, excl in self.relations)
 
     def _questions(self, doc: int, rel: Relation, role: str | None, where: tuple[int, int],
                    sentence: str, mentions: list[Mention], reading: Reading,
@@ -313,7 +442,9 @@ class NewsExtractor:
                     and not old_holder(sentence, m)
                     and (m.anaphor or _distance(m, where) <= window)]
         objects = [m for m in mentions if fits(m.types, rel.object_types) and not m.demonym
-                   and not old_holder(sentence, m) and (m.anaphor or m.end == 0
+                   and not old_holder(sentence, m)
+                   and not (PERSON in rel.object_types and other_role(sentence, m, rel))
+                   and (m.anaphor or m.end == 0
                                                          or _distance(m, where) <= window)]
         # Near-duplicate relations in one sentence ("the King appointed Prime Minister
         # Starmer"): a name belongs to the role word nearest to it.
@@ -325,7 +456,8 @@ class NewsExtractor:
             # Arne Slot"). If that is the predecessor ("Alonso succeeds Ancelotti, who is
             # leaving to coach Brazil"), the role is not the new holder's.
             holder = attached_person(mentions, where, window, sentence)
-            titled = holder is not None and 0 <= holder.start - where[1] <= 2
+            titled = holder is not None and 0 <= holder.start - where[1] <= 2 and \
+                not re.search(r"\b(?:by|to|as)\s*$", sentence[where[0]:where[1]])
             if holder is None or old_holder(sentence, holder) or (
                     titled and not _NEWLY.search(sentence[max(0, where[0] - 30):where[0]])):
                 # the predecessor's role, or a title in passing ("President Steinmeier
@@ -382,6 +514,22 @@ class NewsExtractor:
         return not (PERSON in m.types and PERSON not in rel.subject_types and len(m.types) == 1)
 
 
+def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Mention],
+                   kinds: Sequence[str]) -> bool:
+    """Whether the role word belongs to a body of another type named right after it
+    ("president and chief executive of Toyota Motor", "the Senate president")."""
+    for m in mentions:
+        if m.anaphor or not m.end or fits(m.types, kinds) or PERSON in m.types and len(m.types) == 1:
+            continue
+        between = sentence[where[1]:m.start]
+        if 0 <= m.start - where[1] <= 40 and re.fullmatch(
+                r"\s*(?:and\s+(?:[a-z]+\s+){1,3})?(?:of|at)\s+(?:the\s+)?", between):
+            return True
+        if 0 <= where[0] - m.end <= 2:
+            return True
+    return False
+
+
 def appositive(sentence: str, mention: Mention) -> bool:
     """True for a name inside an apposition ("Activision Blizzard, the maker of Call of
     Duty, is now owned by..."): it describes another name and is no subject itself."""
@@ -390,6 +538,50 @@ def appositive(sentence: str, mention: Mention) -> bool:
     before = sentence[max(0, mention.start - 50):mention.start]
     return bool(re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,45}$", before)
                 and re.match(r"[^,.;]{0,25},", sentence[mention.end:]))
+
+
+_OTHER_ROLE_BEFORE = re.compile(
+    r"\b(?:foreign|finance|interior|defence|defense|justice|health|economy|deputy|vice|"
+    r"sports|culture|education|labour|labor|trade)\s+(?:minister|secretary|chief|chair)\W*$|"
+    r"\b(?:chairman|chairwoman|chairperson|chair|speaker|senator|governor|mayor|justice|"
+    r"judge|general|ambassador|secretary|spokesman|spokeswoman|spokesperson|director|"
+    r"president of the \w+|chief justice|lawmaker|minister|captain|striker|midfielder|"
+    r"army chief|military chief|general|colonel|admiral|sheikh of \w+|"
+    r"defender|goalkeeper|winger|forward|founder|chief financial officer|cfo|coo|"
+    r"chief operating officer|sporting director|assistant)\s*,?\s*$", re.IGNORECASE)
+_AS_ROLE_AFTER = re.compile(r"^\s*,?\s*(?:(?:was|is|has been|will be)\s+(?:sworn in|appointed|"
+                            r"named|confirmed|installed|elected|chosen)\s+)?"
+                            r"(?:as|becomes|became|was named|is named)\s+(?:the\s+)?"
+                            r"(?:new\s+)?(?:\w+[\s-]){0,2}?(minister|secretary|speaker|"
+                            r"chairman|chairwoman|chair|director|deputy|vice[- ]\w+|"
+                            r"captain|assistant|adviser|advisor|ambassador|governor|mayor|"
+                            r"spokesman|spokeswoman)\b", re.IGNORECASE)
+
+
+def other_role(sentence: str, mention: Mention, relation: Relation) -> bool:
+    """True for a person the sentence gives a role other than the relation's
+    ("chairman John Elkann", "Penny Wong as foreign minister")."""
+    if mention.anaphor or mention.end == 0:
+        return False
+    before = sentence[max(0, mention.start - 40):mention.start]
+    after = sentence[mention.end:mention.end + 50]
+    if any(re.search(rf"\b{re.escape(fold(role))}\W*$", fold(before))
+           for role in relation.roles or ()):
+        return False  # "prime minister Anthony Albanese": the relation's own title
+    said = _OTHER_ROLE_BEFORE.search(before)
+    if said and re.search(r"\b(?:to|by)\s+(?:the\s+|its\s+|their\s+|his\s+|her\s+)?"
+                          r"(?:\w+\s+){0,2}$",
+                          before[:said.start()] + " "):
+        said = None  # "handing the job to chief financial officer X": her old job
+    said = said or _AS_ROLE_AFTER.match(after)
+    if not said or re.search(r"\b(?:former|ex-|retired|one-time)\s*$",
+                             before[:len(before) - len(said.group())] if said.re is
+                             _OTHER_ROLE_BEFORE else ""):
+        return False  # "former defender Filipe Luís": an old job says nothing
+    words = fold(said.group())
+    if re.search(r"\b(?:vice|deputy|assistant|under|shadow)\b", words):
+        return True  # "sworn in as vice-president": not the president
+    return not any(fold(role) in words for role in (relation.roles or ()))
 
 
 def old_holder(sentence: str, mention: Mention) -> bool:
@@ -472,6 +664,75 @@ def choose_option(answer: str, options: Sequence[Mention]) -> Mention | None:
     return None
 
 
+_YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
+_DATED = re.compile(r"\b(?:in|since|from|back in|during)\s+(?:(?:early|late|mid)[- ])?"
+                    r"(?:[A-Z][a-z]+\s+)?(?:\d{1,2}\s+[A-Z][a-z]+\s+)?((?:19|20)\d\d)\b")
+
+
+_NOW = re.compile(r"\b(?:now|new|today|tonight|this (?:week|morning|afternoon|evening)|"
+                  r"on (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
+                  r"yesterday)\b", re.IGNORECASE)
+
+
+def _history(sentence: str, latest: int) -> bool:
+    """A sentence about an earlier year of the story ("Kvaratskhelia joined Napoli in
+    2022"): background, not the news; the article's latest year is taken as its now."""
+    if _NOW.search(sentence):
+        return False
+    # the main clause only: not appositions ("X, crown prince since 2020, was installed")
+    # nor relative and trailing clauses ("..., bringing to an end an era that began in 2010")
+    main = re.split(r"[,;:]|\s(?:that|which|who|whose|when|after|before|since|bringing|ending)\s",
+                    sentence)[0]
+    years = [int(y) for y in _DATED.findall(main)]
+    return bool(years) and max(years) < latest and not any(
+        int(y) == latest for y in _YEAR.findall(sentence))
+
+
+def _titled_by(sentence: str, mention: Mention, relation: Relation) -> bool:
+    """Whether a role word of ``relation`` stands right before the name as its title
+    ("President Sergio Mattarella" in a story about a prime minister)."""
+    before = fold(sentence[max(0, mention.start - 30):mention.start])
+    return any(re.search(rf"\b{re.escape(fold(r))}\W*$", before) for r in relation.roles or ())
+
+
+def _dated_clause(sentence: str, where: tuple[int, int], latest: int) -> bool:
+    """Whether the role word sits in a clause about an earlier year ("Helmersson, 51, who
+    took the top job in January 2020, said..."): someone's past, not the news."""
+    cuts = [0, *(m.end() for m in re.finditer(r"[,;:(]\s*", sentence)), len(sentence)]
+    start = max(c for c in cuts if c <= where[0])
+    ends = [m.start() for m in re.finditer(r"[,;:)]", sentence) if m.start() >= where[1]]
+    clause = sentence[start:ends[0] if ends else len(sentence)]
+    years = [int(y) for y in _DATED.findall(clause)]
+    return bool(years) and max(years) < latest and not _NOW.search(clause)
+
+
+def _main_relation(sentences: Sequence[str],
+                   triggered: Sequence[Sequence[tuple[Relation, str | None, tuple[int, int]]]]
+                   ) -> tuple[Relation, str | None] | None:
+    """The relation an article is about, if one clearly leads: the one its role words
+    name most often (with its commonest role), more often than any other. A role word
+    used as a title ("President Sergio Mattarella") counts half; one naming another
+    person ("appointed by the King") not at all."""
+    counts: dict[str, float] = {}
+    roles: dict[str, dict[str | None, float]] = {}
+    by_id: dict[str, Relation] = {}
+    for sentence, hits in zip(sentences, triggered):
+        for rel, role, where in hits:
+            if _ROLE_AS_OBJECT.search(sentence[max(0, where[0] - 40):where[0]]):
+                continue
+            weight = 0.5 if re.match(r"[ ,]{0,2}[A-Z]", sentence[where[1]:]) else 1.0
+            counts[rel.id] = counts.get(rel.id, 0) + weight
+            roles.setdefault(rel.id, {})
+            roles[rel.id][role] = roles[rel.id].get(role, 0) + weight
+            by_id[rel.id] = rel
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    if not ranked or (len(ranked) > 1 and ranked[1][1] >= ranked[0][1]):
+        return None
+    best = ranked[0][0]
+    role = max(roles[best].items(), key=lambda kv: kv[1])[0]
+    return by_id[best], role
+
+
 def _domain(text: str) -> str | None:
     sport, business = len(_SPORT.findall(text)), len(_BUSINESS.findall(text))
     if sport == business == 0:
@@ -492,9 +753,13 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
     the clause after the comma is Y's, and Y is returned (and refused by the caller)."""
     people = [m for m in mentions if PERSON in m.types and m.end and not m.demonym
               and _distance(m, where) <= window]
-    titled = [m for m in people if 0 <= m.start - where[1] <= 2]
+    titled = [m for m in people if 0 <= m.start - where[1] <= 2
+              and not re.search(r"\b(?:by|to|as)\s*$", sentence[where[0]:where[1]])]
     if titled:  # "King Charles III", "chief executive Bob Chapek": the title's own person
         return titled[0]
+    if _ROLE_AS_OBJECT.search(sentence[max(0, where[0] - 40):where[0]]):
+        # "Anutin needs formal endorsement from the King": the role is another person
+        people = [m for m in people if m.start >= where[1]]
     left = sorted((m for m in people if m.end <= where[0]), key=lambda m: -m.end)
     if left and old_holder(sentence, left[0]) and re.search(
             r",|\bwho\b|\bwhich\b", sentence[left[0].end:where[0]]):
@@ -507,8 +772,13 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
             return m
     # on the right only a name close to the role ("new head coach Arne Slot"), not one
     # further along ("the new head of state ordered that a sword of Simón Bolívar...")
-    right = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH]
+    right = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH
+             and not re.search(r"[;—–]", sentence[where[1]:m.start])]
     return min(right, key=lambda m: m.start) if right else (left[0] if left else None)
+
+
+_ROLE_AS_OBJECT = re.compile(r"\b(?:from|by|with|before|for|against|under|met|meets|meeting|"
+                             r"told|tells|urged|asked|thanked)\s+the\s+(?:[a-z]+\s+)?$")
 
 
 def _distance(m: Mention, span: tuple[int, int]) -> int:

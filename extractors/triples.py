@@ -123,11 +123,19 @@ def _segmenter() -> Any:
     return pysbd.Segmenter(language="en", clean=False)
 
 
+# A wire story's dateline ("BANGKOK, September 5 (Quillstone Wire) - "): where and by whom,
+# not part of the first sentence's content.
+_DATELINE = re.compile(
+    r"^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*)?\s*,\s+(?:[A-Z][a-z]+\.? \d{1,2}|\d{1,2} [A-Z][a-z]+)"
+    r"(?:,? \d{4})?\s*(?:\([^)]{1,40}\))?\s*[-–—]+\s*"
+    r"|^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*)?\s*(?:\([^)]{1,40}\))\s*[-–—]+\s*")
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of an article (pysbd: abbreviations such as "Mr." and "U.S." hold)."""
     sentences = []
     for paragraph in re.split(r"\n\s*\n|\r\n\s*\r\n", text or ""):
-        paragraph = " ".join(paragraph.split())
+        paragraph = _DATELINE.sub("", " ".join(paragraph.split()))
         if paragraph:
             sentences += [s.strip() for s in _segmenter().segment(paragraph) if s.strip()]
     return sentences
@@ -349,9 +357,10 @@ class TripleExtractor:
     def extract(self, text: str) -> list[ExtractedFact]:
         return self.extract_many([text])[0]
 
-    def extract_many(self, texts: Sequence[str], reports: list[list[UnitReport]] | None = None
-                     ) -> list[list[ExtractedFact]]:
-        """Facts per text. Units of all texts are batched together for throughput."""
+    def extract_many(self, texts: Sequence[str], reports: list[list[UnitReport]] | None = None,
+                     years: Sequence[int | None] | None = None) -> list[list[ExtractedFact]]:
+        """Facts per text. Units of all texts are batched together for throughput.
+        (``years``, each article's publication year, only matters to the news reader.)"""
         flat: list[tuple[int, UnitReport]] = []
         for doc, text in enumerate(texts):
             for unit in self.units(text):

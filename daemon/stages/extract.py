@@ -11,6 +11,7 @@ reason, and never loses facts stored for others.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from sqlite_utils import Database
 
@@ -53,8 +54,9 @@ def extract_pending_articles(db: Database, extractor: TripleExtractor,
     if not work:
         return report
     texts = [_document(a.title, a.text) for a in work]
+    years = [_year(a.published_at) for a in work]
     try:
-        results: list[list[ExtractedFact]] | None = extractor.extract_many(texts)
+        results: list[list[ExtractedFact]] | None = extractor.extract_many(texts, years=years)
     except ChatError as exc:
         report.deferred = len(work)
         report.errors.append(f"chat backend unavailable, {len(work)} articles deferred: {exc}")
@@ -85,6 +87,13 @@ def extract_pending_articles(db: Database, extractor: TripleExtractor,
         report.facts += len(facts)
         report.unmapped += sum(1 for f in facts if f.relation is None)
     return report
+
+
+def _year(published_at: str | None) -> int | None:
+    """The year an article says it was published (a forged date only makes older
+    sentences count as background)."""
+    match = re.match(r"\s*((?:19|20)\d\d)-", published_at or "")
+    return int(match.group(1)) if match else None
 
 
 def _document(title: str | None, text: str) -> str:
