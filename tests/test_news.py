@@ -29,9 +29,10 @@ class FirstOption:
         return out
 
 
-def facts_of(text: str) -> set[tuple[str, str, str]]:
+def facts_of(text: str, year: int | None = None) -> set[tuple[str, str, str]]:
     extractor = NewsExtractor(FirstOption())
-    return {(f.subject, f.relation, f.object) for f in extractor.extract(text)}
+    return {(f.subject, f.relation, f.object)
+            for f in extractor.extract_many([text], years=[year])[0]}
 
 
 def test_reading_extraction_types_and_directs_head_coach_either_way_round():
@@ -72,6 +73,68 @@ def test_short_mentions_resolve_within_the_article():
     assert named["Slot"] == "Arne Slot"
     assert named["Britain"] == "United Kingdom"
     assert named["the club"] == "Liverpool"
+
+
+def test_descriptions_capitals_and_institutions_stand_for_the_article_entity():
+    # "the Nordic country", "the Bavarian carmaker": head nouns, any modifiers
+    assert facts_of("Finland held its run-off on Sunday. The Nordic country's new president "
+                    "is Alexander Stubb, who was sworn in on Friday.") == {
+        ("Finland", "P35", "Alexander Stubb")}
+    # a country named only through its parliament: "the Knesset" is Israel
+    assert facts_of("The Knesset approved the new coalition on Thursday. Benjamin Netanyahu "
+                    "was sworn in as prime minister hours later.") == {
+        ("Israel", "P6", "Benjamin Netanyahu")}
+    # "the rival club", "the island of Borneo": no reference to the article's entity
+    article = ArticleEntities()
+    sentences = ["Arsenal beat Chelsea.", "The rival club complained.",
+                 "Indonesia is moving its capital to the island of Borneo."]
+    article.learn(sentences)
+    assert [m.name for m in article.mentions(sentences[1])] == []
+    assert "Indonesia" not in [m.name for m in article.mentions(sentences[2]) if m.anaphor]
+
+
+def test_office_words_and_nominal_phrasings_name_the_new_holder():
+    # "the presidency was assumed by", "the post went to": the role noun is not a title
+    assert facts_of("Chile has a new president. On Friday the presidency was assumed by "
+                    "Gabriel Boric, who defeated José Antonio Kast in December.") == {
+        ("Chile", "P35", "Gabriel Boric")}
+    # a generic office word stands for the article's main relation ("the job" = CEO)
+    assert facts_of("Nike's chief executive John Donahoe is stepping down. The job goes "
+                    "to Elliott Hill, a company veteran, from October.") == {
+        ("Nike", "P169", "Elliott Hill")}
+    # ...but not where the sentence names another office ("sworn in as vice-president")
+    assert facts_of("Namibia's new president took office on Friday. Lucia Witbooi was sworn "
+                    "in as vice-president on the same day.") == set()
+
+
+def test_the_article_says_who_arrives_when_no_sentence_does():
+    text = ("Latvia's parliament met on Friday. Krišjānis Kariņš, who had run the country's "
+            "government since 2019, gave up the job in August. The post he vacated was "
+            "handed to Evika Siliņa after deputies approved her cabinet. President Edgars "
+            "Rinkēvičs had nominated her.")
+    assert facts_of(text) == {("Latvia", "P6", "Evika Siliņa")}
+
+
+def test_backgrounds_datelines_other_roles_and_predecessors_give_no_fact():
+    # a wire dateline is no entity ("BANGKOK" is not the subject)
+    got = facts_of("BANGKOK, September 5 (Example Wire) - Thailand's parliament elected "
+                   "Anutin Charnvirakul as prime minister on Friday.")
+    assert got == {("Thailand", "P6", "Anutin Charnvirakul")}
+    # an earlier year's move is background, not news
+    assert facts_of("Paris Saint-Germain signed the winger Khvicha Kvaratskhelia on Friday. "
+                    "Kvaratskhelia joined Napoli from Dinamo Batumi in 2022 and won the "
+                    "league with the club in 2023. The deal runs until 2029.", 2025) == {
+        ("Khvicha Kvaratskhelia", "P54", "Paris Saint-Germain")}
+    # people with another role in the sentence, and the role of another person
+    assert facts_of("Australia's new prime minister Anthony Albanese was sworn in on Monday, "
+                    "with Penny Wong as foreign minister.") == {
+        ("Australia", "P6", "Anthony Albanese")}
+    assert facts_of("Thailand's new prime minister is Anutin Charnvirakul. Anutin needs "
+                    "formal endorsement from the King before taking office.") == {
+        ("Thailand", "P6", "Anutin Charnvirakul")}
+    # an incumbent "for 15 years" heading for the exit is the predecessor
+    assert facts_of("Qantas has a new chief executive: Vanessa Hudson. Alan Joyce, boss "
+                    "for 15 years, heads for the exit.") == {("Qantas", "P169", "Vanessa Hudson")}
 
 
 def test_free_triples_are_turned_round_or_dropped_by_type():
