@@ -161,6 +161,7 @@ def ask_all(engine, items: list[dict]) -> dict[str, dict[str, str]]:
 def run(args) -> list[dict]:
     from memoird.daemon.config import load_config
     from memoird.daemon.runtime import Runtime
+    from memoird.store import claims as claim_store
     from memoird.store import edits as edit_log
     from memoird.store import feeds as feed_store
 
@@ -221,6 +222,16 @@ def run(args) -> list[dict]:
                   "restatement": "agree"}[hit["kind"]]] += 1
     changes = [i for i in items if i["kind"] == "change"]
     counts = defaultdict(int)
+    why = {row["id"]: f"{row['rule']}: {row['why']}" for row in claim_store.held_claims(db, 10_000)}
+    claims = claim_store.list_claims(db, limit=100_000)
+
+    def claims_for(item: dict) -> list[str]:
+        """What the daemon made of an item's subject and relation, for error analysis:
+        each claim's object, source domains, status and (when held) why."""
+        return [f"{c.object} [{c.domain_count} src, {c.status}]"
+                + (f" {why[c.id][:120]}" if c.id in why else "")
+                for c in claims if c.relation == RELATIONS.get(item["relation"])
+                and same(c.subject, names(item, "subject"))]
     for item in items:
         b, a = before[item["id"]], after[item["id"]]
         objects = names(item, "object")
@@ -233,7 +244,7 @@ def run(args) -> list[dict]:
                "chat_after": mentions(a["chat"], objects),
                "alias_after": mentions(a["alias"], objects) if "alias" in a else None,
                "neighbours_unchanged": all(a[k] == b[k] for k in a if k.startswith("neighbour")),
-               "answer_after": a["question"][:60]}
+               "answer_after": a["question"][:60], "claims": claims_for(item)}
         rows.append(row)
         if item["kind"] == "change":
             counts["edited"] += bool(row["edits"])
