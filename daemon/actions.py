@@ -12,6 +12,7 @@ a feed need no more than the store's ``feeds.add_feed`` / ``feeds.remove_feed``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlite_utils import Database
@@ -61,6 +62,16 @@ def revert_edit(rt: Any, edit_id: int, actor: str = DEFAULT_ACTOR,
     fields = {"memory_generation": generation} if isinstance(generation, int) else {}
     return edit_log.transition(db, edit_id, "reverted", actor, reason, details=details,
                                **fields)
+
+
+#: The operator's edit actions by name: ``memoird edits <name> ID`` and ``POST
+#: /api/edits/{id}/<name>`` dispatch through this table, so a name that is not here is
+#: not an action. Each takes ``(rt, edit_id, actor=..., reason=...)`` and returns the edit.
+EDIT_ACTIONS: dict[str, Callable[..., Edit]] = {
+    "approve": approve_edit,
+    "reject": reject_edit,
+    "revert": revert_edit,
+}
 
 
 def pause_feed(db: Database, feed_id: int, reason: str = "paused by operator") -> Feed:
