@@ -33,7 +33,7 @@ from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig,
 from memoird.editor.model import LoadedModel, load_base
 from memoird.store import checkpoints
 from memoird.store import edits as edit_log
-from memoird.store.records import Checkpoint, Edit
+from memoird.store.records import Checkpoint, Edit, EditStatus
 
 log = logging.getLogger(__name__)
 
@@ -281,18 +281,19 @@ class Engine:
         """Make the edit log agree with the memory file after a crash; returns changed ids."""
         held = {int(i) for i in self.memoir.edit_ids() if i.isdigit()}
         changed: list[int] = []
-        for edit in edit_log.list_edits(db, status=["approved", "applied"], limit=1_000_000):
+        for edit in edit_log.list_edits(db, status=[EditStatus.APPROVED, EditStatus.APPLIED],
+                                        limit=1_000_000):
             if edit.checkpoint_id not in (None, self.checkpoint.id):
                 continue  # lives in another checkpoint's memory
-            if edit.status == "approved" and edit.id in held:
+            if edit.status == EditStatus.APPROVED and edit.id in held:
                 edit_log.transition(
-                    db, edit.id, "applied", RECOVERY_ACTOR,
+                    db, edit.id, EditStatus.APPLIED, RECOVERY_ACTOR,
                     "the memory file committed this edit before the process stopped",
                     memory_generation=self.memoir.generation, checkpoint_id=self.checkpoint.id)
                 changed.append(edit.id)
-            elif edit.status == "applied" and edit.id not in held:
+            elif edit.status == EditStatus.APPLIED and edit.id not in held:
                 edit_log.transition(
-                    db, edit.id, "reverted", RECOVERY_ACTOR,
+                    db, edit.id, EditStatus.REVERTED, RECOVERY_ACTOR,
                     "the memory file no longer holds this edit (a revert committed to the "
                     "memory before the process stopped)",
                     memory_generation=self.memoir.generation)
@@ -302,7 +303,7 @@ class Engine:
                 status = edit_log.get_edit(db, edit_id).status
             except LookupError:
                 status = None
-            if status in ("reverted", "rejected", "failed", None):
+            if status in (EditStatus.REVERTED, EditStatus.REJECTED, EditStatus.FAILED, None):
                 log.warning("memory holds edit %s whose log status is %s: removing it",
                             edit_id, status)
                 self.memoir.revert(str(edit_id))
