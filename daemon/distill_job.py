@@ -406,8 +406,8 @@ def switch_checkpoint(runtime, target_id: int, *, engine=None, actor: str = ACTO
                 registry.activate_checkpoint(db, target.id)
                 for edit_id in known:
                     _move_edit(db, int(edit_id), target, absorbed_by, mem.generation, actor, reason)
-            if engine is not None:
-                _swap_engine(engine, loaded, mem, registry.get_checkpoint(db, target.id))
+            if engine is not None:  # the live engine serves the target from now on
+                engine.switch(loaded, mem, registry.get_checkpoint(db, target.id))
                 mem = None  # now the engine's
     finally:
         if mem is not None:
@@ -494,17 +494,6 @@ def _move_edit(db, edit_id: int, target: Checkpoint, absorbed_by: dict[int, int]
     elif edit.status == EditStatus.APPLIED:
         edit_log.annotate(db, edit_id, actor, text, checkpoint_id=target.id,
                           memory_generation=generation, details=details)
-
-
-def _swap_engine(engine, loaded, mem, checkpoint: Checkpoint) -> None:
-    """Hand the new weights and memory to the live engine (it holds its own lock)."""
-    if hasattr(engine, "swap"):
-        engine.swap(loaded, mem, checkpoint)
-        return
-    with engine.lock:  # the engine predates swap(): replace its parts the same way
-        old = engine.memoir
-        engine.loaded, engine.memoir, engine.checkpoint = loaded, mem, checkpoint
-        old.detach()
 
 
 class _NullLock:

@@ -100,11 +100,11 @@ def test_activation_rebuilds_memory_logs_every_edit_and_rolls_back(rt):
     assert absorbed and absorbed <= set(ids) and late[0] not in absorbed
     # The live engine serves the new weights with a memory of only what they lack.
     assert rt.engine.checkpoint.id == new.id
-    assert set(rt.engine.memoir.edit_ids()) == {str(i) for i in set(ids + late) - absorbed}
+    assert set(rt.engine.edit_ids()) == {str(i) for i in set(ids + late) - absorbed}
     assert memory_path(rt.paths.memory, new).exists() and old_memory.exists()
     now = _answers(rt, EDITS + [LATE])
     assert [a for a, (_, t, _) in zip(now, EDITS) if t in held] == held and now[-1] == LATE[1]
-    with rt.engine.memoir.disabled():  # absorbed edits answer from the weights alone
+    with rt.engine.without_memory():  # absorbed edits answer from the weights alone
         got = _answers(rt, EDITS)
     assert [g for g, i in zip(got, ids) if i in absorbed] == [
         t for (_, t, _), i in zip(EDITS, ids) if i in absorbed]
@@ -120,7 +120,7 @@ def test_activation_rebuilds_memory_logs_every_edit_and_rolls_back(rt):
     back = rollback(rt, engine=rt.engine)
     assert back["checkpoint_id"] == base.id == registry.active_checkpoint(db).id
     assert rt.engine.checkpoint.id == base.id
-    assert set(rt.engine.memoir.edit_ids()) == {str(i) for i in ids + late}
+    assert set(rt.engine.edit_ids()) == {str(i) for i in ids + late}
     for i in ids + late:
         e = edit_log.get_edit(db, i)
         assert (e.status, e.checkpoint_id) == ("applied", base.id)

@@ -21,7 +21,8 @@ log = logging.getLogger("memoird.apply")
 
 ACTOR = "editor"
 
-#: verify(engine, edit) -> (passed, scores, reason); None skips verification
+#: verify(target, edit) -> (passed, scores, reason), where target is the engine's
+#: ``verify_target()`` (editor/verify.py's EditVerifier); None skips verification
 Verifier = Callable[[Any, Any], tuple[bool, dict[str, Any], str]]
 
 
@@ -51,7 +52,7 @@ def apply_approved_edits(db: Database, engine, limit: int | None = None,
         result = asdict(applied.result)
         scores: dict[str, Any] = {"train": result}
         if verify is not None:
-            passed, checks, reason = verify(engine, edit)
+            passed, checks, reason = verify(engine.verify_target(), edit)
             scores["checks"] = checks
             if not passed:
                 undo = engine.revert_edit(edit.id)
