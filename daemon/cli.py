@@ -96,8 +96,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     engine = rt.engine
     print(f"data directory  {rt.paths.root}")
     print(f"database        {rt.paths.db}")
-    print(f"base model      {engine.checkpoint_path}  (loaded in {engine.load_seconds:.1f} s"
-          f"{', converted from GGUF' if engine.converted else ''})")
+    c = engine.checkpoint
+    loaded = (f"loaded in {engine.load_seconds:.1f} s"
+              f"{', converted from GGUF' if engine.converted else ''}")
+    if engine.is_base:
+        print(f"base model      {engine.name}  (checkpoint {c.id}: {c.path}; {loaded})")
+    else:  # a distilled (or other) checkpoint is active: named by its id, not as the base
+        parent = f", distilled from checkpoint {c.parent_id}" if c.parent_id is not None else ""
+        print(f"checkpoint      {c.id}{parent}: {c.path}  ({loaded})")
     print(f"memory          layer {engine.memory_layer}, {engine.edit_count} edits")
     return 0
 

@@ -36,6 +36,7 @@ from sqlite_utils import Database
 
 from memoird.daemon.completion import (Completion, Delta, OnDelta, Recorder, TokenTable,
                                        cut_at_stop)
+from memoird.editor.builtin_models import checkpoint_name, is_base_folder
 from memoird.editor.forms import chat_forms, is_question
 from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig, eos_ids
 from memoird.editor.model import LoadedModel, load_base
@@ -78,12 +79,21 @@ class EngineSwitched(RuntimeError):
 
 
 class Engine:
-    """The live model: the active checkpoint's weights and their MEMOIR memory."""
+    """The live model: the active checkpoint's weights and their MEMOIR memory.
 
-    def __init__(self, loaded: LoadedModel, memoir: Memoir, checkpoint: Checkpoint):
+    ``base`` is the configured base model as (``[model] base``, data directory): while
+    its folder is the checkpoint served the engine goes by the base's name, otherwise by
+    ``checkpoint-<id>`` (a distilled checkpoint is never labelled as the base). Without
+    it the engine goes by the loaded folder's name.
+    """
+
+    def __init__(self, loaded: LoadedModel, memoir: Memoir, checkpoint: Checkpoint,
+                 base: tuple[str, Path] | None = None):
         self._loaded = loaded
         self._memoir = memoir
         self._checkpoint = checkpoint
+        self._base = base
+        self._name = self._name_of(checkpoint)
         self.lock = threading.RLock()
         self.routed_requests = 0
         self.total_requests = 0
@@ -101,14 +111,13 @@ class Engine:
             active = _register_base(db, loaded)
         else:
             loaded = load_base(active.path, paths.root, model_cfg.device, model_cfg.dtype)
-            loaded.name = _base_name(model_cfg.base, loaded.name)
         path = memory_path(paths.memory, active)
         path.parent.mkdir(parents=True, exist_ok=True)
         memoir = Memoir.open(path, loaded.model, loaded.tokenizer, memory_config(config.memory))
         if not path.exists():
             memoir.fit_background()
             memoir.save()
-        engine = cls(loaded, memoir, active)
+        engine = cls(loaded, memoir, active, base=(model_cfg.base, paths.root))
         engine.reconcile(db)
         return engine
 
@@ -122,6 +131,7 @@ class Engine:
         with self.lock:
             old = self._memoir
             self._loaded, self._memoir, self._checkpoint = loaded, memoir, checkpoint
+            self._name = self._name_of(checkpoint)
             self._probers.clear()
             self._chats.clear()
             if old is not memoir:
@@ -134,12 +144,24 @@ class Engine:
 
     @property
     def name(self) -> str:
-        return self._loaded.name
+        """The base model's name while the base checkpoint is active, else
+        ``checkpoint-<id>``."""
+        return self._name
 
     @property
     def checkpoint(self) -> Checkpoint:
         """The registry's record of the checkpoint being served."""
         return self._checkpoint
+
+    @property
+    def is_base(self) -> bool:
+        """Whether the checkpoint served is the configured base model itself."""
+        return self._base is not None and is_base_folder(*self._base, self._checkpoint.path)
+
+    def _name_of(self, checkpoint: Checkpoint) -> str:
+        if self._base is None:
+            return self._loaded.name
+        return checkpoint_name(*self._base, checkpoint.id, checkpoint.path)
 
     @property
     def load_seconds(self) -> float:
@@ -494,10 +516,6 @@ def terminated(target: str) -> str:
     """
     target = target.strip()
     return target if target[-1:] in ".!?" else f"{target}."
-
-
-def _base_name(spec: str, folder_name: str) -> str:
-    return spec if not Path(spec).exists() else folder_name
 
 
 def _register_base(db: Database, loaded: LoadedModel) -> Checkpoint:

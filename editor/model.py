@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .builtin_models import BUILTINS, ModelError
+from .builtin_models import BUILTINS, ModelError, base_folder, builtin_dir
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,6 @@ def resolve_device(device: str) -> torch.device:
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ModelError(f"unknown device {device!r}: use auto, cpu or cuda")
     return torch.device(device)
-
-
-def builtin_dir(alias: str, data_dir: Path) -> Path:
-    return Path(data_dir) / "checkpoints" / alias
 
 
 def convert_builtin(alias: str, data_dir: Path) -> Path:
@@ -108,16 +104,16 @@ def _convert_gguf(alias: str, gguf: Path, target: Path) -> None:
 
 def resolve_base(spec: str, data_dir: Path) -> tuple[Path, str, bool]:
     """Map a config `model.base` value to a folder; returns (path, name, converted_now)."""
+    path, name = base_folder(spec, data_dir)
     if spec in BUILTINS:
-        existed = (builtin_dir(spec, data_dir) / "config.json").exists()
-        return convert_builtin(spec, data_dir), spec, not existed
-    path = Path(spec).expanduser()
+        existed = (path / "config.json").exists()
+        return convert_builtin(spec, data_dir), name, not existed
     if not (path / "config.json").exists():
         raise ModelError(
             f"model {spec!r} is neither a built-in ({', '.join(BUILTINS)}) "
             "nor a Hugging Face folder with a config.json"
         )
-    return path, path.name, False
+    return path, name, False
 
 
 def load_base(

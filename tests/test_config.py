@@ -171,6 +171,21 @@ def test_builtin_aliases_have_one_source():
         load_config(None, env={"MEMOIRD_MODEL_BASE": "no-such-model"})
 
 
+def test_checkpoint_names_never_label_another_checkpoint_as_the_base(tmp_path):
+    """The engine, `memoird init` and `memoird status` name the weights they serve this
+    way: the configured base's name for its own folder only, else the checkpoint id."""
+    from memoird.editor.builtin_models import checkpoint_name
+
+    alias = "smollm2-135m-instruct"
+    converted = tmp_path / "checkpoints" / alias
+    distilled = tmp_path / "checkpoints" / "distilled-1-g7"
+    assert checkpoint_name(alias, tmp_path, 1, converted) == alias
+    assert checkpoint_name(alias, tmp_path, 3, distilled) == "checkpoint-3"
+    folder = tmp_path / "my-model"
+    assert checkpoint_name(str(folder), tmp_path, 1, folder) == "my-model"
+    assert checkpoint_name(str(folder), tmp_path, 1, converted) == "checkpoint-1"  # base changed
+
+
 def test_config_and_the_builtin_list_import_without_torch():
     """`memoird status`, `feeds` and the config check must not pay for importing torch."""
     import subprocess

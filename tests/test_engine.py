@@ -145,6 +145,7 @@ def test_a_checkpoint_switch_makes_the_next_probe_ask_the_new_model(tmp_path, em
         switch_checkpoint(rt, new.id, engine=engine)
         [loaded] = loads
         assert engine.checkpoint.id == new.id and loaded.model is not old_model
+        assert engine.name == f"checkpoint-{new.id}" and not engine.is_base
 
         prober = engine.prober()
         assert prober is not before and prober.backend.model is loaded.model
@@ -205,7 +206,7 @@ def tiny_engine(tmp_path, monkeypatch):
         return loaded, memoir, checkpoint
 
     first, second = part(1), part(2)
-    engine = engine_module.Engine(*first)
+    engine = engine_module.Engine(*first, base=(str(first[0].path), tmp_path))
     yield engine, first, second
     engine.close()
 
@@ -223,13 +224,13 @@ def test_switch_rebuilds_probers_and_renames(tiny_engine):
 
     engine, (a, mem_a, ckpt_a), (b, mem_b, ckpt_b) = tiny_engine
     request = ProbeRequest("messi", "arsenal", ["{subject} plays for"])
-    assert engine.name == "tiny-1"
+    assert (engine.name, engine.is_base) == ("tiny-1", True)
     before = engine.prober()
     assert engine.prober() is before and before.backend.model is a.model
     assert before.probe([request])[0].checkpoint == ckpt_a.id
 
     engine.switch(b, mem_b, ckpt_b)
-    assert (engine.name, engine.checkpoint) == ("tiny-2", ckpt_b)
+    assert (engine.name, engine.is_base, engine.checkpoint) == ("checkpoint-2", False, ckpt_b)
     after = engine.prober()
     assert after is not before and after.backend.model is b.model
     calls, hooks = _counting({"a": a.model, "b": b.model})
@@ -274,7 +275,7 @@ def test_base_chat_follows_the_switch_with_the_memory_off(tiny_engine):
     finally:
         for hook in hooks:
             hook.remove()
-    assert len(first) == len(second) == 1 and chat.name == "tiny-2"
+    assert len(first) == len(second) == 1 and chat.name == "checkpoint-2"
     assert mem_b.wrapper.enabled  # on again for everything else
 
 
