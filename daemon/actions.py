@@ -12,6 +12,7 @@ a feed need no more than the store's ``feeds.add_feed`` / ``feeds.remove_feed``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlite_utils import Database
@@ -20,7 +21,7 @@ from memoird.store import edits as edit_log
 from memoird.store import feeds as feed_store
 from memoird.store.db import write_transaction
 from memoird.store.errors import IllegalTransition
-from memoird.store.records import Edit, Feed
+from memoird.store.records import Edit, EditStatus, Feed
 
 DEFAULT_ACTOR = "operator"
 
@@ -28,7 +29,7 @@ DEFAULT_ACTOR = "operator"
 def approve_edit(rt: Any, edit_id: int, actor: str = DEFAULT_ACTOR,
                  reason: str = "approved by operator") -> Edit:
     """Approve a pending (or failed, rejected, reverted) edit; the apply stage trains it."""
-    return edit_log.transition(rt.db(), edit_id, "approved", actor, reason)
+    return edit_log.transition(rt.db(), edit_id, EditStatus.APPROVED, actor, reason)
 
 
 def reject_edit(rt: Any, edit_id: int, actor: str = DEFAULT_ACTOR,
@@ -36,10 +37,10 @@ def reject_edit(rt: Any, edit_id: int, actor: str = DEFAULT_ACTOR,
     """Refuse an edit before it reaches the weights. An applied edit is reverted instead."""
     db = rt.db()
     edit = edit_log.get_edit(db, edit_id)
-    if edit.status == "applied":
-        raise IllegalTransition("edit", edit_id, edit.status, "rejected",
+    if edit.status == EditStatus.APPLIED:
+        raise IllegalTransition("edit", edit_id, edit.status, EditStatus.REJECTED,
                                 edit_log.TRANSITIONS[edit.status])
-    return edit_log.transition(db, edit_id, "rejected", actor, reason)
+    return edit_log.transition(db, edit_id, EditStatus.REJECTED, actor, reason)
 
 
 def revert_edit(rt: Any, edit_id: int, actor: str = DEFAULT_ACTOR,
@@ -52,15 +53,25 @@ def revert_edit(rt: Any, edit_id: int, actor: str = DEFAULT_ACTOR,
     """
     db = rt.db()
     edit = edit_log.get_edit(db, edit_id)
-    if edit.status != "applied":
-        raise IllegalTransition("edit", edit_id, edit.status, "reverted",
+    if edit.status != EditStatus.APPLIED:
+        raise IllegalTransition("edit", edit_id, edit.status, EditStatus.REVERTED,
                                 edit_log.TRANSITIONS.get(edit.status, ()))
     outcome = rt.engine.revert_edit(edit_id)
     details = outcome if isinstance(outcome, dict) else {}
     generation = details.get("memory_generation")
     fields = {"memory_generation": generation} if isinstance(generation, int) else {}
-    return edit_log.transition(db, edit_id, "reverted", actor, reason, details=details,
+    return edit_log.transition(db, edit_id, EditStatus.REVERTED, actor, reason, details=details,
                                **fields)
+
+
+#: The operator's edit actions by name: ``memoird edits <name> ID`` and ``POST
+#: /api/edits/{id}/<name>`` dispatch through this table, so a name that is not here is
+#: not an action. Each takes ``(rt, edit_id, actor=..., reason=...)`` and returns the edit.
+EDIT_ACTIONS: dict[str, Callable[..., Edit]] = {
+    "approve": approve_edit,
+    "reject": reject_edit,
+    "revert": revert_edit,
+}
 
 
 def pause_feed(db: Database, feed_id: int, reason: str = "paused by operator") -> Feed:

@@ -175,11 +175,10 @@ def create_app(service: Any) -> FastAPI:
         probe answers before and verification after, policy rule, every event."""
         return edit_provenance(service.rt.db(), edit_id)
 
-    def edit_action(name: str):
+    def edit_action(name: str, func):
         def act(edit_id: int, body: ActionBody | None = None,
                 _: None = Depends(require_token)) -> dict[str, Any]:
             body = body or ActionBody()
-            func = getattr(actions, f"{name}_edit")
             edit = func(service.rt, edit_id, actor=body.actor or "operator",
                         reason=body.reason or f"{name} via API")
             log.info("edit %s %s", edit_id, edit.status,
@@ -193,8 +192,8 @@ def create_app(service: Any) -> FastAPI:
                        "revert": "Take an applied edit out of the live memory."}[name]
         return act
 
-    for name in ("approve", "reject", "revert"):
-        app.post(f"/api/edits/{{edit_id}}/{name}", tags=["edits"])(edit_action(name))
+    for name, func in actions.EDIT_ACTIONS.items():
+        app.post(f"/api/edits/{{edit_id}}/{name}", tags=["edits"])(edit_action(name, func))
 
     # ------------------------------------------------------------ feeds & checkpoints
 

@@ -96,8 +96,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     engine = rt.engine
     print(f"data directory  {rt.paths.root}")
     print(f"database        {rt.paths.db}")
-    print(f"base model      {engine.checkpoint_path}  (loaded in {engine.load_seconds:.1f} s"
-          f"{', converted from GGUF' if engine.converted else ''})")
+    c = engine.checkpoint
+    loaded = (f"loaded in {engine.load_seconds:.1f} s"
+              f"{', converted from GGUF' if engine.converted else ''}")
+    if engine.is_base:
+        print(f"base model      {engine.name}  (checkpoint {c.id}: {c.path}; {loaded})")
+    else:  # a distilled (or other) checkpoint is active: named by its id, not as the base
+        parent = f", distilled from checkpoint {c.parent_id}" if c.parent_id is not None else ""
+        print(f"checkpoint      {c.id}{parent}: {c.path}  ({loaded})")
     print(f"memory          layer {engine.memory_layer}, {engine.edit_count} edits")
     return 0
 
@@ -408,14 +414,21 @@ def cmd_edits_show(args: argparse.Namespace) -> int:
     return 0
 
 
+#: one subcommand per entry of ``actions.EDIT_ACTIONS`` (named here so that building the
+#: parser imports no store code; a test checks that the two agree)
+EDIT_ACTION_HELP = {"approve": "approve a pending edit (it is applied next)",
+                    "reject": "reject a pending edit",
+                    "revert": "take an applied edit out of the model"}
+
+
 def _edit_action(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from memoird.daemon import actions
 
         rt = _runtime(args)
         actor = args.actor or os.environ.get("USER") or "operator"
-        edit = getattr(actions, f"{name}_edit")(rt, args.id, actor=actor,
-                                                reason=args.reason or f"{name} from the CLI")
+        edit = actions.EDIT_ACTIONS[name](rt, args.id, actor=actor,
+                                          reason=args.reason or f"{name} from the CLI")
         print(f"edit {edit.id} is {edit.status}")
         return 0
 
@@ -548,9 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_edits_show)
-    for name, text in (("approve", "approve a pending edit (it is applied next)"),
-                       ("reject", "reject a pending edit"),
-                       ("revert", "take an applied edit out of the model")):
+    for name, text in EDIT_ACTION_HELP.items():
         p = edits.add_parser(name, help=text)
         p.add_argument("id", type=int)
         p.add_argument("--reason")
@@ -570,7 +581,7 @@ USER_ERRORS = frozenset({
     "memoird.daemon.cli.CliError",
     "memoird.daemon.config.ConfigError",
     "memoird.store.errors.StoreError",
-    "memoird.editor.model.ModelError",
+    "memoird.editor.builtin_models.ModelError",
     "memoird.editor.memory_io.MemoryFileError",
     "memoird.extractors.opml.OpmlError",
     "memoird.daemon.distill_job.DistillJobError",

@@ -33,12 +33,11 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from memoird.editor.builtin_models import BUILTIN_MODELS, DEFAULT_MODEL
 from memoird.extractors.fetch import FetchPolicy
 from memoird.extractors.politeness import Schedule
 
 ENV_PREFIX = "MEMOIRD_"
-#: built-in model aliases (must match memoird.editor.model.BUILTINS; a test checks it)
-BUILTIN_MODELS = ("smollm2-135m-instruct", "gemma3-270m")
 
 
 class ConfigError(ValueError):
@@ -151,9 +150,8 @@ class DaemonSection:
 class ModelSection:
     """The base model the memory edits sit on."""
 
-    base: str = setting("smollm2-135m-instruct", "built-in alias (smollm2-135m-instruct, "
-                        "gemma3-270m) or the path of a Hugging Face model folder",
-                        check=_model_base)
+    base: str = setting(DEFAULT_MODEL, f"built-in alias ({', '.join(BUILTIN_MODELS)}) "
+                        "or the path of a Hugging Face model folder", check=_model_base)
     device: str = setting("auto", "auto (CUDA when present), cpu, cuda or cuda:N",
                           check=_device)
     dtype: str = setting("float32", "weight dtype", choices=("float32", "bfloat16", "float16"))

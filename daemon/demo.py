@@ -66,6 +66,7 @@ def demo_config(data_dir: Path):
 def run_demo(data_dir: Path, keep: bool = False) -> int:
     from memoird.daemon.runtime import Runtime
     from memoird.store import edits, feeds
+    from memoird.store.records import EditStatus
 
     console = Console()
     if data_dir.exists() and not keep:
@@ -94,7 +95,7 @@ def run_demo(data_dir: Path, keep: bool = False) -> int:
             console.print(f"feed: {url}")
         report = rt.pipeline.run_until_idle(progress=True, console=console)
 
-    applied = edits.list_edits(rt.db(), status="applied", limit=1000)
+    applied = edits.list_edits(rt.db(), status=EditStatus.APPLIED, limit=1000)
     table = Table("edit", "prompt", "before (base model)", "after (base + memory)",
                   title="Applied edits")
     for edit in reversed(applied):

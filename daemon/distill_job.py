@@ -42,7 +42,7 @@ from memoird.store import edits as edit_log
 from memoird.store.atomic import atomic_write_json
 from memoird.store.db import write_transaction
 from memoird.store.errors import InvalidValue, NotFound
-from memoird.store.records import Checkpoint
+from memoird.store.records import Checkpoint, EditStatus
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +384,7 @@ def switch_checkpoint(runtime, target_id: int, *, engine=None, actor: str = ACTO
     def plan_now():
         current = _memory_requests(memory_path(runtime.paths.memory, active))
         known = list(current)
-        for e in edit_log.list_edits(db, status="distilled", limit=1_000_000):
+        for e in edit_log.list_edits(db, status=EditStatus.DISTILLED, limit=1_000_000):
             if e.checkpoint_id in {c.id for c in registry.lineage(db, active.id)}:
                 known.append(str(e.id))
         absorbed_by = _absorbed_by(db, target.id)
@@ -406,8 +406,8 @@ def switch_checkpoint(runtime, target_id: int, *, engine=None, actor: str = ACTO
                 registry.activate_checkpoint(db, target.id)
                 for edit_id in known:
                     _move_edit(db, int(edit_id), target, absorbed_by, mem.generation, actor, reason)
-            if engine is not None:
-                _swap_engine(engine, loaded, mem, registry.get_checkpoint(db, target.id))
+            if engine is not None:  # the live engine serves the target from now on
+                engine.switch(loaded, mem, registry.get_checkpoint(db, target.id))
                 mem = None  # now the engine's
     finally:
         if mem is not None:
@@ -479,8 +479,8 @@ def _move_edit(db, edit_id: int, target: Checkpoint, absorbed_by: dict[int, int]
     if edit_id in absorbed_by:
         where = absorbed_by[edit_id]
         text = f"{reason}: absorbed into the weights of checkpoint {where}"
-        if edit.status == "applied":
-            edit_log.transition(db, edit_id, "distilled", actor, text, checkpoint_id=where,
+        if edit.status == EditStatus.APPLIED:
+            edit_log.transition(db, edit_id, EditStatus.DISTILLED, actor, text, checkpoint_id=where,
                                 details={"checkpoint_id": where, "active": target.id})
         elif edit.checkpoint_id != where:
             edit_log.annotate(db, edit_id, actor, text, checkpoint_id=where,
@@ -488,23 +488,12 @@ def _move_edit(db, edit_id: int, target: Checkpoint, absorbed_by: dict[int, int]
         return
     text = f"{reason}: held by the memory of checkpoint {target.id} (generation {generation})"
     details = {"checkpoint_id": target.id, "memory_generation": generation}
-    if edit.status == "distilled":
-        edit_log.transition(db, edit_id, "applied", actor, text, checkpoint_id=target.id,
+    if edit.status == EditStatus.DISTILLED:
+        edit_log.transition(db, edit_id, EditStatus.APPLIED, actor, text, checkpoint_id=target.id,
                             memory_generation=generation, details=details)
-    elif edit.status == "applied":
+    elif edit.status == EditStatus.APPLIED:
         edit_log.annotate(db, edit_id, actor, text, checkpoint_id=target.id,
                           memory_generation=generation, details=details)
-
-
-def _swap_engine(engine, loaded, mem, checkpoint: Checkpoint) -> None:
-    """Hand the new weights and memory to the live engine (it holds its own lock)."""
-    if hasattr(engine, "swap"):
-        engine.swap(loaded, mem, checkpoint)
-        return
-    with engine.lock:  # the engine predates swap(): replace its parts the same way
-        old = engine.memoir
-        engine.loaded, engine.memoir, engine.checkpoint = loaded, mem, checkpoint
-        old.detach()
 
 
 class _NullLock:
@@ -610,7 +599,7 @@ def _applied(db, edit_ids: Sequence[str]) -> list[int]:
         if not i.isdigit():
             continue
         try:
-            if edit_log.get_edit(db, int(i)).status == "applied":
+            if edit_log.get_edit(db, int(i)).status == EditStatus.APPLIED:
                 out.append(int(i))
         except NotFound:
             continue
@@ -618,7 +607,7 @@ def _applied(db, edit_ids: Sequence[str]) -> list[int]:
 
 
 def _no_longer_applied(db, edit_ids: Sequence[int]) -> list[int]:
-    return [i for i in edit_ids if edit_log.get_edit(db, i).status != "applied"]
+    return [i for i in edit_ids if edit_log.get_edit(db, i).status != EditStatus.APPLIED]
 
 
 def _registered(db, folder: Path) -> Checkpoint | None:

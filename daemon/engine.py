@@ -12,6 +12,13 @@ start ``reconcile`` makes the log agree with the file: an edit the file holds bu
 still calls ``approved`` was committed (→ ``applied``); an edit the log calls ``applied``
 that the file does not hold was reverted, or never committed (→ ``reverted`` or back to
 ``approved`` to be trained again, by what its last event asked for).
+
+The Engine owns the loaded model and its memory: nothing outside this module touches
+them. What other parts need, they ask it for: ``prober()`` (the probe stage),
+``base_chat()`` (local extraction, memory off), ``verify_target()`` (the apply stage's
+checks), ``without_memory()`` (answers from the weights alone). ``switch()`` hands it
+another checkpoint's weights and memory (distillation, activation, rollback) and drops
+every prober and chat backend built on the old ones, so the next one asks the new model.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import logging
 import queue
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -28,12 +36,15 @@ from sqlite_utils import Database
 
 from memoird.daemon.completion import (Completion, Delta, OnDelta, Recorder, TokenTable,
                                        cut_at_stop)
+from memoird.editor.builtin_models import checkpoint_name, is_base_folder
 from memoird.editor.forms import chat_forms, is_question
 from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig, eos_ids
 from memoird.editor.model import LoadedModel, load_base
+from memoird.editor.probe import CausalLMBackend, Prober, ProbeThresholds, default_similarity
+from memoird.editor.verify import VerifyTarget
 from memoird.store import checkpoints
 from memoird.store import edits as edit_log
-from memoird.store.records import Checkpoint, Edit
+from memoird.store.records import Checkpoint, Edit, EditStatus
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +73,33 @@ class AppliedEdit:
     memory_generation: int
 
 
+class EngineSwitched(RuntimeError):
+    """A prober was used after the engine switched checkpoint: it was built on weights
+    the engine no longer serves (ask ``engine.prober()`` for a new one)."""
+
+
 class Engine:
-    def __init__(self, loaded: LoadedModel, memoir: Memoir, checkpoint: Checkpoint):
-        self.loaded = loaded
-        self.memoir = memoir
-        self.checkpoint = checkpoint
+    """The live model: the active checkpoint's weights and their MEMOIR memory.
+
+    ``base`` is the configured base model as (``[model] base``, data directory): while
+    its folder is the checkpoint served the engine goes by the base's name, otherwise by
+    ``checkpoint-<id>`` (a distilled checkpoint is never labelled as the base). Without
+    it the engine goes by the loaded folder's name.
+    """
+
+    def __init__(self, loaded: LoadedModel, memoir: Memoir, checkpoint: Checkpoint,
+                 base: tuple[str, Path] | None = None):
+        self._loaded = loaded
+        self._memoir = memoir
+        self._checkpoint = checkpoint
+        self._base = base
+        self._name = self._name_of(checkpoint)
         self.lock = threading.RLock()
         self.routed_requests = 0
         self.total_requests = 0
         self._token_table: TokenTable | None = None
+        self._probers: dict[ProbeThresholds | None, Prober] = {}
+        self._chats: dict[tuple[int, int], Any] = {}
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -82,59 +111,101 @@ class Engine:
             active = _register_base(db, loaded)
         else:
             loaded = load_base(active.path, paths.root, model_cfg.device, model_cfg.dtype)
-            loaded.name = _base_name(model_cfg.base, loaded.name)
         path = memory_path(paths.memory, active)
         path.parent.mkdir(parents=True, exist_ok=True)
         memoir = Memoir.open(path, loaded.model, loaded.tokenizer, memory_config(config.memory))
         if not path.exists():
             memoir.fit_background()
             memoir.save()
-        engine = cls(loaded, memoir, active)
+        engine = cls(loaded, memoir, active, base=(model_cfg.base, paths.root))
         engine.reconcile(db)
         return engine
+
+    def switch(self, loaded: LoadedModel, memoir: Memoir, checkpoint: Checkpoint) -> None:
+        """Serve ``checkpoint``'s weights (``loaded``) with ``memoir`` from now on.
+
+        Takes the engine's lock, so no request, edit or probe batch is half on the old
+        model; the old memory is detached, and the probers and chat backends built on the
+        old weights are dropped (a prober still held by a caller raises EngineSwitched).
+        """
+        with self.lock:
+            old = self._memoir
+            self._loaded, self._memoir, self._checkpoint = loaded, memoir, checkpoint
+            self._name = self._name_of(checkpoint)
+            self._probers.clear()
+            self._chats.clear()
+            if old is not memoir:
+                old.detach()
 
     # ------------------------------------------------------------------ facts about it
     @property
     def tokenizer(self):
-        return self.loaded.tokenizer
+        return self._loaded.tokenizer
 
     @property
     def name(self) -> str:
-        return self.loaded.name
+        """The base model's name while the base checkpoint is active, else
+        ``checkpoint-<id>``."""
+        return self._name
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """The registry's record of the checkpoint being served."""
+        return self._checkpoint
+
+    @property
+    def is_base(self) -> bool:
+        """Whether the checkpoint served is the configured base model itself."""
+        return self._base is not None and is_base_folder(*self._base, self._checkpoint.path)
+
+    def _name_of(self, checkpoint: Checkpoint) -> str:
+        if self._base is None:
+            return self._loaded.name
+        return checkpoint_name(*self._base, checkpoint.id, checkpoint.path)
 
     @property
     def load_seconds(self) -> float:
-        return self.loaded.load_seconds
+        return self._loaded.load_seconds
 
     @property
     def converted(self) -> bool:
-        return self.loaded.converted
+        return self._loaded.converted
 
     @property
     def context_length(self) -> int | None:
         """The longest prompt + completion the model takes, in tokens (None: unknown)."""
-        config = getattr(self.loaded.model, "config", None)
+        config = getattr(self._loaded.model, "config", None)
         value = getattr(config, "max_position_embeddings", None)
         return int(value) if isinstance(value, int) and value > 0 else None
 
     @property
     def checkpoint_path(self) -> Path:
-        return Path(self.checkpoint.path)
+        return Path(self._checkpoint.path)
 
     @property
     def memory_layer(self) -> int:
-        return self.memoir.layer
+        return self._memoir.layer
 
     @property
     def edit_count(self) -> int:
-        return len(self.memoir)
+        return len(self._memoir)
+
+    @property
+    def memory_file(self) -> Path | None:
+        """The file the memory commits to (None: a memory that is not saved)."""
+        return self._memoir.path
+
+    def edit_ids(self) -> list[str]:
+        """The ids of the edits the memory holds."""
+        with self.lock:
+            return self._memoir.edit_ids()
 
     def memory_stats(self) -> dict[str, Any]:
-        path = self.memoir.path
+        path = self._memoir.path
         return {
-            "edits": len(self.memoir),
-            "generation": self.memoir.generation,
-            "layer": self.memoir.layer,
+            "edits": len(self._memoir),
+            "generation": self._memoir.generation,
+            "layer": self._memoir.layer,
             "bytes": path.stat().st_size if path is not None and path.exists() else 0,
             "routed_requests": self.routed_requests,
             "requests": self.total_requests,
@@ -155,14 +226,21 @@ class Engine:
         """Continuations of each prompt, every row routed to its own edit (or none)."""
         with self.lock:
             if use_memory:
-                texts = self.memoir.generate(list(prompts), max_new_tokens,
-                                             **self._generate_kwargs(temperature))
-                self._count_routes(self.memoir.last_routes)
+                texts = self._memoir.generate(list(prompts), max_new_tokens,
+                                              **self._generate_kwargs(temperature))
+                self._count_routes(self._memoir.last_routes)
             else:
-                with self.memoir.disabled():
-                    texts = self.memoir.generate(list(prompts), max_new_tokens,
-                                                 **self._generate_kwargs(temperature))
+                with self._memoir.disabled():
+                    texts = self._memoir.generate(list(prompts), max_new_tokens,
+                                                  **self._generate_kwargs(temperature))
         return [cut_at_stop(t, stop) for t in texts]
+
+    @contextmanager
+    def without_memory(self) -> Iterator[None]:
+        """Everything the engine answers inside is the checkpoint's weights alone (holds
+        the lock, so no request meanwhile gets an answer without its edit)."""
+        with self.lock, self._memoir.disabled():
+            yield
 
     def complete(self, prompts: Sequence[str | Sequence[int]], max_new_tokens: int = 16,
                  temperature: float = 0.0, stop: Sequence[str] | None = None,
@@ -189,18 +267,18 @@ class Engine:
                 self._token_table = TokenTable(tokenizer)
             table = self._token_table
         recorder = Recorder(tokenizer, [len(_prompt_ids(tokenizer, p)) for p in prompts],
-                            max_new_tokens, stop, eos_ids(self.loaded.model, tokenizer),
+                            max_new_tokens, stop, eos_ids(self._loaded.model, tokenizer),
                             table, on_delta)
         step = _DecodingStep(recorder, logprobs, cancel)
         with self.lock:
-            recorder.memory_generation = self.memoir.generation
-            model = self.loaded.model
+            recorder.memory_generation = self._memoir.generation
+            model = self._loaded.model
             hook = model.register_forward_hook(step.capture) if logprobs is not None else None
             try:
-                self.memoir.generate_ids(prompts, max_new_tokens,
-                                         stopping_criteria=StoppingCriteriaList([step]),
-                                         **self._generate_kwargs(temperature, top_p))
-                self._count_routes(self.memoir.last_routes)
+                self._memoir.generate_ids(prompts, max_new_tokens,
+                                          stopping_criteria=StoppingCriteriaList([step]),
+                                          **self._generate_kwargs(temperature, top_p))
+                self._count_routes(self._memoir.last_routes)
             finally:
                 if hook is not None:
                     hook.remove()
@@ -245,75 +323,168 @@ class Engine:
 
     def route(self, prompts: Sequence[str]) -> list[str | None]:
         with self.lock:
-            return self.memoir.route(list(prompts))
+            return self._memoir.route(list(prompts))
 
     def _count_routes(self, routes: Sequence[str | None]) -> None:
         self.total_requests += len(routes)
         self.routed_requests += sum(r is not None for r in routes)
 
-    def prober(self):
-        """What the probe stage asks: this engine, with its checkpoint and memory generation."""
-        return self
+    # ------------------------------------------------------------------ tools on the model
+    def prober(self, thresholds: ProbeThresholds | None = None) -> Prober:
+        """The probe stage's Prober on the live model (base + memory), one per checkpoint
+        and thresholds: a switch drops it and the next call builds one on the new weights.
+
+        Each probe records the checkpoint and memory generation of the model it asked;
+        a Prober kept across a switch raises EngineSwitched instead of asking old weights.
+        """
+        similarity = default_similarity()  # loads once per process, outside the lock
+        with self.lock:
+            prober = self._probers.get(thresholds)
+            if prober is None:
+                loaded, memoir, checkpoint = self._loaded, self._memoir, self._checkpoint
+                backend = _LockedBackend(self, CausalLMBackend(loaded.model, loaded.tokenizer))
+                prober = Prober(backend, thresholds=thresholds, similarity=similarity,
+                                state=lambda: (checkpoint.id, memoir.generation))
+                self._probers[thresholds] = prober
+            return prober
+
+    def base_chat(self, batch_size: int = 32, workers: int = 1) -> "BaseModelChat":
+        """The local chat backend on the live model with the memory switched off.
+
+        Extraction must read articles with the base model: an edit routed into an
+        extraction prompt would make the model "see" its own edits in the news. Each call
+        holds the engine's lock and runs on the weights the engine serves at that moment.
+        """
+        return BaseModelChat(self, batch_size, workers)
+
+    def _local_chat(self, batch_size: int, workers: int):
+        """The LocalChat over the current weights (cached: it keeps the prefix caches of
+        the extraction prompt; a switch drops it, since they were computed on old weights).
+        Call with the lock held."""
+        from memoird.extractors.chat import LocalChat
+
+        key = (batch_size, workers)
+        chat = self._chats.get(key)
+        if chat is None:
+            chat = self._chats[key] = LocalChat(
+                self._loaded.model, self._loaded.tokenizer, name=self.name,
+                batch_size=batch_size, workers=workers)
+        return chat
+
+    def verify_target(self) -> VerifyTarget:
+        """The live model as the apply stage's verification checks it (editor/verify.py):
+        model, tokenizer, memory and the engine's lock."""
+        with self.lock:
+            return VerifyTarget(self._loaded.model, self._loaded.tokenizer, self._memoir,
+                                self.lock)
 
     @property
     def memory_generation(self) -> int:
-        return self.memoir.generation
+        return self._memoir.generation
 
     # ------------------------------------------------------------------ editing
     def apply_edit(self, edit: Edit, paraphrases: Sequence[str] = ()) -> AppliedEdit:
         """Train one logged edit into the memory and commit the memory file."""
         with self.lock:
-            result = self.memoir.edit(edit_request(edit, paraphrases, self.tokenizer))
+            result = self._memoir.edit(edit_request(edit, paraphrases, self.tokenizer))
         return AppliedEdit(result, result.generation)
 
     def revert_edit(self, edit_id: int | str, exact: bool = False) -> dict[str, Any]:
         with self.lock:
             started = time.perf_counter()
-            self.memoir.revert(str(edit_id), exact=exact)
-            return {"memory_generation": self.memoir.generation,
+            self._memoir.revert(str(edit_id), exact=exact)
+            return {"memory_generation": self._memoir.generation,
                     "exact": exact, "seconds": round(time.perf_counter() - started, 3)}
 
     def holds(self, edit_id: int | str) -> bool:
-        return str(edit_id) in self.memoir.edit_ids()
+        return str(edit_id) in self.edit_ids()
 
     # ------------------------------------------------------------------ recovery
     def reconcile(self, db: Database) -> list[int]:
         """Make the edit log agree with the memory file after a crash; returns changed ids."""
-        held = {int(i) for i in self.memoir.edit_ids() if i.isdigit()}
+        held = {int(i) for i in self._memoir.edit_ids() if i.isdigit()}
         changed: list[int] = []
-        for edit in edit_log.list_edits(db, status=["approved", "applied"], limit=1_000_000):
-            if edit.checkpoint_id not in (None, self.checkpoint.id):
+        for edit in edit_log.list_edits(db, status=[EditStatus.APPROVED, EditStatus.APPLIED],
+                                        limit=1_000_000):
+            if edit.checkpoint_id not in (None, self._checkpoint.id):
                 continue  # lives in another checkpoint's memory
-            if edit.status == "approved" and edit.id in held:
+            if edit.status == EditStatus.APPROVED and edit.id in held:
                 edit_log.transition(
-                    db, edit.id, "applied", RECOVERY_ACTOR,
+                    db, edit.id, EditStatus.APPLIED, RECOVERY_ACTOR,
                     "the memory file committed this edit before the process stopped",
-                    memory_generation=self.memoir.generation, checkpoint_id=self.checkpoint.id)
+                    memory_generation=self._memoir.generation,
+                    checkpoint_id=self._checkpoint.id)
                 changed.append(edit.id)
-            elif edit.status == "applied" and edit.id not in held:
+            elif edit.status == EditStatus.APPLIED and edit.id not in held:
                 edit_log.transition(
-                    db, edit.id, "reverted", RECOVERY_ACTOR,
+                    db, edit.id, EditStatus.REVERTED, RECOVERY_ACTOR,
                     "the memory file no longer holds this edit (a revert committed to the "
                     "memory before the process stopped)",
-                    memory_generation=self.memoir.generation)
+                    memory_generation=self._memoir.generation)
                 changed.append(edit.id)
         for edit_id in held:
             try:
                 status = edit_log.get_edit(db, edit_id).status
             except LookupError:
                 status = None
-            if status in ("reverted", "rejected", "failed", None):
+            if status in (EditStatus.REVERTED, EditStatus.REJECTED, EditStatus.FAILED, None):
                 log.warning("memory holds edit %s whose log status is %s: removing it",
                             edit_id, status)
-                self.memoir.revert(str(edit_id))
+                self._memoir.revert(str(edit_id))
                 changed.append(edit_id)
         if changed:
             log.info("reconciled edit log with memory generation %s: %s",
-                     self.memoir.generation, changed)
+                     self._memoir.generation, changed)
         return changed
 
     def close(self) -> None:
-        self.memoir.detach()
+        self._memoir.detach()
+
+
+class _LockedBackend:
+    """The prober's model access: the engine's lock per batch (no edit or request
+    interleaves with routing), and only while the engine still serves these weights."""
+
+    def __init__(self, engine: Engine, backend: CausalLMBackend):
+        self.engine, self.backend = engine, backend
+
+    @property
+    def model(self):
+        return self.backend.model
+
+    def _check(self) -> None:
+        if self.engine._loaded.model is not self.backend.model:
+            raise EngineSwitched("the engine switched checkpoint since this prober was "
+                                 "built; ask engine.prober() for one on the new weights")
+
+    def greedy(self, prompts: Sequence[str]) -> list[str]:
+        with self.engine.lock:
+            self._check()
+            return self.backend.greedy(prompts)
+
+    def continuation_logprobs(self, prompts: Sequence[str], conts: Sequence[str]) -> list[float]:
+        with self.engine.lock:
+            self._check()
+            return self.backend.continuation_logprobs(prompts, conts)
+
+
+class BaseModelChat:
+    """``engine.base_chat()``: chat completions from the live weights, memory off, on
+    whichever checkpoint the engine serves when each batch runs."""
+
+    def __init__(self, engine: Engine, batch_size: int, workers: int = 1):
+        self.engine = engine
+        self.batch_size = batch_size
+        self.workers = workers
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    def chat(self, batch, max_new_tokens: int, temperature: float = 0.0) -> list[str]:
+        with self.engine.without_memory():
+            local = self.engine._local_chat(self.batch_size, self.workers)
+            return local.chat(batch, max_new_tokens, temperature)
 
 
 def edit_request(edit: Edit, paraphrases: Sequence[str] = (), tokenizer=None) -> EditRequest:
@@ -345,10 +516,6 @@ def terminated(target: str) -> str:
     """
     target = target.strip()
     return target if target[-1:] in ".!?" else f"{target}."
-
-
-def _base_name(spec: str, folder_name: str) -> str:
-    return spec if not Path(spec).exists() else folder_name
 
 
 def _register_base(db: Database, loaded: LoadedModel) -> Checkpoint:

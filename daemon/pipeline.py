@@ -79,7 +79,7 @@ class Pipeline:
     def _probe(self) -> dict[str, Any]:
         from memoird.daemon.stages.probe import probe_pending_facts
 
-        report = _as_dict(probe_pending_facts(self.rt.db(), self.rt.engine.prober()))
+        report = _as_dict(probe_pending_facts(self.rt.db(), self.rt.engine))
         report["work"] = report.get("facts", 0)
         return report
 

@@ -44,7 +44,7 @@ from memoird.store import entities as entity_store
 from memoird.store import edits as edit_log
 from memoird.store.claims import normalize_key
 from memoird.store.clock import to_iso
-from memoird.store.records import Claim
+from memoird.store.records import Claim, EditStatus
 
 log = logging.getLogger("memoird.policy")
 
@@ -82,7 +82,7 @@ class Decision:
     rule: str
     why: str
     kind: str | None = None  # correction | insertion
-    status: str | None = None  # status of the logged edit; None when nothing was logged
+    status: EditStatus | None = None  # of the logged edit; None when nothing was logged
     edit_id: int | None = None
     domains: tuple[str, ...] = ()
 
@@ -126,12 +126,12 @@ def decide_claims(db: Database, config: Any, *, now: datetime | None = None,
         report.rules[decision.rule] = report.rules.get(decision.rule, 0) + 1
         report.decisions.append(decision)
         if decision.edit_id is not None and decision.status is not None:
-            if decision.status == "rejected":
+            if decision.status == EditStatus.REJECTED:
                 report.rejected += 1
             else:
                 report.edits_created += 1
-                report.approved += decision.status == "approved"
-                report.pending += decision.status == "pending"
+                report.approved += decision.status == EditStatus.APPROVED
+                report.pending += decision.status == EditStatus.PENDING
     return report
 
 
@@ -174,11 +174,11 @@ def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
     problem = well_formed(db, claim, trusted, config)
     if problem is not None:
         rule, reason = problem
-        return _log(db, context, "rejected", rule, reason, templates, groups)
+        return _log(db, context, EditStatus.REJECTED, rule, reason, templates, groups)
     rival = strongest_rival(db, claim, config, since, len(groups), contradiction_ratio)
     if rival is not None:
         rival_claim, rival_support = rival
-        return _log(db, context, "rejected", "contradicted",
+        return _log(db, context, EditStatus.REJECTED, "contradicted",
                     f"a competing claim says {rival_claim.object!r} with "
                     f"{_n(rival_support, 'independent domain')} against our {len(groups)}: "
                     "the news is in dispute", templates, groups)
@@ -186,7 +186,7 @@ def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
     exhausted = exhausted_domains(db, _flat(groups), config, now)
     counted = [g for g in groups if not (g & exhausted)]
     if len(counted) < config.min_domains:
-        return _log(db, context, "rejected", "rate_limited",
+        return _log(db, context, EditStatus.REJECTED, "rate_limited",
                     f"{_names([exhausted])} already contributed "
                     f"{config.per_source_edits_per_day} edits in the last 24 h; "
                     f"{_n(len(counted), 'other independent domain')} left, "
@@ -195,20 +195,20 @@ def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
     recent_edit = subject_edited_since(
         db, claim.subject_key, to_iso(now - timedelta(hours=config.subject_cooldown_hours)))
     if recent_edit is not None:
-        return _log(db, context, "rejected", "subject_cooldown",
+        return _log(db, context, EditStatus.REJECTED, "subject_cooldown",
                     f"{claim.subject!r} was edited at {recent_edit['created_at']} (edit "
                     f"{recent_edit['id']}); cooldown is {config.subject_cooldown_hours:g} h",
                     templates, groups)
 
     protected = {normalize_key(s) for s in config.protected_subjects}
     if claim.subject_key in protected:
-        return _log(db, context, "pending", "protected_subject",
+        return _log(db, context, EditStatus.PENDING, "protected_subject",
                     f"{claim.subject!r} is a protected subject: an operator must approve",
                     templates, counted)
     if config.mode == "manual":
-        return _log(db, context, "pending", "manual_mode",
+        return _log(db, context, EditStatus.PENDING, "manual_mode",
                     "manual mode: every edit waits for an operator", templates, counted)
-    return _log(db, context, "approved", "confirmed_auto",
+    return _log(db, context, EditStatus.APPROVED, "confirmed_auto",
                 "confirmed by independent sources; auto mode applies it", templates, counted)
 
 
@@ -340,8 +340,8 @@ def exhausted_domains(db: Database, domains: Sequence[str], config: Any,
         count = db.execute("""
             SELECT COUNT(DISTINCT e.id) FROM edits e
             JOIN claim_sources s ON s.claim_id = e.claim_id
-            WHERE s.domain = ? AND e.created_at >= ? AND e.status != 'rejected'""",
-                           [domain, since]).fetchone()[0]
+            WHERE s.domain = ? AND e.created_at >= ? AND e.status != ?""",
+                           [domain, since, EditStatus.REJECTED]).fetchone()[0]
         if count >= config.per_source_edits_per_day:
             out.add(domain)
     return out
@@ -350,8 +350,8 @@ def exhausted_domains(db: Database, domains: Sequence[str], config: Any,
 def subject_edited_since(db: Database, subject_key: str, since: str) -> dict | None:
     """The latest edit of this subject created since ``since`` (refusals excluded)."""
     for row in db.query("""SELECT e.id, e.subject, e.created_at FROM edits e
-                           WHERE e.created_at >= ? AND e.status != 'rejected'
-                           ORDER BY e.created_at DESC""", [since]):
+                           WHERE e.created_at >= ? AND e.status != ?
+                           ORDER BY e.created_at DESC""", [since, EditStatus.REJECTED]):
         if normalize_key(row["subject"]) == subject_key:
             return row
     return None
@@ -370,14 +370,14 @@ class _Context:
     now: datetime
 
 
-def _log(db: Database, ctx: _Context, status: str, rule: str, reason: str,
+def _log(db: Database, ctx: _Context, status: EditStatus, rule: str, reason: str,
          templates: TemplateLookup, groups: Sequence[set[str]]) -> Decision:
     """Log the decision as an edit (unless the same refusal is already logged)."""
     claim = ctx.claim
     domains = tuple(sorted(_flat(groups)))
-    if status == "rejected" and claim.edit_id is not None:
+    if status == EditStatus.REJECTED and claim.edit_id is not None:
         previous = edit_log.get_edit(db, claim.edit_id)
-        if previous.status == "rejected" and previous.policy_rule == rule:
+        if previous.status == EditStatus.REJECTED and previous.policy_rule == rule:
             return Decision(claim.id, rule, previous.why or reason, ctx.kind, None,
                             None, domains)
     prompts, target, aliases = edit_forms(db, claim, ctx.probe, templates)
@@ -399,7 +399,7 @@ def _log(db: Database, ctx: _Context, status: str, rule: str, reason: str,
         claim_id=claim.id, status=status, policy_rule=rule, why=why, actor=ACTOR,
         reason=reason, checkpoint_id=ctx.probe["checkpoint_id"], details=details,
         now=ctx.now)
-    if status == "rejected":
+    if status == EditStatus.REJECTED:
         claim_store.set_claim_status(db, claim.id, "open", edit_id=edit.id)
     else:
         claim_store.set_claim_status(db, claim.id, "confirmed", edit_id=edit.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memoird.editor.builtin_models import checkpoint_name
 from memoird.store import checkpoints, db as store_db
 from memoird.store.records import ARTICLE_STATUSES, EDIT_STATUSES, FACT_STATUSES, FEED_STATUSES
 
@@ -30,6 +31,9 @@ def collect_status(rt) -> dict[str, dict[str, Any]]:
         "model": {
             "base": rt.config.model.base,
             "active_checkpoint": f"{active.id}: {active.path}" if active else "(none yet: run init)",
+            # what the daemon serves it as: the base's name only for the base's own folder
+            "serving": checkpoint_name(rt.config.model.base, rt.paths.root, active.id,
+                                       active.path) if active else "-",
             "device": rt.config.model.device,
             "memory_bytes": sum(p.stat().st_size for p in memory_files if p.is_file()),
         },

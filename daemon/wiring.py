@@ -26,37 +26,6 @@ def build_schedule(config: Config):
     return Schedule(**_pick(Schedule, config.feeds))
 
 
-class _BaseModelChat:
-    """The local chat backend on the live engine's model, with the memory switched off.
-
-    Extraction must read articles with the base model: an edit routed into an extraction
-    prompt would make the model "see" its own edits in the news. The engine's lock keeps
-    extraction from interleaving with a completion or an edit on the shared model.
-    """
-
-    def __init__(self, engine, batch_size: int, workers: int = 1):
-        self.engine = engine
-        self.batch_size = batch_size
-        self.workers = workers
-        self.local = self._local()
-        self.name = self.local.name
-
-    def _local(self):
-        from memoird.extractors.chat import LocalChat
-
-        return LocalChat(self.engine.loaded.model, self.engine.tokenizer,
-                         name=self.engine.name, batch_size=self.batch_size,
-                         workers=self.workers)
-
-    def chat(self, batch, max_new_tokens: int, temperature: float = 0.0) -> list[str]:
-        with self.engine.lock, self.engine.memoir.disabled():
-            if self.local.model is not self.engine.loaded.model:
-                # the engine switched checkpoint (distillation, rollback): cached contexts
-                # were computed with the old weights
-                self.local = self._local()
-            return self.local.chat(batch, max_new_tokens, temperature)
-
-
 def build_chat(config: Config, runtime):
     section = config.extract
     if section.backend == "openai":
@@ -66,7 +35,7 @@ def build_chat(config: Config, runtime):
                           timeout_s=section.timeout_s, concurrency=section.concurrency)
     if section.local_model:
         return _separate_chat(config, runtime)
-    return _BaseModelChat(runtime.engine, section.batch_size, section.workers)
+    return runtime.engine.base_chat(section.batch_size, section.workers)
 
 
 def _separate_chat(config: Config, runtime):

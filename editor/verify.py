@@ -104,27 +104,41 @@ def neighbour_prompts(prompts: Sequence[str], subject: str | None,
     return list(dict.fromkeys(out))
 
 
-class _Target:
-    """What verification runs on: an Engine (lock + memory), or a model and tokenizer."""
+@dataclass(frozen=True)
+class VerifyTarget:
+    """What verification runs on, named by its caller: the model and tokenizer, the
+    memory attached to that model (None: none, so bare canaries cannot be compared), and
+    the lock that keeps other users of the model out while a check decodes."""
 
-    def __init__(self, engine_or_model: Any, tokenizer: Any = None):
-        self.memoir = getattr(engine_or_model, "memoir", None)
-        self.lock = getattr(engine_or_model, "lock", None) or contextlib.nullcontext()
-        if hasattr(engine_or_model, "disabled") and hasattr(engine_or_model, "route"):
-            self.memoir = engine_or_model  # a Memoir: its model and tokenizer
-            self.backend = CausalLMBackend(engine_or_model.model, engine_or_model.tokenizer)
-        elif isinstance(engine_or_model, CausalLMBackend):
-            self.backend = engine_or_model
-        elif hasattr(engine_or_model, "loaded"):
-            self.backend = CausalLMBackend(engine_or_model.loaded.model,
-                                           engine_or_model.tokenizer)
-        elif isinstance(engine_or_model, tuple):
-            self.backend = CausalLMBackend(*engine_or_model)
+    model: Any
+    tokenizer: Any
+    memoir: Any = None
+    lock: Any = None
+
+
+class _Target:
+    """A VerifyTarget, a Memoir (its model, tokenizer and itself), a CausalLMBackend, or
+    a model and tokenizer (as a tuple or two arguments)."""
+
+    def __init__(self, target: Any, tokenizer: Any = None):
+        self.memoir = None
+        self.lock = contextlib.nullcontext()
+        if isinstance(target, VerifyTarget):
+            self.memoir = target.memoir
+            self.lock = target.lock or contextlib.nullcontext()
+            self.backend = CausalLMBackend(target.model, target.tokenizer)
+        elif hasattr(target, "disabled") and hasattr(target, "route"):
+            self.memoir = target  # a Memoir: its model and tokenizer
+            self.backend = CausalLMBackend(target.model, target.tokenizer)
+        elif isinstance(target, CausalLMBackend):
+            self.backend = target
+        elif isinstance(target, tuple):
+            self.backend = CausalLMBackend(*target)
         else:
             if tokenizer is None:
-                raise TypeError("verify: pass an Engine, a CausalLMBackend, or "
-                                "(model, tokenizer)")
-            self.backend = CausalLMBackend(engine_or_model, tokenizer)
+                raise TypeError("verify: pass a VerifyTarget, a Memoir, a CausalLMBackend, "
+                                "or (model, tokenizer)")
+            self.backend = CausalLMBackend(target, tokenizer)
 
     def continuations(self, prompts: Sequence[str], memory: bool = True) -> list[str]:
         if not prompts:
@@ -142,13 +156,14 @@ class _Target:
             return self.memoir.route(list(prompts))
 
 
-def capture(engine_or_model: Any, prompts: Sequence[str]) -> list[Expectation]:
-    """Greedy continuations of ``prompts`` now (call before training an edit)."""
-    target = _Target(engine_or_model)
+def capture(model: Any, prompts: Sequence[str]) -> list[Expectation]:
+    """Greedy continuations of ``prompts`` now (call before training an edit); ``model``
+    is anything ``_Target`` takes (a VerifyTarget, a Memoir, a backend...)."""
+    target = _Target(model)
     return [Expectation(p, c) for p, c in zip(prompts, target.continuations(prompts))]
 
 
-def verify_edit(engine_or_model: Any, request: Any,
+def verify_edit(model: Any, request: Any,
                 canaries: Sequence[Expectation | str] = CANARY_PROMPTS,
                 neighbours: Sequence[Expectation | str] = (),
                 thresholds: VerifyThresholds = VerifyThresholds()) -> VerifyReport:
@@ -156,8 +171,9 @@ def verify_edit(engine_or_model: Any, request: Any,
 
     ``canaries`` and ``neighbours`` are ``Expectation``s captured before the edit, or
     bare prompts, which are then compared with the memory switched off (see module doc).
+    ``model`` is a VerifyTarget, a Memoir, a CausalLMBackend or (model, tokenizer).
     """
-    target = _Target(engine_or_model)
+    target = _Target(model)
     edit_id = str(getattr(request, "edit_id", getattr(request, "id", "")))
     scores: dict[str, Any] = {}
     reasons: list[str] = []
@@ -215,7 +231,8 @@ def _compare(target: _Target, items: Sequence[Expectation | str], edit_id: str) 
 
 @dataclass
 class EditVerifier:
-    """The apply stage's verifier: ``before(engine, edit)`` then ``(engine, edit)``.
+    """The apply stage's verifier: ``before(target, edit)`` then ``(target, edit)``, where
+    the target is the live model as a ``VerifyTarget`` (the daemon's engine makes one).
 
     ``neighbour_subjects(edit)`` names other subjects of the edit's relation (from the
     store); FALLBACK_SUBJECTS otherwise. Calling it without ``before`` still works, with
@@ -233,16 +250,16 @@ class EditVerifier:
         return neighbour_prompts(edit_prompts(edit), edit.subject,
                                  subjects or FALLBACK_SUBJECTS)
 
-    def before(self, engine: Any, edit: Any) -> None:
-        self._before[str(edit.id)] = (capture(engine, self.canary_prompts),
-                                      capture(engine, self.neighbours(edit)))
+    def before(self, target: Any, edit: Any) -> None:
+        self._before[str(edit.id)] = (capture(target, self.canary_prompts),
+                                      capture(target, self.neighbours(edit)))
 
-    def __call__(self, engine: Any, edit: Any) -> tuple[bool, dict[str, Any], str]:
+    def __call__(self, target: Any, edit: Any) -> tuple[bool, dict[str, Any], str]:
         canaries, neighbours = self._before.pop(
             str(edit.id), (list(self.canary_prompts), self.neighbours(edit)))
         request = _AsRequest(str(edit.id), edit.prompt, edit.target,
                              tuple(getattr(edit, "prompts", ()) or ()))
-        report = verify_edit(engine, request, canaries, neighbours, self.thresholds)
+        report = verify_edit(target, request, canaries, neighbours, self.thresholds)
         return report.passed, report.scores, report.reason
 
 

@@ -21,7 +21,7 @@ from .clock import Moment, maybe_iso, now_iso
 from .db import write_transaction
 from .errors import InvalidValue, NotFound
 from .facts import get_fact
-from .records import CLAIM_STATUSES, Claim, ClaimSource, Edit
+from .records import CLAIM_STATUSES, Claim, ClaimSource, Edit, EditStatus
 
 _SELECT = """SELECT c.*, (SELECT COUNT(DISTINCT s.domain) FROM claim_sources s
                          WHERE s.claim_id = c.id) AS domain_count FROM claims c"""
@@ -177,9 +177,9 @@ def held_claims(db: Database, limit: int = 200) -> list[dict]:
         SELECT c.*, (SELECT COUNT(DISTINCT s.domain) FROM claim_sources s
                      WHERE s.claim_id = c.id) AS domain_count,
                e.policy_rule AS rule, e.why AS why, e.id AS refused_edit_id
-        FROM claims c LEFT JOIN edits e ON e.id = c.edit_id AND e.status = 'rejected'
+        FROM claims c LEFT JOIN edits e ON e.id = c.edit_id AND e.status = ?
         WHERE c.status = 'open' ORDER BY c.last_seen DESC, c.id DESC LIMIT ?""",
-                    [int(limit)])
+                    [EditStatus.REJECTED, int(limit)])
     out = []
     for row in rows:
         row = dict(row)

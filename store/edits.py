@@ -39,18 +39,19 @@ from .checkpoints import get_checkpoint
 from .clock import Moment, maybe_iso, now_iso
 from .db import write_transaction
 from .errors import InvalidValue
-from .records import EDIT_STATUSES, Edit, EditEvent
+from .records import EDIT_STATUSES, Edit, EditEvent, EditStatus
 
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "pending": ("approved", "rejected"),
-    "approved": ("applied", "failed", "rejected"),
-    "applied": ("reverted", "failed", "distilled"),
-    "failed": ("approved", "rejected"),
-    "reverted": ("approved",),
-    "rejected": ("approved",),
-    "distilled": ("applied",),
+TRANSITIONS: dict[EditStatus, tuple[EditStatus, ...]] = {
+    EditStatus.PENDING: (EditStatus.APPROVED, EditStatus.REJECTED),
+    EditStatus.APPROVED: (EditStatus.APPLIED, EditStatus.FAILED, EditStatus.REJECTED),
+    EditStatus.APPLIED: (EditStatus.REVERTED, EditStatus.FAILED, EditStatus.DISTILLED),
+    EditStatus.FAILED: (EditStatus.APPROVED, EditStatus.REJECTED),
+    EditStatus.REVERTED: (EditStatus.APPROVED,),
+    EditStatus.REJECTED: (EditStatus.APPROVED,),
+    EditStatus.DISTILLED: (EditStatus.APPLIED,),
 }
-INITIAL_STATUSES = ("pending", "approved", "rejected")
+INITIAL_STATUSES: tuple[EditStatus, ...] = (EditStatus.PENDING, EditStatus.APPROVED,
+                                            EditStatus.REJECTED)
 
 #: columns a transition or annotation may set; what the edit *is* (subject, relation,
 #: prompt, target, claim) never changes: a different target is a different edit
@@ -61,12 +62,14 @@ SETTABLE = ("prompts", "old_answer", "policy_rule", "why", "mask", "verification
 def create_edit(db: Database, *, subject: str, prompt: str, target: str, actor: str,
                 reason: str, relation: str | None = None, prompts: Sequence[str] = (),
                 old_answer: str | None = None, claim_id: int | None = None,
-                status: str = "pending", policy_rule: str | None = None,
+                status: EditStatus | str = EditStatus.PENDING,
+                policy_rule: str | None = None,
                 why: str | None = None, checkpoint_id: int | None = None,
                 details: dict[str, Any] | None = None, now: Moment | None = None,
                 subject_aliases: Sequence[str] = ()) -> Edit:
     """Log a proposed edit together with its first event (from nothing to ``status``)."""
     check_choice("initial edit status", status, INITIAL_STATUSES)
+    status = EditStatus(status)
     values: dict[str, Any] = {
         "subject": check_text("edit subject", subject), "relation": relation,
         "prompt": check_text("edit prompt", prompt), "target": check_text("edit target", target),
@@ -87,15 +90,15 @@ def create_edit(db: Database, *, subject: str, prompt: str, target: str, actor: 
     return get_edit(db, edit_id)
 
 
-def transition(db: Database, edit_id: int, to_status: str, actor: str, reason: str, *,
-               details: dict[str, Any] | None = None, **fields: Any) -> Edit:
+def transition(db: Database, edit_id: int, to_status: EditStatus | str, actor: str,
+               reason: str, *, details: dict[str, Any] | None = None, **fields: Any) -> Edit:
     """Move an edit to ``to_status`` (see TRANSITIONS), setting ``fields`` with it.
 
     Raises IllegalTransition (a ValueError) naming the edit, both statuses and what is
     allowed; nothing is written then.
     """
     check_choice("edit status", to_status, EDIT_STATUSES)
-    return _change(db, edit_id, to_status, actor, reason, details, fields)
+    return _change(db, edit_id, EditStatus(to_status), actor, reason, details, fields)
 
 
 def annotate(db: Database, edit_id: int, actor: str, reason: str, *,
@@ -105,7 +108,7 @@ def annotate(db: Database, edit_id: int, actor: str, reason: str, *,
     return _change(db, edit_id, None, actor, reason, details, fields)
 
 
-def _change(db: Database, edit_id: int, to_status: str | None, actor: str, reason: str,
+def _change(db: Database, edit_id: int, to_status: EditStatus | None, actor: str, reason: str,
             details: dict[str, Any] | None, fields: dict[str, Any]) -> Edit:
     check_fields(f"edit {edit_id}", fields, SETTABLE)
     fields = _check_settable(fields)
@@ -122,8 +125,9 @@ def _change(db: Database, edit_id: int, to_status: str | None, actor: str, reaso
     return get_edit(db, edit_id)
 
 
-def _add_event(db: Database, edit_id: int, from_status: str | None, to_status: str,
-               actor: str, reason: str, details: dict[str, Any] | None, at: str) -> None:
+def _add_event(db: Database, edit_id: int, from_status: EditStatus | None,
+               to_status: EditStatus, actor: str, reason: str,
+               details: dict[str, Any] | None, at: str) -> None:
     db["edit_events"].insert(encode(EditEvent, {
         "edit_id": edit_id, "from_status": from_status, "to_status": to_status,
         "actor": check_text("actor", actor), "reason": check_text("reason", reason),
@@ -163,8 +167,8 @@ def edit_events(db: Database, edit_id: int) -> list[EditEvent]:
                    [edit_id])
 
 
-def _filters(status: str | Sequence[str] | None, subject: str | None, relation: str | None,
-             since: Moment | None, claim_id: int | None,
+def _filters(status: EditStatus | str | Sequence[str] | None, subject: str | None,
+             relation: str | None, since: Moment | None, claim_id: int | None,
              checkpoint_id: int | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -188,7 +192,7 @@ def _filters(status: str | Sequence[str] | None, subject: str | None, relation: 
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def list_edits(db: Database, *, status: str | Sequence[str] | None = None,
+def list_edits(db: Database, *, status: EditStatus | str | Sequence[str] | None = None,
                subject: str | None = None, relation: str | None = None,
                since: Moment | None = None, claim_id: int | None = None,
                checkpoint_id: int | None = None, limit: int = 50,
@@ -206,7 +210,7 @@ def list_edits(db: Database, *, status: str | Sequence[str] | None = None,
                    "LIMIT ? OFFSET ?", params + [int(limit), int(offset)])
 
 
-def count_edits(db: Database, *, status: str | Sequence[str] | None = None,
+def count_edits(db: Database, *, status: EditStatus | str | Sequence[str] | None = None,
                 subject: str | None = None, relation: str | None = None,
                 since: Moment | None = None, claim_id: int | None = None,
                 checkpoint_id: int | None = None) -> int:

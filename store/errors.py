@@ -43,6 +43,9 @@ class IllegalTransition(InvalidValue):
 
     def __init__(self, kind: str, record_id: int, from_status: str, to_status: str,
                  allowed: tuple[str, ...], hint: str | None = None):
+        # statuses may be enum members (StrEnum): the message quotes their plain strings
+        from_status, to_status = str(from_status), str(to_status)
+        allowed = tuple(str(a) for a in allowed)
         self.kind = kind
         self.record_id = record_id
         self.from_status = from_status

@@ -9,10 +9,11 @@ serialise to JSON for the API unchanged; JSON columns come back decoded.
 from __future__ import annotations
 
 import json
+import sys
 from array import array
 from dataclasses import dataclass, field, fields
+from enum import Enum, StrEnum
 from typing import Any, ClassVar, Mapping, Self
-import sys
 
 
 class Record:
@@ -25,6 +26,8 @@ class Record:
     bool_fields: ClassVar[tuple[str, ...]] = ()
     #: columns stored as a packed little-endian uint32 BLOB (a list of ints in Python)
     int_array_fields: ClassVar[tuple[str, ...]] = ()
+    #: columns holding one member of a closed set: stored as the member's string value
+    enum_fields: ClassVar[Mapping[str, type[Enum]]] = {}
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
@@ -38,6 +41,8 @@ class Record:
                     value = bool(value)
                 elif f.name in cls.int_array_fields:
                     value = unpack_ints(value)
+                elif f.name in cls.enum_fields:
+                    value = cls.enum_fields[f.name](value)
             values[f.name] = value
         return cls(**values)
 
@@ -52,6 +57,8 @@ class Record:
             return int(bool(value))
         if name in cls.int_array_fields:
             return pack_ints(value)
+        if isinstance(value, Enum):
+            return value.value
         return value
 
     def as_dict(self) -> dict[str, Any]:
@@ -80,7 +87,27 @@ ARTICLE_STATUSES = ("new", "extracted", "failed", "skipped")
 FACT_STATUSES = ("new", "probed", "unmapped", "skipped")
 VERDICTS = ("agrees", "conflicts", "unknown")
 CLAIM_STATUSES = ("open", "confirmed", "rejected", "superseded")
-EDIT_STATUSES = ("pending", "approved", "applied", "rejected", "reverted", "failed", "distilled")
+
+
+class EditStatus(StrEnum):
+    """Where an edit stands in the edit log (store/edits.py has the transitions).
+
+    A ``StrEnum``: each member *is* its string, so the database column, the JSON of the
+    API and comparisons with plain strings (``edit.status == "applied"``) are unchanged.
+    """
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    REVERTED = "reverted"
+    FAILED = "failed"
+    DISTILLED = "distilled"
+
+
+#: in this order in the schema's CHECK constraint and in every per-status count
+EDIT_STATUSES: tuple[EditStatus, ...] = tuple(EditStatus)
+
 CHECKPOINT_STATUSES = ("active", "candidate", "retired")
 
 
@@ -200,7 +227,7 @@ class Edit(Record):
     prompts: list[str]
     target: str
     old_answer: str | None
-    status: str
+    status: EditStatus
     policy_rule: str | None
     why: str | None
     mask: list[int] | None
@@ -213,20 +240,23 @@ class Edit(Record):
 
     json_fields: ClassVar[tuple[str, ...]] = ("prompts", "verification", "subject_aliases")
     int_array_fields: ClassVar[tuple[str, ...]] = ("mask",)
+    enum_fields: ClassVar[Mapping[str, type[Enum]]] = {"status": EditStatus}
 
 
 @dataclass(frozen=True, slots=True)
 class EditEvent(Record):
     id: int
     edit_id: int
-    from_status: str | None
-    to_status: str
+    from_status: EditStatus | None
+    to_status: EditStatus
     actor: str
     reason: str | None
     at: str
     details: dict[str, Any] = field(default_factory=dict)
 
     json_fields: ClassVar[tuple[str, ...]] = ("details",)
+    enum_fields: ClassVar[Mapping[str, type[Enum]]] = {"from_status": EditStatus,
+                                                        "to_status": EditStatus}
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from memoird.daemon.actions import EDIT_ACTIONS
 from memoird.daemon.api import create_app
 from memoird.store import edits as edit_log
 from memoird.store.checkpoints import register_checkpoint
@@ -48,6 +49,8 @@ def test_health_ready_models_and_openapi(server):
     [card] = client.get("/v1/models").json()["data"]
     assert card["id"] == "fake-model:checkpoint-1:memory-7" and card["root"] == "fake-model"
     paths = client.get("/openapi.json").json()["paths"]
+    assert {p.rsplit("/", 1)[1] for p in paths if p.startswith("/api/edits/{edit_id}/")} \
+        == set(EDIT_ACTIONS)
     for path in ("/v1/completions", "/v1/chat/completions", "/api/edits",
                  "/api/edits/{edit_id}/revert", "/api/feeds/{feed_id}/pause"):
         assert path in paths

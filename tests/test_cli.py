@@ -106,6 +106,26 @@ def test_edits_list_show_approve_reject(data_dir, capsys):
     assert status["edits"]["approved"] == 1 and status["edits"]["rejected"] == 1
 
 
+def test_edit_subcommands_dispatch_through_the_action_table(data_dir, capsys, monkeypatch):
+    """`memoird edits <name>` exists for each entry of actions.EDIT_ACTIONS and calls it."""
+    from types import SimpleNamespace
+
+    from memoird.daemon import actions
+    from memoird.daemon.cli import EDIT_ACTION_HELP
+
+    assert list(EDIT_ACTION_HELP) == list(actions.EDIT_ACTIONS) == ["approve", "reject", "revert"]
+    calls = []
+
+    def fake(rt, edit_id, actor, reason):
+        calls.append((edit_id, actor, reason))
+        return SimpleNamespace(id=edit_id, status="rejected")
+
+    monkeypatch.setitem(actions.EDIT_ACTIONS, "reject", fake)
+    code, out, _ = run(capsys, "edits", "reject", "41", "--actor", "bob")
+    assert (code, out.strip()) == (0, "edit 41 is rejected")
+    assert calls == [(41, "bob", "reject from the CLI")]
+
+
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "memoird.daemon.cli", "--help"],
                          capture_output=True, text=True, check=True).stdout

@@ -93,9 +93,12 @@ def test_token_table_spells_bytes_exactly(tokenizer):
 
 
 @pytest.mark.slow
-def test_engine_logprobs_equal_a_teacher_forced_forward_pass(tmp_path, embedded_model_dir):
+def test_engine_logprobs_equal_a_teacher_forced_forward_pass(tmp_path, embedded_model_dir,
+                                                            embedded_model):
     """The logprobs come from the forward pass that chose each token: they match the
-    log-softmax of a separate full forward pass over prompt + completion."""
+    log-softmax of a separate full forward pass over prompt + completion (by the same
+    weights loaded apart from the engine: its memory holds no edit, so the engine
+    computes exactly what the base model does)."""
     import torch
 
     from service_support import runtime_for
@@ -107,7 +110,7 @@ def test_engine_logprobs_equal_a_teacher_forced_forward_pass(tmp_path, embedded_
         prompts = ["The capital of France is", "Water boils at"]
         results = engine.complete(prompts, max_new_tokens=6, logprobs=3, stop=["\n\n"])
         plain = engine.generate(prompts, max_new_tokens=6)
-        model, tok = engine.loaded.model, engine.tokenizer
+        model, tok = embedded_model.model, embedded_model.tokenizer
         for prompt, result, text in zip(prompts, results, plain):
             assert text.startswith(result.text)
             prompt_ids = tok(prompt)["input_ids"]

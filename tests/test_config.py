@@ -155,10 +155,48 @@ def test_model_base_accepts_an_existing_folder(tmp_path):
     assert config.model.base == str(folder)
 
 
-def test_builtin_aliases_match_the_model_loader():
-    from memoird.editor.model import BUILTINS
+def test_builtin_aliases_have_one_source():
+    """The config check and the loader read one list (editor/builtin_models.py), and the
+    default base model is one of them."""
+    from memoird.daemon.config import ModelSection
+    from memoird.editor import builtin_models, model
 
-    assert set(BUILTIN_MODELS) == set(BUILTINS)
+    assert model.BUILTINS is builtin_models.BUILTINS
+    assert BUILTIN_MODELS == tuple(builtin_models.BUILTINS) == builtin_models.BUILTIN_MODELS
+    assert ModelSection().base == builtin_models.DEFAULT_MODEL in BUILTIN_MODELS
+    for alias in BUILTIN_MODELS:
+        assert load_config(None, env={"MEMOIRD_MODEL_BASE": alias}).model.base == alias
+    with pytest.raises(ConfigError, match="neither a built-in model .smollm2-135m-instruct, "
+                                          "gemma3-270m."):
+        load_config(None, env={"MEMOIRD_MODEL_BASE": "no-such-model"})
+
+
+def test_checkpoint_names_never_label_another_checkpoint_as_the_base(tmp_path):
+    """The engine, `memoird init` and `memoird status` name the weights they serve this
+    way: the configured base's name for its own folder only, else the checkpoint id."""
+    from memoird.editor.builtin_models import checkpoint_name
+
+    alias = "smollm2-135m-instruct"
+    converted = tmp_path / "checkpoints" / alias
+    distilled = tmp_path / "checkpoints" / "distilled-1-g7"
+    assert checkpoint_name(alias, tmp_path, 1, converted) == alias
+    assert checkpoint_name(alias, tmp_path, 3, distilled) == "checkpoint-3"
+    folder = tmp_path / "my-model"
+    assert checkpoint_name(str(folder), tmp_path, 1, folder) == "my-model"
+    assert checkpoint_name(str(folder), tmp_path, 1, converted) == "checkpoint-1"  # base changed
+
+
+def test_config_and_the_builtin_list_import_without_torch():
+    """`memoird status`, `feeds` and the config check must not pay for importing torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import memoird.daemon.config, memoird.editor.builtin_models; "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("library", ["FetchPolicy", "Schedule"])

@@ -62,6 +62,25 @@ def _answers(rt: Runtime, items) -> list[str]:
     return [a.strip() for a in rt.engine.generate([p for p, _, _ in items], max_new_tokens=1)]
 
 
+def _served(rt: Runtime) -> str:
+    """What `memoird status` says the daemon serves (computed without loading the model)."""
+    from memoird.daemon.status import collect_status
+
+    return collect_status(rt)["model"]["serving"]
+
+
+def _init(rt: Runtime, base: Path, monkeypatch, capsys) -> str:
+    """What `memoird init` prints for the data directory as it is now."""
+    from memoird.daemon.cli import main
+
+    for key, value in _env(rt.paths.root, base).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(rt.paths.root)
+    capsys.readouterr()
+    assert main(["init"]) == 0
+    return capsys.readouterr().out
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -74,7 +93,8 @@ def rt(tmp_path, tiny_base):
     runtime.close()
 
 
-def test_activation_rebuilds_memory_logs_every_edit_and_rolls_back(rt):
+def test_activation_rebuilds_memory_logs_every_edit_and_rolls_back(rt, tiny_base, monkeypatch,
+                                                                  capsys):
     ids = _apply(rt, EDITS)
     db = rt.db()
     base = registry.active_checkpoint(db)
@@ -98,13 +118,25 @@ def test_activation_rebuilds_memory_logs_every_edit_and_rolls_back(rt):
     assert new.gate_metrics["passed"] and new.gate_metrics["reliability"] >= 0.5
     absorbed = set(new.edits_distilled)
     assert absorbed and absorbed <= set(ids) and late[0] not in absorbed
-    # The live engine serves the new weights with a memory of only what they lack.
+    # The live engine serves the new weights with a memory of only what they lack, under
+    # the new checkpoint's id (never the base model's name), and so does a restart.
     assert rt.engine.checkpoint.id == new.id
-    assert set(rt.engine.memoir.edit_ids()) == {str(i) for i in set(ids + late) - absorbed}
+    assert (rt.engine.name, rt.engine.is_base) == (f"checkpoint-{new.id}", False)
+    assert _served(rt) == f"checkpoint-{new.id}"
+    assert f"checkpoint      {new.id}, distilled from checkpoint {base.id}: {new.path}  (" in \
+        _init(rt, tiny_base, monkeypatch, capsys)
+    restarted = _runtime(rt.paths.root, tiny_base)
+    try:
+        assert (restarted.engine.name, restarted.engine.checkpoint.id) == (
+            f"checkpoint-{new.id}", new.id)
+    finally:
+        restarted.engine.close()
+        restarted.close()
+    assert set(rt.engine.edit_ids()) == {str(i) for i in set(ids + late) - absorbed}
     assert memory_path(rt.paths.memory, new).exists() and old_memory.exists()
     now = _answers(rt, EDITS + [LATE])
     assert [a for a, (_, t, _) in zip(now, EDITS) if t in held] == held and now[-1] == LATE[1]
-    with rt.engine.memoir.disabled():  # absorbed edits answer from the weights alone
+    with rt.engine.without_memory():  # absorbed edits answer from the weights alone
         got = _answers(rt, EDITS)
     assert [g for g, i in zip(got, ids) if i in absorbed] == [
         t for (_, t, _), i in zip(EDITS, ids) if i in absorbed]
@@ -120,7 +152,10 @@ def test_activation_rebuilds_memory_logs_every_edit_and_rolls_back(rt):
     back = rollback(rt, engine=rt.engine)
     assert back["checkpoint_id"] == base.id == registry.active_checkpoint(db).id
     assert rt.engine.checkpoint.id == base.id
-    assert set(rt.engine.memoir.edit_ids()) == {str(i) for i in ids + late}
+    assert (rt.engine.name, rt.engine.is_base) == (tiny_base.name, True) == (_served(rt), True)
+    assert f"base model      {tiny_base.name}  (checkpoint {base.id}: {base.path}; loaded in " in \
+        _init(rt, tiny_base, monkeypatch, capsys)
+    assert set(rt.engine.edit_ids()) == {str(i) for i in ids + late}
     for i in ids + late:
         e = edit_log.get_edit(db, i)
         assert (e.status, e.checkpoint_id) == ("applied", base.id)

@@ -81,6 +81,35 @@ def test_every_documented_transition_is_allowed(store_db):
             assert edits.transition(store_db, edit.id, target, "t", "edge").status == target
 
 
+def test_statuses_are_an_enum_stored_and_serialised_as_their_strings(store_db):
+    """EditStatus members come back from the store; the database and JSON hold the same
+    plain strings as before the enum, and messages quote them plainly."""
+    import json
+
+    from memoird.store.records import EDIT_STATUSES, EditStatus
+
+    assert [str(s) for s in EDIT_STATUSES] == ["pending", "approved", "applied", "rejected",
+                                               "reverted", "failed", "distilled"]
+    edit = edits.transition(store_db, _edit(store_db).id, EditStatus.APPROVED, "t", "ok")
+    assert edit.status is EditStatus.APPROVED and edit.status == "approved"
+    [event] = edits.edit_events(store_db, edit.id)[-1:]
+    assert (event.from_status, event.to_status) == (EditStatus.PENDING, EditStatus.APPROVED)
+    row = store_db.execute("SELECT status, typeof(status) FROM edits WHERE id = ?",
+                           [edit.id]).fetchone()
+    assert tuple(row) == ("approved", "text")
+    assert json.loads(json.dumps(edit.as_dict()))["status"] == "approved"
+    assert json.dumps({EditStatus.APPLIED: EditStatus.APPLIED}) == '{"applied": "applied"}'
+    assert edits.list_edits(store_db, status="approved") == [edit]
+    assert edits.list_edits(store_db, status=EditStatus.APPROVED) == [edit]
+    schema = store_db.execute("SELECT sql FROM sqlite_master WHERE name = 'edits'").fetchone()[0]
+    assert "'pending', 'approved', 'applied', 'rejected', 'reverted', 'failed', 'distilled'" \
+        in schema
+    with pytest.raises(IllegalTransition) as info:
+        edits.transition(store_db, edit.id, EditStatus.PENDING, "t", "no")
+    assert str(info.value) == (f"edit {edit.id}: cannot go from 'approved' to 'pending' "
+                               "(allowed from 'approved': applied, failed, rejected)")
+
+
 def test_annotate_keeps_status_and_logs(store_db):
     old = checkpoints.register_checkpoint(store_db, "/ckpt/a", status="active")
     new = checkpoints.register_checkpoint(store_db, "/ckpt/b", parent_id=old.id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from memoird.editor.memoir import EditRequest, Memoir
-from memoird.editor.verify import (EditVerifier, Expectation, capture, neighbour_prompts,
-                                   verify_edit)
+from memoird.editor.verify import (EditVerifier, Expectation, VerifyTarget, capture,
+                                   neighbour_prompts, verify_edit)
 
 PROMPT = "Lionel Messi plays for"
 PARAPHRASES = ("Lionel Messi is a player of",)
@@ -77,3 +77,35 @@ def test_edit_verifier_without_before_compares_with_the_memory_off(memoir):
     passed, scores, reason = verifier(mem, edit)
     assert passed, reason
     assert scores["canaries"]["checked"] == 3 and scores["neighbours"]["checked"] == 2
+
+
+def test_a_verify_target_names_model_memory_and_lock(memoir):
+    """What the daemon's engine hands the apply stage: the same checks, run under its lock;
+    nothing is sniffed from an object that merely looks like an engine."""
+    import threading
+    from types import SimpleNamespace
+
+    mem, request, (canaries, neighbours) = memoir
+
+    class CountingLock:
+        def __init__(self):
+            self.lock, self.entered = threading.RLock(), 0
+
+        def __enter__(self):
+            self.entered += 1
+            return self.lock.__enter__()
+
+        def __exit__(self, *exc):
+            return self.lock.__exit__(*exc)
+
+    lock = CountingLock()
+    report = verify_edit(VerifyTarget(mem.model, mem.tokenizer, mem, lock), request,
+                         list(CANARIES), neighbours)
+    assert report.passed, report.reason
+    assert report.scores["canaries"]["checked"] == len(CANARIES) and lock.entered >= 2
+    without_memory = verify_edit(VerifyTarget(mem.model, mem.tokenizer), request,
+                                 list(CANARIES))
+    assert without_memory.scores["canaries"]["skipped"] == list(CANARIES)
+    with pytest.raises(TypeError, match="VerifyTarget"):
+        verify_edit(SimpleNamespace(loaded=SimpleNamespace(model=mem.model), memoir=mem,
+                                    lock=lock), request)

@@ -15,12 +15,14 @@ from typing import Any, Callable
 from sqlite_utils import Database
 
 from memoird.store import edits as edit_log
+from memoird.store.records import EditStatus
 
 log = logging.getLogger("memoird.apply")
 
 ACTOR = "editor"
 
-#: verify(engine, edit) -> (passed, scores, reason); None skips verification
+#: verify(target, edit) -> (passed, scores, reason), where target is the engine's
+#: ``verify_target()`` (editor/verify.py's EditVerifier); None skips verification
 Verifier = Callable[[Any, Any], tuple[bool, dict[str, Any], str]]
 
 
@@ -35,7 +37,7 @@ class ApplyReport:
 def apply_approved_edits(db: Database, engine, limit: int | None = None,
                          verify: Verifier | None = None) -> ApplyReport:
     report = ApplyReport()
-    queue = edit_log.list_edits(db, status="approved", limit=limit or 1_000_000)
+    queue = edit_log.list_edits(db, status=EditStatus.APPROVED, limit=limit or 1_000_000)
     for edit in reversed(queue):  # oldest first: edits are applied in the order approved
         if engine.holds(edit.id):  # committed before a crash; reconcile logs it
             continue
@@ -43,30 +45,30 @@ def apply_approved_edits(db: Database, engine, limit: int | None = None,
             applied = engine.apply_edit(edit)
         except Exception as exc:
             log.exception("edit %s failed to train", edit.id)
-            edit_log.transition(db, edit.id, "failed", ACTOR, f"training failed: {exc}")
+            edit_log.transition(db, edit.id, EditStatus.FAILED, ACTOR, f"training failed: {exc}")
             report.failed += 1
             report.errors.append(f"edit {edit.id}: {exc}")
             continue
         result = asdict(applied.result)
         scores: dict[str, Any] = {"train": result}
         if verify is not None:
-            passed, checks, reason = verify(engine, edit)
+            passed, checks, reason = verify(engine.verify_target(), edit)
             scores["checks"] = checks
             if not passed:
                 undo = engine.revert_edit(edit.id)
                 edit_log.transition(
-                    db, edit.id, "applied", ACTOR, "trained into the memory",
+                    db, edit.id, EditStatus.APPLIED, ACTOR, "trained into the memory",
                     memory_generation=applied.memory_generation,
                     checkpoint_id=engine.checkpoint.id, verification=scores)
                 edit_log.transition(
-                    db, edit.id, "failed", "verifier",
+                    db, edit.id, EditStatus.FAILED, "verifier",
                     f"verification failed, reverted automatically: {reason}",
                     memory_generation=undo["memory_generation"], verification=scores)
                 report.failed += 1
                 report.errors.append(f"edit {edit.id}: {reason}")
                 continue
         edit_log.transition(
-            db, edit.id, "applied", ACTOR,
+            db, edit.id, EditStatus.APPLIED, ACTOR,
             f"trained in {applied.result.steps} steps ({applied.result.seconds:.2f} s), "
             f"loss {applied.result.initial_loss:.3f} -> {applied.result.final_loss:.3f}",
             memory_generation=applied.memory_generation, checkpoint_id=engine.checkpoint.id,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,8 +24,7 @@ from sqlite_utils import Database
 
 from memoird.daemon.policy import TemplateLookup, default_templates
 from memoird.extractors.schema import subject_phrase
-from memoird.editor.probe import (CausalLMBackend, Prober, ProbeRequest, ProbeResult,
-                                  ProbeThresholds)
+from memoird.editor.probe import Prober, ProbeRequest, ProbeResult, ProbeThresholds
 from memoird.store import articles as article_store
 from memoird.store import claims as claim_store
 from memoird.store import facts as fact_store
@@ -68,49 +66,17 @@ class ProbeReport:
     claims: list[int] = field(default_factory=list)
 
 
-class _LockedBackend:
-    """Holds the engine's lock per batch, so no edit or request interleaves with routing."""
-
-    def __init__(self, backend: CausalLMBackend, lock):
-        self.backend, self.lock = backend, lock
-
-    def greedy(self, prompts: Sequence[str]) -> list[str]:
-        with self.lock:
-            return self.backend.greedy(prompts)
-
-    def continuation_logprobs(self, prompts: Sequence[str], conts: Sequence[str]) -> list[float]:
-        with self.lock:
-            return self.backend.continuation_logprobs(prompts, conts)
-
-
-_probers: "weakref.WeakKeyDictionary[Any, Prober]" = weakref.WeakKeyDictionary()
-
-
-def prober_for(engine: Any, thresholds: ProbeThresholds | None = None) -> Prober:
-    """A Prober over the daemon's Engine (cached per engine: the similarity model loads
-    once). A ``Prober`` passed in is returned as it is."""
-    if isinstance(engine, Prober):
-        return engine
-    prober = _probers.get(engine)
-    if prober is None or (thresholds is not None and prober.thresholds != thresholds):
-        backend = _LockedBackend(CausalLMBackend(engine.loaded.model, engine.tokenizer),
-                                 engine.lock)
-        prober = Prober(backend, thresholds=thresholds,
-                        state=lambda: (engine.checkpoint.id, engine.memory_generation))
-        _probers[engine] = prober
-    return prober
-
-
 def probe_pending_facts(db: Database, engine: Any, *, limit: int = 64,
                         templates: TemplateLookup | None = None,
                         thresholds: ProbeThresholds | None = None) -> ProbeReport:
     """Probe up to ``limit`` new facts, store the probes, add the facts to their claims.
 
-    ``engine`` is the daemon's Engine or a ready ``Prober``; the probe's checkpoint must
-    then be a checkpoint id (or None). A fact whose relation has no template is marked
-    ``skipped`` (it cannot be asked, so it can never become an edit).
+    ``engine`` is the daemon's Engine, whose ``prober(thresholds)`` asks the model it
+    serves now (a checkpoint switch gives a new one), or a ready ``Prober``, whose
+    checkpoint must then be a checkpoint id (or None). A fact whose relation has no
+    template is marked ``skipped`` (it cannot be asked, so it can never become an edit).
     """
-    prober = prober_for(engine, thresholds)
+    prober = engine if isinstance(engine, Prober) else engine.prober(thresholds)
     report = ProbeReport()
     facts = [f for f in fact_store.facts_by_status(db, "new", limit) if f.relation]
     requests, asked = [], []
