@@ -140,14 +140,22 @@ class _Target:
                                 "or (model, tokenizer)")
             self.backend = CausalLMBackend(target, tokenizer)
 
-    def continuations(self, prompts: Sequence[str], memory: bool = True) -> list[str]:
+    def continuations(self, prompts: Sequence[str], memory: bool = True,
+                      tokens: int = COMPARE_TOKENS) -> list[str]:
         if not prompts:
             return []
         with self.lock:
             if memory or self.memoir is None:
-                return self.backend.greedy(list(prompts), COMPARE_TOKENS)
+                return self.backend.greedy(list(prompts), tokens)
             with self.memoir.disabled():
-                return self.backend.greedy(list(prompts), COMPARE_TOKENS)
+                return self.backend.greedy(list(prompts), tokens)
+
+    def tokens_for(self, answer: str) -> int:
+        """Tokens to decode so that ``answer`` fits whole ("Netumbo Nandi-Ndaitwah" is 9
+        tokens; cut at 8 it never matches)."""
+        return max(COMPARE_TOKENS, len(self.backend.tokenizer(" " + answer,
+                                                              add_special_tokens=False)
+                                       ["input_ids"]) + 2)
 
     def route(self, prompts: Sequence[str]) -> list[str | None]:
         if self.memoir is None or not prompts:
@@ -179,7 +187,8 @@ def verify_edit(model: Any, request: Any,
     reasons: list[str] = []
 
     prompts = edit_prompts(request)
-    answers = [cut_answer(c) for c in target.continuations(prompts)]
+    answers = [cut_answer(c) for c in target.continuations(
+        prompts, tokens=target.tokens_for(request.target))]
     hits = [names_match(request.target, a) for a in answers]
     others = hits[1:]
     share = sum(others) / len(others) if others else 1.0

@@ -109,3 +109,17 @@ def test_a_verify_target_names_model_memory_and_lock(memoir):
     with pytest.raises(TypeError, match="VerifyTarget"):
         verify_edit(SimpleNamespace(loaded=SimpleNamespace(model=mem.model), memoir=mem,
                                     lock=lock), request)
+
+
+def test_a_target_longer_than_the_default_decode_is_read_whole(memoir):
+    """A name of more tokens than the verifier's usual decode ("Netumbo Nandi-Ndaitwah")
+    must be read to its end, or a working edit is reported as failed."""
+    mem, _, (canaries, _) = memoir
+    target = "Netumbo Nandi-Ndaitwah Shikongo"
+    assert len(mem.tokenizer(" " + target, add_special_tokens=False)["input_ids"]) > 8
+    request = EditRequest("2", "The President of Sylvania is", target,
+                          ("Who is the President of Sylvania?",), subject="Sylvania")
+    mem.edit(request)
+    report = verify_edit(mem, request, canaries, [])
+    assert report.scores["efficacy"]["answer"].startswith(target), report.scores["efficacy"]
+    assert report.passed, report.reason
