@@ -318,13 +318,17 @@ def independent_groups(sources: Sequence[Source]) -> list[set[str]]:
 def strongest_rival(db: Database, claim: Claim, config: Any, since: str, support: int,
                     ratio: float) -> tuple[Claim, int] | None:
     """A competing claim (same subject and relation, other object) with comparable
-    independent, trusted, recent support, or None."""
+    independent, trusted, recent support, or None. An article that reports our claim
+    and also names the old value ("Son spent ten years at Tottenham") tells the story of
+    the change; it is no source for the other side."""
     best: tuple[Claim, int] | None = None
+    ours = {s.article_id for s in claim_sources(db, claim.id)}
     for other in claim_store.competing_claims(db, claim.subject_key, claim.relation):
         if other.id == claim.id or other.object_key == claim.object_key:
             continue
         usable = [s for s in claim_sources(db, other.id)
-                  if s.seen_at >= since and s.trust >= config.trust_floor]
+                  if s.seen_at >= since and s.trust >= config.trust_floor
+                  and s.article_id not in ours]
         count = len(independent_groups(usable))
         if count and count >= ratio * support and (best is None or count > best[1]):
             best = (other, count)

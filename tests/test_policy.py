@@ -8,7 +8,7 @@ import pytest
 
 from memoird.daemon.policy import decide_claims, independent_groups, claim_sources
 from memoird.daemon.stages.probe import registrable_domain
-from memoird.store import claims, edits, probes
+from memoird.store import claims, edits, facts, probes
 from policy_support import NOW, Sources, policy, templates
 
 
@@ -104,6 +104,29 @@ def test_manual_mode_and_protected_subjects_wait_for_an_operator(store_db, src):
     decide(store_db, mode="manual")
     [spain] = edits.list_edits(store_db, subject="Spain")
     assert (spain.status, spain.policy_rule) == ("pending", "manual_mode")
+
+
+def test_old_value_named_by_the_articles_that_report_the_change_is_no_dispute(store_db, src):
+    """"Son joined LAFC ... Son spent ten years at Tottenham": the same article telling
+    the story of a change names the old value; that is no source against the change."""
+    new = [src.publish(domain, "Lionel Messi", "plays_for", "Inter Miami")
+           for domain in ("alpha.example", "beta.example")]
+    article_id = store_db["facts"].get(new[0])["article_id"]
+    old = facts.add_fact(store_db, article_id, subject="Lionel Messi", raw_relation="plays_for",
+                         relation="plays_for", object="Paris Saint-Germain",
+                         evidence="Messi spent two years at Paris Saint-Germain.",
+                         extractor_model="test", prompt_version="test")
+    for fact_id in (*new, old.id):
+        probed(store_db, fact_id)
+    rules = decide(store_db).rules
+    assert rules.get("confirmed_auto") == 1 and "contradicted" not in rules
+    # (the old value's own claim waits for sources: {"insufficient_sources": 1})
+    # an independent outlet that still says the old club is a dispute, though
+    probed(store_db, src.publish("gamma.example", "Luis Suarez", "plays_for", "Gremio"))
+    for domain in ("alpha.example", "beta.example"):
+        probed(store_db, src.publish(domain, "Luis Suarez", "plays_for", "Inter Miami"))
+    probed(store_db, src.publish("delta.example", "Luis Suarez", "plays_for", "Gremio"))
+    assert decide(store_db).rules.get("contradicted") == 2  # each side blocks the other
 
 
 def test_trust_floor_and_window(store_db, src):
