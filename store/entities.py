@@ -121,9 +121,15 @@ def _by_person_form(db: Database, name: str) -> Entity | None:
     else:
         hits = [p for p in people if len(normalize_key(p.name).split()) == 1
                 and normalize_key(p.name) in words[1:] + ([words[0]] if len(words) > 2 else [])]
-        hits += [p for p in people if len(p.name.split()) > 1 and p not in hits
-                 and set(normalize_key(p.name).split()) < set(words)
-                 and normalize_key(p.name).split()[-1] == words[-1]]
+        for p in people:
+            other = normalize_key(p.name).split()
+            if len(other) < 2 or p in hits:
+                continue
+            shorter, longer = sorted((other, words), key=len)
+            if set(shorter) < set(longer) and (
+                    shorter[-1] == longer[-1]  # "Mishal al-Sabah" in "Mishal al-Ahmad al-Sabah"
+                    or (len(shorter) >= 3 and longer[:len(shorter)] == shorter)):
+                hits.append(p)  # "Mohamed bin Zayed" for "Mohamed bin Zayed al-Nahyan"
     return hits[0] if len({h.id for h in hits}) == 1 else None
 
 

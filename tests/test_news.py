@@ -161,6 +161,14 @@ def test_entities_merge_short_forms_aliases_and_suffixes(store_db):
     full = entities.resolve(store_db, "Shigeru Ishiba", "person")
     assert full.id == ishiba.id and full.name == "Shigeru Ishiba"
     assert "Ishiba" in entities.aliases(store_db, full.id)
+    # longer and shorter forms of one name, either order; another person with the same
+    # first names stays apart
+    mbz = entities.resolve(store_db, "Mohamed bin Zayed al-Nahyan", "person")
+    assert entities.resolve(store_db, "Mohamed bin Zayed", "person").id == mbz.id
+    mishal = entities.resolve(store_db, "Mishal al-Ahmad al-Sabah", "person")
+    assert entities.resolve(store_db, "Mishal al-Ahmad al-Jaber al-Sabah", "person").id \
+        == mishal.id
+    assert entities.resolve(store_db, "Mohamed bin Salman", "person").id != mbz.id
 
 
 def test_embedding_judge_merges_spelling_variants_not_rivals(store_db):
