@@ -228,8 +228,16 @@ def run(args) -> list[dict]:
     def claims_for(item: dict) -> list[str]:
         """What the daemon made of an item's subject and relation, for error analysis:
         each claim's object, source domains, status and (when held) why."""
-        return [f"{c.object} [{c.domain_count} src, {c.status}]"
-                + (f" {why[c.id][:120]}" if c.id in why else "")
+        def edit_status(c) -> str:
+            if c.edit_id is None:
+                return ""
+            edit = edit_log.get_edit(db, c.edit_id)
+            failed = {k: v for k, v in (edit.verification or {}).items()
+                      if k in ("passed", "reason", "error", "failed")}
+            return f", edit {edit.id} {edit.status}" + (
+                f" {failed}"[:300] if edit.status != "applied" and failed else "")
+        return [f"{c.object} [{c.domain_count} src, {c.status}{edit_status(c)}]"
+                + (f" {why[c.id][:400]}" if c.id in why else "")
                 for c in claims if c.relation == RELATIONS.get(item["relation"])
                 and same(c.subject, names(item, "subject"))]
     for item in items:
