@@ -162,6 +162,8 @@ _ROLE_AFTER = re.compile(
 _LOCUS = re.compile(r"(?:^|\b(?:in|at|the)\s+)\|"
                     r"|\|(?:'s|’s)?\s*(?:parliament|government|court|palace|voted|approved|"
                     r"met|said|lawmakers|announced|confirmed|elected|chose)\b")
+_BARE_MARKERS = {"club", "group", "company", "bank", "party", "council", "league", "team",
+                 "fc", "corporation", "firm", "ministry", "government", "parliament"}
 _AMBIGUOUS_CURRENCIES = {"won", "real", "rand", "dram", "lek", "kip", "pula"}
 # Arabic name particles inside a name ("Mishal al-Ahmad al-Sabah")
 _PARTICLE_RE = re.compile(r"^(?:al|el|ad|as|ash|at|az|ben|bin|bint|ibn|abu)-[A-Z]")
@@ -280,6 +282,14 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             continue  # "Bringing back a former boss...": a verb that opens the sentence
         text = sentence[start:end]
         text = re.sub(r"(?:'s|’s|'|’)$", "", text)
+        if fold(text) in _BARE_MARKERS:
+            continue  # "Club president Jorge Brito": a word of a name, not a name
+        if re.search(r"['‘\"“](?:el |la |the |le )?$", sentence[max(0, start - 4):start]) \
+                and re.match(r"['’\"”]", sentence[end:end + 1]):
+            continue  # a nickname in quotes ('Rambo', 'el Muñeco')
+        if re.match(r"\s+(?:stadium|arena|ground|palace|airport|hotel|square|street)\b",
+                    sentence[end:]):
+            continue  # "the Monumental stadium": a venue
         last = fold(text).split()[-1] if fold(text) else ""
         if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS \
                 or last in VENUES or last in EVENTS or last.endswith(("stadion", "stadium")) \
@@ -404,6 +414,11 @@ class ArticleEntities:
                        or (len(fold(p).split()) > 2 and words[0] in fold(p).split())]
             if len(set(matches)) == 1:
                 return matches[0]
+            orgs = [n for n, t in self.seen.items() if ORGANISATION in t and PERSON not in t
+                    and len(fold(n).split()) > 1 and fold(n).split()[0] == words[0]]
+            if not matches and len(set(orgs)) == 1 and words[0] not in ORG_MARKERS \
+                    and not country_name(name) and words[0] not in gazetteer().cities:
+                return orgs[0]  # "River" for "River Plate", "Atlético" for "Atlético Madrid"
             if not matches and words[0] not in STOPWORDS:
                 # "Anutin" for "Anutin Charnvirakul": some names go by the first word
                 firsts = [p for p in self.persons if fold(p).split()[0] == words[0]]

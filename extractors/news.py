@@ -33,7 +33,7 @@ from functools import cached_property
 from typing import Sequence
 
 from .chat import ChatBackend, Conversation, Message
-from .entities import (COUNTRY, PERSON, ArticleEntities, Mention, fits, title_case)
+from .entities import (COUNTRY, ORGANISATION, PERSON, ArticleEntities, Mention, fits, title_case)
 from .normalize import fold
 from .schema import Relation, RelationSchema, render
 from .triples import ExtractedFact, UnitReport, dedup, defuse, looks_like_instruction, \
@@ -275,10 +275,13 @@ class NewsExtractor:
         domain = _domain(text)
         mentions = [entities.mentions(s) for s in sentences]
         latest = max([*(int(y) for y in _DATED.findall(text)), year or 0])
+        named = [self._triggers(s, domain) for s in sentences]
+        # the article's topic counts every role word; its news only those not about an
+        # earlier year ("Mourinho's first head coach job was at Benfica in 2000")
+        main = _main_relation(sentences, named)
         triggered = [[] if _history(s, latest) else
-                     [h for h in self._triggers(s, domain) if not _dated_clause(s, h[2], latest)]
-                     for s in sentences]
-        main = _main_relation(sentences, triggered)
+                     [h for h in hits if not _dated_clause(s, h[2], latest)]
+                     for s, hits in zip(sentences, named)]
         for i, sentence in enumerate(sentences):
             if looks_like_instruction(sentence):
                 reading.rejected.append((sentence, "instruction-like"))
@@ -465,13 +468,18 @@ class NewsExtractor:
                 objects = []
             else:
                 objects = [o for o in objects if fold(o.name) == fold(holder.name)]
+        if not subjects and objects and ORGANISATION in rel.subject_types:
+            # "River Plate presented Marcelo Gallardo as coach": whoever appoints the
+            # holder is the body, even if its name looks like a person's
+            subjects = [m for m in mentions if m.end and PERSON in m.types
+                        and any(_appoints(sentence, m, o) for o in objects)]
         if not subjects or not objects:
             reading.rejected.append((sentence, f"{rel.label}: no "
                                      f"{'subject' if not subjects else 'object'} of the "
                                      f"right type"))
             return None
         if rel.subject_types == (PERSON,):
-            holder = attached_person(mentions, where, window, sentence)
+            holder = attached_person(mentions, where, window, sentence, verb=True)
             subjects = [m for m in subjects if holder is not None
                         and fold(m.name) == fold(holder.name)]
             if not subjects:
@@ -512,6 +520,18 @@ class NewsExtractor:
         if COUNTRY in m.types and rel.domain == "sport":
             return near or "national" in sentence.lower()
         return not (PERSON in m.types and PERSON not in rel.subject_types and len(m.types) == 1)
+
+
+def _appoints(sentence: str, body: Mention, holder: Mention) -> bool:
+    """Whether the sentence has ``body`` appoint ``holder`` ("X has named Y", "X
+    presented Y as coach")."""
+    if not (body.end and holder.end) or body.end > holder.start:
+        return False
+    return bool(re.fullmatch(
+        r"\s+(?:have |has |had )?(?:officially |formally )?(?:appoint\w*|nam(?:ed|es)|"
+        r"present\w*|hir(?:ed|es)|unveil\w*|confirm\w*|install\w*|sign(?:ed|s)|"
+        r"chose|choose|choos\w*|pick\w*|elect\w*|tapp\w*)\s+(?:\w+\s+){0,3}?",
+        sentence[body.end:holder.start]))
 
 
 def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Mention],
@@ -745,7 +765,7 @@ def _domain(text: str) -> str | None:
 
 
 def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window: int,
-                    sentence: str = "") -> Mention | None:
+                    sentence: str = "", verb: bool = False) -> Mention | None:
     """The person a role word belongs to: the nearest on its left, else on its right.
 
     "X succeeded Y as president": Y, the predecessor, stands between X and the role, so
@@ -772,11 +792,26 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
             return m
     # on the right only a name close to the role ("new head coach Arne Slot"), not one
     # further along ("the new head of state ordered that a sword of Simón Bolívar...")
+    # a role noun reaches right only through a link ("new head coach Arne Slot", "the
+    # post went to X"); a verb ("signed the winger X") reaches its object
     right = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH
-             and not re.search(r"[;—–]", sentence[where[1]:m.start])]
+             and (not re.search(r"[;—–]", sentence[where[1]:m.start]) if verb else
+                  _RIGHT_LINK.fullmatch(sentence[where[1]:m.start]))]
     return min(right, key=lambda m: m.start) if right else (left[0] if left else None)
 
 
+# What may stand between a role word and the holder named after it: nothing ("head coach
+# Arne Slot"), a comma or colon, a copula ("is"), a passive or a handover ("was assumed
+# by", "went to"), and a title or two ("to chief financial officer X"); not another verb
+# ("the new head of state invoked Salvador Allende").
+_RIGHT_LINK = re.compile(
+    r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’-]*\s*)+)?"  # "president of Finland"
+    r"\W{0,3}(?:(?:he|she|they|it)\s+\w+\s+)?"  # "the post he vacated was handed to"
+    r"(?:(?:is|was|will be|becomes|became|has become|remains|are|now)\s+)*"
+    r"(?:(?:(?:(?:was|is|has been|had been|will be|been)\s+)?(?:\w+ed|taken|given|won|"
+    r"handed(?: over)?)\s+(?:by|to)|(?:went|goes|passe[sd]|fell|falls|belongs|handed|hands|"
+    r"handing)\s+(?:back\s+)?to|to)\s+(?:(?:the|its|his|her|their|a)\s+)?"
+    r"(?:[\w-]+(?:,\s*|\s+)){0,3}?)?")
 _ROLE_AS_OBJECT = re.compile(r"\b(?:from|by|with|before|for|against|under|met|meets|meeting|"
                              r"told|tells|urged|asked|thanked)\s+the\s+(?:[a-z]+\s+)?$")
 
