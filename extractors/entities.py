@@ -108,7 +108,10 @@ ORG_MARKERS = {
 # "the club", "the Nordic country", "the Anglo-Dutch consumer goods giant".
 ANAPHOR_HEADS = {
     **dict.fromkeys(("country", "nation", "island", "kingdom", "republic", "archipelago",
-                     "city-state", "monarchy", "island nation", "state"), COUNTRY),
+                     "city-state", "monarchy", "island nation", "state",
+                     # a national team is its country in the news relations
+                     "national team", "national side", "national squad",
+                     "national football team"), COUNTRY),
     **dict.fromkeys(("club", "team", "side", "outfit", "champions", "company", "firm",
                      "group", "giant", "chain", "carmaker", "automaker", "airline",
                      "carrier", "lender", "bank", "retailer", "broadcaster", "maker",
@@ -457,7 +460,7 @@ class ArticleEntities:
             out.append(Mention(text, start, end, text, frozenset({CURRENCY})))
         for text, start, end, kind in anaphors(sentence):
             target = self.antecedent(kind)
-            if target and not any(x.name == target for x in out):
+            if target and not any(x.name == target and x.anaphor for x in out):
                 # the names inside the description ("the Premier League club", "the
                 # Italian champions") describe it and are no entities of their own
                 out = [x for x in out if not (start <= x.start and x.end <= end)]

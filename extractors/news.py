@@ -489,7 +489,10 @@ class NewsExtractor:
         # about; the person the role belongs to is never its own subject.
         taken = {fold(o.name) for o in objects} if rel.object_types == (PERSON,) else set()
         asked: list[tuple[Mention, tuple[Mention, ...]]] = []
-        for subj in _unique(subjects):
+        # each name at its occurrence nearest the role word ("England have appointed X
+        # as head coach of the men's national team, the FA said": the team is England)
+        for subj in _unique(sorted(subjects, key=lambda m: _distance(m, where) if m.end
+                                   else window)):
             if fold(subj.name) in taken:
                 continue
             options = tuple(o for o in objects if fold(o.name) != fold(subj.name)
