@@ -458,13 +458,8 @@ class ArticleEntities:
                 out.append(Mention(text, start, end, _country_or(name), types, demonym=demonym))
         for text, start, end in currency_mentions(sentence):
             out.append(Mention(text, start, end, text, frozenset({CURRENCY})))
-        for text, start, end, kind in anaphors(sentence):
-            target = self.antecedent(kind)
-            if target and not any(x.name == target and x.anaphor for x in out):
-                # the names inside the description ("the Premier League club", "the
-                # Italian champions") describe it and are no entities of their own
-                out = [x for x in out if not (start <= x.start and x.end <= end)]
-                out.append(Mention(text, start, end, target, frozenset({kind}), anaphor=True))
+        # names count before descriptions resolve, so "the men's national team" can
+        # refer to a country named earlier in the same sentence
         for mention in out:
             if mention.anaphor:
                 continue
@@ -476,6 +471,13 @@ class ArticleEntities:
             self.counts[mention.name] = self.counts.get(mention.name, 0) + 1
             for kind in mention.types - {PERSON}:
                 self.recent[kind] = mention.name
+        for text, start, end, kind in anaphors(sentence):
+            target = self.antecedent(kind)
+            if target and not any(x.name == target and x.anaphor for x in out):
+                # the names inside the description ("the Premier League club", "the
+                # Italian champions") describe it and are no entities of their own
+                out = [x for x in out if not (start <= x.start and x.end <= end)]
+                out.append(Mention(text, start, end, target, frozenset({kind}), anaphor=True))
         return out
 
     def antecedent(self, kind: str) -> str | None:

@@ -257,12 +257,16 @@ class NewsExtractor:
     def _fact(self, question: Question, obj: Mention) -> ExtractedFact:
         rel, subj = question.relation, question.subject
         confidence = 0.9 if not (subj.anaphor or obj.anaphor) else 0.7
+        subject, subject_type = subj.name, _one(subj.types & set(rel.subject_types))
+        if rel.domain == "sport" and subject_type == COUNTRY:
+            # "England appoint Tuchel", "the Seleção": the country's team, a subject of
+            # its own (Brazil's coach and Brazil's president are two different facts)
+            subject, subject_type = national_team(subject), ORGANISATION
         return ExtractedFact(
-            subject=subj.name, raw_relation=question.role or rel.label, object=obj.name,
+            subject=subject, raw_relation=question.role or rel.label, object=obj.name,
             relation=rel.id, evidence=question.sentence, confidence=confidence,
             relation_score=1.0, extractor_model=self.model_name,
-            prompt_version=PROMPT_VERSION,
-            subject_type=_one(subj.types & set(rel.subject_types)),
+            prompt_version=PROMPT_VERSION, subject_type=subject_type,
             object_type=_one(obj.types & set(rel.object_types)))
 
     # -- reading ----------------------------------------------------------------------
@@ -551,6 +555,11 @@ def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Men
         if 0 <= where[0] - m.end <= 2:
             return True
     return False
+
+
+def national_team(country: str) -> str:
+    """The name news relations give a country's (men's football) team."""
+    return f"{country} national football team"
 
 
 def appositive(sentence: str, mention: Mention) -> bool:

@@ -81,7 +81,9 @@ class Relation:
 
 def subject_phrase(name: str) -> str:
     """The subject as English writes it in running text ("the United Kingdom")."""
-    return f"the {name}" if fold(name) in _WITH_ARTICLE else name
+    folded = fold(name)
+    return f"the {name}" if folded in _WITH_ARTICLE or folded.endswith(" national football team") \
+        else name
 
 
 def render(template: str, subject: str, role: str | None = None) -> str:

@@ -107,6 +107,17 @@ def test_office_words_and_nominal_phrasings_name_the_new_holder():
                     "in as vice-president on the same day.") == set()
 
 
+def test_a_country_in_a_sports_relation_is_its_national_team():
+    # the nearest subject is the team ("the men's national team" = England), not the FA,
+    # and the team is a subject of its own, apart from the country's government
+    assert facts_of("England have appointed Thomas Tuchel as head coach of the men's "
+                    "national team, the Football Association announced.") == {
+        ("England national football team", "P286", "Thomas Tuchel")}
+    assert facts_of("The Seleção have a new head coach: Carlo Ancelotti was appointed by "
+                    "the football confederation on Monday.") == {
+        ("Brazil national football team", "P286", "Carlo Ancelotti")}
+
+
 def test_the_article_says_who_arrives_when_no_sentence_does():
     text = ("Latvia's parliament met on Friday. Krišjānis Kariņš, who had run the country's "
             "government since 2019, gave up the job in August. The post he vacated was "
