@@ -194,6 +194,12 @@ class Reading:
 
     questions: list[Question] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (sentence, why)
+    # the article as read, for corroborating another article's fact (see ``corroborate``)
+    sentences: list[str] = field(default_factory=list)
+    mentions: list[list[Mention]] = field(default_factory=list)
+    triggered: list[list] = field(default_factory=list)
+    entities: ArticleEntities | None = None
+    main: tuple[Relation, str | None] | None = None
 
 
 class NewsExtractor:
@@ -229,18 +235,59 @@ class NewsExtractor:
 
     def extract_many(self, texts: Sequence[str], reports: list[list[UnitReport]] | None = None,
                      years: Sequence[int | None] | None = None,
-                     readings: list[Reading] | None = None) -> list[list[ExtractedFact]]:
+                     readings: list[Reading] | None = None,
+                     hints: Sequence[tuple[str, str, str]] = ()) -> list[list[ExtractedFact]]:
         """Facts per text; ``years`` (each article's publication year, when known) tells
-        background ("joined Napoli in 2022") from news."""
+        background ("joined Napoli in 2022") from news; ``hints`` are (subject, relation,
+        object) facts earlier articles stated, which these may corroborate."""
         years = list(years or [None] * len(texts))
         per_doc = [self.read(doc, text, year) for doc, (text, year) in enumerate(zip(texts, years))]
-        questions = [q for r in per_doc for q in r.questions]
+        facts: list[list[ExtractedFact]] = [[] for _ in texts]
+        self._answer([q for r in per_doc for q in r.questions], per_doc, facts)
+        # Second round: a fact one article states outright may be what another article
+        # of the batch (or an earlier one, ``hints``) reports less directly.
+        stated = [(doc, f.subject, f.relation, f.object) for doc, fs in enumerate(facts)
+                  for f in fs if f.relation]
+        stated += [(-1, *hint) for hint in hints or ()]
+        checks, seen = [], set()
+        for doc, reading in enumerate(per_doc):
+            have = {(fold(f.subject), f.relation) for f in facts[doc]}
+            for source, subject, relation, obj in stated:
+                key = (doc, fold(subject), relation, fold(obj))
+                if source == doc or (fold(subject), relation) in have or key in seen:
+                    continue
+                seen.add(key)
+                question = self.corroborate(doc, reading, subject, relation, obj)
+                if question is not None:
+                    checks.append(question)
+        self._answer(checks, per_doc, facts)
+        if readings is not None:
+            readings[:] = per_doc
+        if reports is not None:
+            reports[:] = [[UnitReport(s, skipped=why) for s, why in r.rejected] for r in per_doc]
+        return [dedup(f) for f in facts]
+
+    def corroborate_many(self, texts: Sequence[str], claims: Sequence[Sequence[tuple[str, str, str]]],
+                         years: Sequence[int | None] | None = None) -> list[list[ExtractedFact]]:
+        """Facts by which each (already read) text corroborates the (subject, relation,
+        object) claims given for it, and nothing else: an article read before the one
+        that stated the fact outright gets a second look (see ``corroborate``)."""
+        years = list(years or [None] * len(texts))
+        per_doc = [self.read(doc, text, year) for doc, (text, year) in enumerate(zip(texts, years))]
+        questions = [q for doc, (reading, wanted) in enumerate(zip(per_doc, claims))
+                     for q in (self.corroborate(doc, reading, *claim) for claim in wanted) if q]
+        facts: list[list[ExtractedFact]] = [[] for _ in texts]
+        self._answer(questions, per_doc, facts)
+        return [dedup(f) for f in facts]
+
+    def _answer(self, questions: Sequence[Question], per_doc: Sequence[Reading],
+                facts: list[list[ExtractedFact]]) -> None:
+        """Ask the model ``questions`` in batches; each grounded answer is a fact."""
         answers: list[str] = []
         for start in range(0, len(questions), self.batch_size):
             batch = questions[start:start + self.batch_size]
             replies = self.chat.chat([q.conversation() for q in batch], self.max_new_tokens)
             answers += [r if isinstance(r, str) else "" for r in replies]
-        facts: list[list[ExtractedFact]] = [[] for _ in texts]
         for question, answer in zip(questions, answers):
             chosen = choose_option(answer, question.options)
             if chosen is None:
@@ -248,11 +295,6 @@ class NewsExtractor:
                     (question.sentence, f"{question.text} -> {answer.strip()[:60]!r}: no option"))
                 continue
             facts[question.doc].append(self._fact(question, chosen))
-        if readings is not None:
-            readings[:] = per_doc
-        if reports is not None:
-            reports[:] = [[UnitReport(s, skipped=why) for s, why in r.rejected] for r in per_doc]
-        return [dedup(f) for f in facts]
 
     def _fact(self, question: Question, obj: Mention) -> ExtractedFact:
         rel, subj = question.relation, question.subject
@@ -321,6 +363,8 @@ class NewsExtractor:
         if main is not None and not any(q.relation is main[0] for q in reading.questions):
             reading.questions += self._article_question(doc, main, sentences, mentions,
                                                         triggered, entities, reading)
+        reading.sentences, reading.mentions, reading.triggered = sentences, mentions, triggered
+        reading.entities, reading.main = entities, main
         return reading
 
     def _article_question(self, doc: int, main: tuple[Relation, str | None],
@@ -339,38 +383,48 @@ class NewsExtractor:
         subject = entities.antecedent(kinds[0])
         if not subject:
             return []
-        others = [r for r, _, _ in (h for hits in triggered for h in hits) if r is not rel]
-        excluded: set[str] = set()
-        arriving: dict[str, list[int]] = {}
-        # a name is a person if any mention in the article says so ("Siliņa has said")
-        people = {fold(m.name) for ms in mentions for m in ms
-                  if m.types == frozenset({PERSON}) and not m.anaphor}
-        for i, (sentence, ms) in enumerate(zip(sentences, mentions)):
-            speculative = bool(_SPECULATIVE.search(sentence))
-            for m in ms:
-                if fold(m.name) not in people or m.anaphor or not m.end:
-                    continue
-                key = fold(m.name)
-                about_role = bool(triggered[i] or _OFFICE.search(sentence))
-                if old_holder(sentence, m) or any(_titled_by(sentence, m, r) for r in others) \
-                        or (about_role and (other_role(sentence, m, rel) or speculative)) \
-                        or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
-                    excluded.add(key)
-                elif not speculative and not title_case(sentence) and (
-                        (_CHANGE.search(sentence) and (triggered[i] or _OFFICE.search(sentence)))
-                        or _APPOINTED.search(sentence)):
-                    arriving.setdefault(key, []).append(i)
-        candidates = [k for k in arriving if k not in excluded]
-        if len(candidates) != 1:
+        arriving = _arriving(rel, sentences, mentions, triggered)
+        if len(arriving) != 1:
             reading.rejected.append((sentences[0], f"{rel.label}: article names "
-                                     f"{len(candidates)} arriving people"))
+                                     f"{len(arriving)} arriving people"))
             return []
-        key = candidates[0]
-        i = arriving[key][0]
-        person = next(m for m in mentions[i] if fold(m.name) == key)
+        [(person, i)] = arriving.values()
         subj = Mention(subject, 0, 0, subject, frozenset({kinds[0]}), anaphor=True)
         return [Question(doc, rel, role, subj, (person,), sentences[i],
                          render(rel.reading_question, subject, role))]
+
+    def corroborate(self, doc: int, reading: Reading, subject: str, relation: str,
+                    obj: str) -> Question | None:
+        """A question checking whether this article also reports another article's
+        fact that it did not state in one sentence of its own: the article must be
+        about the relation (its main one), name the subject (or have it as the
+        protagonist of its type), and report the object among the people arriving
+        (``_arriving``: named with a change and never as the predecessor, in another
+        role or in speculation). The other article named the holder; this one, read on
+        its own terms, must agree that the holder is new."""
+        if reading.main is None or reading.main[0].id != relation or reading.entities is None:
+            return None
+        rel, role = reading.main
+        kinds = [t for t in rel.subject_types if t != PERSON]
+        if not kinds or rel.object_types != (PERSON,):
+            return None
+        # this article's own name for the subject (a country read as its national team
+        # in sport is the same subject)
+        names = {m.name for ms in reading.mentions for m in ms if fits(m.types, kinds)}
+        names.add(reading.entities.antecedent(kinds[0]) or "")
+        own = next((n for n in names if n and fold(subject) in (
+            fold(n), fold(national_team(n)) if rel.domain == "sport" else "")), None)
+        if own is None:
+            return None
+        arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
+                             named_only=True)
+        found = arriving.get(fold(obj))
+        if found is None:
+            return None
+        person, i = found
+        subj = Mention(own, 0, 0, own, frozenset({kinds[0]}), anaphor=True)
+        return Question(doc, rel, role, subj, (person,), reading.sentences[i],
+                        render(rel.reading_question, own, role))
 
     def _ask(self, doc: int, i: int, rel: Relation, role: str | None, where: tuple[int, int],
              sentences: Sequence[str], mentions: Sequence[list[Mention]],
@@ -539,6 +593,43 @@ def _appoints(sentence: str, body: Mention, holder: Mention) -> bool:
         r"present\w*|hir(?:ed|es)|unveil\w*|confirm\w*|install\w*|sign(?:ed|s)|"
         r"chose|choose|choos\w*|pick\w*|elect\w*|tapp\w*)\s+(?:\w+\s+){0,3}?",
         sentence[body.end:holder.start]))
+
+
+def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[Mention]],
+              triggered: Sequence[list], named_only: bool = False
+              ) -> dict[str, tuple[Mention, int]]:
+    """The people an article reports as taking up ``rel``'s role, by folded name, with
+    a mention and the sentence that reports it: named in a sentence with a change and
+    the role (or an office word, or an appointment verb), and never as the predecessor,
+    in another role or title, as a former holder or in a speculative sentence about the
+    role. With ``named_only`` (corroborating another article, which said the person is
+    new) any plain mention counts, preferring one that reports the change."""
+    others = [r for r, _, _ in (h for hits in triggered for h in hits) if r is not rel]
+    excluded: set[str] = set()
+    arriving: dict[str, tuple[Mention, int]] = {}
+    mentioned: dict[str, tuple[Mention, int]] = {}
+    # a name is a person if any mention in the article says so ("Siliņa has said")
+    people = {fold(m.name) for ms in mentions for m in ms
+              if m.types == frozenset({PERSON}) and not m.anaphor}
+    for i, (sentence, ms) in enumerate(zip(sentences, mentions)):
+        speculative = bool(_SPECULATIVE.search(sentence))
+        about_role = bool(triggered[i] or _OFFICE.search(sentence))
+        for m in ms:
+            key = fold(m.name)
+            if key not in people or m.anaphor or not m.end:
+                continue
+            if old_holder(sentence, m) or any(_titled_by(sentence, m, r) for r in others) \
+                    or (about_role and (other_role(sentence, m, rel) or speculative)) \
+                    or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
+                excluded.add(key)
+            elif not speculative and not title_case(sentence) and key not in arriving and (
+                    (_CHANGE.search(sentence) and about_role) or _APPOINTED.search(sentence)):
+                arriving[key] = (m, i)
+            elif named_only and not speculative and not title_case(sentence):
+                mentioned.setdefault(key, (m, i))
+    if named_only:
+        arriving = {**mentioned, **arriving}
+    return {k: v for k, v in arriving.items() if k not in excluded}
 
 
 def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Mention],

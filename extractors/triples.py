@@ -358,9 +358,10 @@ class TripleExtractor:
         return self.extract_many([text])[0]
 
     def extract_many(self, texts: Sequence[str], reports: list[list[UnitReport]] | None = None,
-                     years: Sequence[int | None] | None = None) -> list[list[ExtractedFact]]:
+                     years: Sequence[int | None] | None = None,
+                     hints: Sequence[tuple[str, str, str]] = ()) -> list[list[ExtractedFact]]:
         """Facts per text. Units of all texts are batched together for throughput.
-        (``years``, each article's publication year, only matters to the news reader.)"""
+        (``years`` and ``hints`` only matter to the news reader.)"""
         flat: list[tuple[int, UnitReport]] = []
         for doc, text in enumerate(texts):
             for unit in self.units(text):

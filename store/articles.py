@@ -102,6 +102,16 @@ def articles_by_status(db: Database, status: str, limit: int = 100,
                    params + [int(limit)])
 
 
+def articles_mentioning(db: Database, word: str, since: Moment, *, exclude: set[int],
+                        limit: int = 8) -> list[Article]:
+    """Extracted articles since ``since`` whose text names ``word`` (newest first): the
+    ones that may corroborate a fact another article stated."""
+    rows = records(db, Article, """SELECT * FROM articles WHERE status = 'extracted'
+                   AND created_at >= ? AND instr(lower(text), lower(?)) > 0
+                   ORDER BY id DESC LIMIT ?""", [maybe_iso(since), word, int(limit) + len(exclude)])
+    return [a for a in rows if a.id not in exclude][:limit]
+
+
 def list_articles(db: Database, feed_id: int | None = None, limit: int = 50,
                   offset: int = 0) -> list[Article]:
     """Articles newest first, optionally of one feed."""

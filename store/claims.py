@@ -170,6 +170,19 @@ def entity_display(db: Database, entity_id: int | None, fallback: str) -> str:
     return row[0] if row else fallback
 
 
+def single_source_claims(db: Database, since: Moment, limit: int = 500
+                         ) -> list[tuple[str, str, str]]:
+    """(subject, relation, object) of open claims with one source domain, seen since
+    ``since``: facts that another article might corroborate."""
+    rows = db.query("""
+        SELECT c.subject, c.relation, c.object FROM claims c
+        WHERE c.status = 'open' AND c.relation IS NOT NULL AND c.last_seen >= ?
+          AND (SELECT COUNT(DISTINCT s.domain) FROM claim_sources s
+               WHERE s.claim_id = c.id) = 1
+        ORDER BY c.last_seen DESC LIMIT ?""", [maybe_iso(since), int(limit)])
+    return [(r["subject"], r["relation"], r["object"]) for r in rows]
+
+
 def held_claims(db: Database, limit: int = 200) -> list[dict]:
     """Open claims, newest first, with why each is held: the policy's latest refusal
     (its rule and reason) or, when none was logged, that it still waits for sources."""

@@ -7,8 +7,10 @@ import pytest
 
 from memoird.daemon.stages.extract import extract_pending_articles
 from memoird.extractors.chat import ChatError
+from memoird.extractors.news import NewsExtractor
 from memoird.extractors.triples import PROMPT_VERSION, TripleExtractor
 from memoird.store import articles, facts, feeds
+from reading_support import FirstOption
 
 CEO = "Lena Dahl was named chief executive of Nordhaven Energy on Monday."
 HQ = "Nordhaven Energy is headquartered in Oslo."
@@ -108,3 +110,41 @@ def test_limit_takes_the_oldest_first(store_db, mapper):
     assert report.articles == 2
     assert [articles.get_article(store_db, x.id).status for x in created] == [
         "extracted", "extracted", "new"]
+
+
+STATED = ("Sanae Takaichi was elected prime minister of Japan on Tuesday, replacing "
+          "Shigeru Ishiba.")
+INDIRECT = ("Japan's parliament met on Tuesday for a special session, and the vote for prime "
+            "minister went to a second round. Sanae Takaichi, the party's leader, promised "
+            "to revive the economy.")
+
+
+def test_an_earlier_story_corroborates_a_fact_stated_later(store_db):
+    """The indirect story is read first and yields nothing on its own; once another
+    outlet states the fact, the earlier story gets a second look and counts too."""
+    reader = NewsExtractor(FirstOption())
+    b = articles.insert_article(store_db, feeds.add_feed(store_db, "https://b.example/rss").id,
+                                guid="b", url="https://b.example/1", text=INDIRECT)[0]
+    assert extract_pending_articles(store_db, reader).facts == 0
+    a = articles.insert_article(store_db, feeds.add_feed(store_db, "https://a.example/rss").id,
+                                guid="a", url="https://a.example/1", text=STATED)[0]
+    report = extract_pending_articles(store_db, reader)
+    assert report.facts == 2
+    for article in (a, b):
+        assert [(f.subject, f.relation, f.object) for f in facts.facts_for_article(
+            store_db, article.id)] == [("Japan", "P6", "Sanae Takaichi")]
+    # nothing is stored twice when the stated fact is seen again
+    c = articles.insert_article(store_db, feeds.add_feed(store_db, "https://c.example/rss").id,
+                                guid="c", url="https://c.example/1", text=STATED + " ")[0]
+    extract_pending_articles(store_db, reader)
+    assert len(facts.facts_for_article(store_db, b.id)) == 1
+    assert len(facts.facts_for_article(store_db, c.id)) == 1
+
+
+def test_a_story_naming_the_predecessor_corroborates_nothing():
+    reader = NewsExtractor(FirstOption())
+    wrong = ("Japan", "P6", "Shigeru Ishiba")  # as if another story had misread it
+    story = ("Japan's parliament elected a new prime minister on Tuesday. Shigeru Ishiba, "
+             "who resigned last month, left the chamber early.")
+    assert reader.corroborate_many([story], [[wrong]]) == [[]]
+    assert reader.corroborate_many([INDIRECT], [[("Japan", "P6", "Sanae Takaichi")]]) != [[]]

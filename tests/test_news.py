@@ -10,23 +10,7 @@ from memoird.extractors.news import NewsExtractor
 from memoird.extractors.schema import RelationSchema
 from memoird.extractors.triples import direct
 from memoird.store import entities
-
-
-class FirstOption:
-    """A chat backend that answers every reading question with its first option."""
-
-    name = "first-option"
-
-    def __init__(self):
-        self.asked: list[str] = []
-
-    def chat(self, batch, max_new_tokens, temperature=0.0):
-        out = []
-        for conversation in batch:
-            last = conversation[-1]["content"]
-            self.asked.append(last.split("Question: ")[1].split("\n")[0])
-            out.append(last.split("Options: ")[1].split(" | ")[0])
-        return out
+from reading_support import FirstOption
 
 
 def facts_of(text: str, year: int | None = None) -> set[tuple[str, str, str]]:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from sqlite_utils import Database
 
 from memoird.extractors.chat import ChatError
 from memoird.extractors.entities import EmbeddingJudge, alias_names
 from memoird.extractors.triples import ExtractedFact, TripleExtractor
 from memoird.store import articles as article_store
+from memoird.store import claims as claim_store
 from memoird.store import entities as entity_store
 from memoird.store import facts as fact_store
 from memoird.store.db import write_transaction
@@ -26,6 +28,8 @@ from memoird.store.db import write_transaction
 log = logging.getLogger("memoird.extract")
 
 DEFAULT_LIMIT = 32
+#: how far back another outlet's story may corroborate a fact (the policy's window)
+CORROBORATION_WINDOW = timedelta(hours=72)
 
 
 @dataclass
@@ -55,8 +59,12 @@ def extract_pending_articles(db: Database, extractor: TripleExtractor,
         return report
     texts = [_document(a.title, a.text) for a in work]
     years = [_year(a.published_at) for a in work]
+    corroborates = hasattr(extractor, "corroborate_many")
+    since = datetime.now(timezone.utc) - CORROBORATION_WINDOW
+    hints = claim_store.single_source_claims(db, since) if corroborates else []
     try:
-        results: list[list[ExtractedFact]] | None = extractor.extract_many(texts, years=years)
+        results: list[list[ExtractedFact]] | None = extractor.extract_many(
+            texts, years=years, hints=hints)
     except ChatError as exc:
         report.deferred = len(work)
         report.errors.append(f"chat backend unavailable, {len(work)} articles deferred: {exc}")
@@ -66,6 +74,7 @@ def extract_pending_articles(db: Database, extractor: TripleExtractor,
         log.exception("extract: batch of %d articles failed; retrying one by one", len(work))
         results = None
         report.errors.append(f"batch failed: {type(exc).__name__}: {exc}")
+    stated: list[ExtractedFact] = []
     for i, article in enumerate(work):
         if results is not None:
             facts = results[i]
@@ -86,7 +95,41 @@ def extract_pending_articles(db: Database, extractor: TripleExtractor,
         report.articles += 1
         report.facts += len(facts)
         report.unmapped += sum(1 for f in facts if f.relation is None)
+        stated += [f for f in facts if f.relation and f.object_type == "person"]
+    if corroborates and stated:
+        report.facts += _corroborate_earlier(db, extractor, stated, {a.id for a in work}, since)
     return report
+
+
+def _corroborate_earlier(db: Database, extractor, stated: list[ExtractedFact],
+                         batch: set[int], since) -> int:
+    """Give earlier articles that name a newly stated holder a second look: the other
+    outlet's story may say the same less directly, and was read before this fact was
+    known. Returns the facts stored."""
+    wanted: dict[int, list[tuple[str, str, str]]] = {}
+    found: dict[int, object] = {}
+    for fact in stated:
+        surname = fact.object.split()[-1]
+        for article in article_store.articles_mentioning(db, surname, since, exclude=batch):
+            claim = (fact.subject, fact.relation, fact.object)
+            if claim not in wanted.setdefault(article.id, []):
+                wanted[article.id].append(claim)
+                found[article.id] = article
+    if not wanted:
+        return 0
+    ids = sorted(wanted)
+    articles = [found[i] for i in ids]
+    results = extractor.corroborate_many([_document(a.title, a.text) for a in articles],
+                                         [wanted[i] for i in ids],
+                                         years=[_year(a.published_at) for a in articles])
+    stored = 0
+    for article, facts in zip(articles, results):
+        have = {(f.subject, f.relation, f.object) for f in fact_store.facts_for_article(db, article.id)}
+        new = [f for f in facts if (f.subject, f.relation, f.object) not in have]
+        if new:
+            _store(db, article.id, new)
+            stored += len(new)
+    return stored
 
 
 def _year(published_at: str | None) -> int | None:
