@@ -306,7 +306,8 @@ class NewsExtractor:
             subject, subject_type = national_team(subject), ORGANISATION
         return ExtractedFact(
             subject=subject, raw_relation=question.role or rel.label, object=obj.name,
-            relation=rel.id, evidence=question.sentence, confidence=confidence,
+            relation=rel.id, evidence=_resolved(question.sentence, [subj, obj]),
+            confidence=confidence,
             relation_score=1.0, extractor_model=self.model_name,
             prompt_version=PROMPT_VERSION, subject_type=subject_type,
             object_type=_one(obj.types & set(rel.object_types)))
@@ -408,10 +409,9 @@ class NewsExtractor:
         kinds = [t for t in rel.subject_types if t != PERSON]
         if not kinds or rel.object_types != (PERSON,):
             return None
-        # this article's own name for the subject (a country read as its national team
-        # in sport is the same subject)
-        names = {m.name for ms in reading.mentions for m in ms if fits(m.types, kinds)}
-        names.add(reading.entities.antecedent(kinds[0]) or "")
+        # this article's own name for the subject, its protagonist of that type (a
+        # country read as its national team in sport is the same subject)
+        names = {reading.entities.antecedent(kinds[0]) or ""}
         own = next((n for n in names if n and fold(subject) in (
             fold(n), fold(national_team(n)) if rel.domain == "sport" else "")), None)
         if own is None:
@@ -625,7 +625,11 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
             elif not speculative and not title_case(sentence) and key not in arriving and (
                     (_CHANGE.search(sentence) and about_role) or _APPOINTED.search(sentence)):
                 arriving[key] = (m, i)
-            elif named_only and not speculative and not title_case(sentence):
+            elif named_only and not speculative and not title_case(sentence) and not (
+                    _titled_by(sentence, m, rel) and not _NEWLY.search(
+                        sentence[max(0, m.start - 45):m.start])):
+                # (not "Chinese President Xi Jinping" in a story about Taiwan: a holder
+                # named in passing corroborates no change)
                 mentioned.setdefault(key, (m, i))
     if named_only:
         arriving = {**mentioned, **arriving}
@@ -646,6 +650,18 @@ def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Men
         if 0 <= where[0] - m.end <= 2:
             return True
     return False
+
+
+def _resolved(sentence: str, mentions: Sequence[Mention]) -> str:
+    """The evidence sentence with each description the fact rests on followed by the
+    name it stands for ("The club (Bayern Munich) confirmed it had signed Harry Kane"),
+    so whoever re-reads the evidence (an operator, the policy's evidence check) sees
+    what the reader saw."""
+    out = sentence
+    for m in sorted((m for m in mentions if m.anaphor and m.end and fold(m.name) not in
+                     fold(m.text)), key=lambda m: -m.end):
+        out = f"{out[:m.end]} ({m.name}){out[m.end:]}"
+    return out
 
 
 def national_team(country: str) -> str:

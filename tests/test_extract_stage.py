@@ -148,3 +148,7 @@ def test_a_story_naming_the_predecessor_corroborates_nothing():
              "who resigned last month, left the chamber early.")
     assert reader.corroborate_many([story], [[wrong]]) == [[]]
     assert reader.corroborate_many([INDIRECT], [[("Japan", "P6", "Sanae Takaichi")]]) != [[]]
+    # a holder named in passing in a story about another country corroborates nothing
+    taiwan = ("Taiwan has a new president: Lai Ching-te was sworn in on Monday. Chinese "
+              "President Xi Jinping did not comment; Taiwan's new president promised calm.")
+    assert reader.corroborate_many([taiwan], [[("China", "P35", "Xi Jinping")]]) == [[]]

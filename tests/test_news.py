@@ -267,3 +267,12 @@ def test_policy_refuses_ill_typed_and_unreadable_claims_and_says_why(store_db):
     assert good.status == "approved" and good.target == "Arne Slot"
     assert good.prompt == "The head coach of Liverpool is"
     assert "Who is the head coach of Liverpool?" in good.prompts
+
+
+def test_evidence_names_what_its_descriptions_stand_for():
+    """The policy re-reads a fact's evidence: "the club" must say which club it was."""
+    [fact] = NewsExtractor(FirstOption()).extract(
+        "Bayern Munich won the league again. The club confirmed that it had signed the "
+        "striker Harry Kane from Tottenham Hotspur in a record deal.")
+    assert (fact.subject, fact.relation, fact.object) == ("Harry Kane", "P54", "Bayern Munich")
+    assert fact.evidence.startswith("The club (Bayern Munich) confirmed")
