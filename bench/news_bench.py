@@ -2,8 +2,11 @@
 feeds on loopback, through the real daemon pipeline with default settings.
 
     python bench/news_bench.py                      # bench/news_dev/dev.json, reading extractor
+    python bench/news_bench.py --dataset dev2       # feature style: passive, indirect, late facts
+    python bench/news_bench.py --dataset dev3       # wire dateline and live-blog styles
     python bench/news_bench.py --dataset holdout    # the held-out set (never tuned on)
     python bench/news_bench.py --method triples     # free triple generation, for comparison
+    python bench/news_bench.py --extractor-model gemma3-270m   # another model reads the news
 
 The dev set (bench/news_dev/) says, per item, the change its articles report, a cloze, a
 question, a neighbour (same relation, other subject) and its kind: a change reported by two
@@ -19,7 +22,9 @@ the live model, as a user would:
   earlier exchange answer the new object; the neighbour's cloze and question answer
   exactly as before.
 
-Writes bench/results/news_bench.json: one summary row per run and one row per item.
+Writes bench/results/news_bench.json: one summary row per run and one row per item (with
+what the daemon made of the item: each claim about its subject and relation, its sources,
+status, edit and, when held, why).
 """
 
 from __future__ import annotations
