@@ -723,6 +723,28 @@ def other_role(sentence: str, mention: Mention, relation: Relation) -> bool:
     return not any(fold(role) in words for role in (relation.roles or ()))
 
 
+def may_hold(sentence: str, mention: Mention, relation: Relation,
+             schema: RelationSchema | None = None) -> bool:
+    """Whether the reader's rules leave ``mention`` a possible holder of ``relation``'s
+    role in ``sentence``: not the predecessor, not given another role or another
+    relation's title ("President Tharman" in a story about a prime minister), not a
+    holder named in passing ("the founding prime minister Lee Kuan Yew") and not a
+    former one. The policy's evidence check weighs the object against these only."""
+    if old_holder(sentence, mention) or other_role(sentence, mention, relation):
+        return False
+    if not mention.end:
+        return True
+    before = sentence[max(0, mention.start - 45):mention.start]
+    others = [r for r in (schema or RelationSchema.default()) if r.typed and r is not relation
+              and r.roles and set(r.object_types) == set(relation.object_types)]
+    if any(_titled_by(sentence, mention, r) for r in others):
+        return False
+    if _titled_by(sentence, mention, relation) and not _NEWLY.search(before):
+        return False
+    return not _FORMER_ROLE.search(before[-30:]) and not re.search(
+        r"\b(?:founding|late|former|previous|outgoing|then)\s+(?:\w+\s+){0,2}$", before)
+
+
 def old_holder(sentence: str, mention: Mention) -> bool:
     """True when the sentence presents the name as the one being replaced."""
     if mention.anaphor or mention.end == 0:

@@ -276,3 +276,26 @@ def test_evidence_names_what_its_descriptions_stand_for():
         "striker Harry Kane from Tottenham Hotspur in a record deal.")
     assert (fact.subject, fact.relation, fact.object) == ("Harry Kane", "P54", "Bayern Munich")
     assert fact.evidence.startswith("The club (Bayern Munich) confirmed")
+
+
+def test_the_evidence_check_weighs_the_object_against_possible_holders_only():
+    """A name the reader's rules rule out (another office's title, a holder named in
+    passing) is no rival when the model re-reads the evidence, however likely it is."""
+    from types import SimpleNamespace
+
+    from memoird.daemon.stages.probe import evidence_checks
+
+    class Backend:  # prefers whichever name is not the object
+        def continuation_logprobs(self, prompts, continuations):
+            return [-1.0 if c != "Lawrence Wong" else -5.0 for c in continuations]
+
+    fact = SimpleNamespace(
+        subject="Singapore", relation="P6", object="Lawrence Wong", subject_type="country",
+        evidence="The new prime minister is Lawrence Wong, sworn in by President Tharman "
+                 "Shanmugaratnam; the founding prime minister Lee Kuan Yew died in 2015.")
+    [check] = evidence_checks(Backend(), [fact], ["The Prime Minister of {subject} is"])
+    assert check["pass"] and check["answer"] == "Lawrence Wong"
+    rival = SimpleNamespace(**{**vars(fact), "evidence": "Lawrence Wong met Ong Ye Kung, "
+                               "the new prime minister of Singapore, on Monday."})
+    [check] = evidence_checks(Backend(), [rival], ["The Prime Minister of {subject} is"])
+    assert not check["pass"]  # a name the rules leave possible still counts

@@ -125,7 +125,7 @@ def evidence_checks(backend: Any, facts: Sequence[Any], clozes: Sequence[str]
     fact, no evidence).
     """
     from memoird.extractors.entities import ArticleEntities, fits
-    from memoird.extractors.news import old_holder
+    from memoird.extractors.news import may_hold
     from memoird.extractors.normalize import fold
     from memoird.extractors.schema import RelationSchema
 
@@ -143,7 +143,7 @@ def evidence_checks(backend: Any, facts: Sequence[Any], clozes: Sequence[str]
         # triple runs was settled by types and grammar before (extractors/news.py)
         sides = [set(fold(fact.object).split()), set(fold(fact.subject).split())]
         names = [m.name for m in article.mentions(fact.evidence)
-                 if fits(m.types, rel.object_types) and not old_holder(fact.evidence, m)
+                 if fits(m.types, rel.object_types) and may_hold(fact.evidence, m, rel, schema)
                  and not any(set(fold(m.name).split()) <= side for side in sides)]
         candidates = list(dict.fromkeys([fact.object, *names]))
         if len(candidates) == 1:
