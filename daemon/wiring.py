@@ -50,7 +50,8 @@ def _separate_chat(config: Config, runtime):
     if not getattr(loaded.tokenizer, "chat_template", None):  # a base model
         loaded.tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
     return LocalChat(loaded.model, loaded.tokenizer, name=loaded.name,
-                     batch_size=section.batch_size, workers=section.workers)
+                     batch_size=section.batch_size, workers=section.workers,
+                     one_line=section.method == "reading")
 
 
 def build_extractor(config: Config, runtime):

@@ -184,3 +184,18 @@ def test_slab_layer_appends_in_place_grows_and_selects_rows():
     keys, _values = started.update(k1[:2], v1[:2])
     assert started._keys.shape[2] == 8 and torch.equal(keys[1, :, 1:5], k0[1])
     assert torch.equal(keys[:, :, 5:], k1[:2])
+
+
+def test_local_one_line_ends_each_reply_at_its_first_line(embedded_model):
+    """A base model behind the plain template never stops on its own; a reader that
+    wants one line ends each row there, and the line is what it would have been."""
+    batch = [conv("Name three rivers in Europe, one per line.", SYSTEM),
+             conv("Who wrote Hamlet?", SYSTEM)]
+    full = LocalChat(embedded_model.model, embedded_model.tokenizer,
+                     min_prefix_tokens=16).chat(batch, max_new_tokens=24)
+    short = LocalChat(embedded_model.model, embedded_model.tokenizer, min_prefix_tokens=16,
+                      one_line=True).chat(batch, max_new_tokens=24)
+    assert "\n" in full[0].strip()  # the model would have gone on
+    for whole, line in zip(full, short):
+        assert line.strip() == whole.strip().splitlines()[0].strip()
+        assert "\n" not in line.strip()
