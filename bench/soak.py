@@ -7,16 +7,19 @@
 Its feeds are RSS documents served on 127.0.0.1, one per outlet of the dataset; articles
 appear in them a few at a time (one batch before each restart) and every response is
 delayed a little, so a poll takes long enough to be interrupted. Each kill targets a stage,
-in turn: ``poll``, ``extract``, ``apply``, ``revert`` and ``distill``. The soak waits until
-``/api/status`` shows the stage's job running (for ``revert`` it sends ``POST
-/api/edits/ID/revert`` itself; for ``distill`` the daemon is started with a one-minute cron
-slot), waits a random part of a stage's usual length, and sends SIGKILL. What was running
+in turn: ``poll``, ``extract``, ``apply``, ``revert`` and ``distill`` (skipping one that has
+no work yet). The soak waits until ``/api/status`` shows the stage's job running (for
+``revert`` it sends ``POST /api/edits/ID/revert`` itself; for ``distill`` the daemon is
+started with a one-minute cron slot), waits a random part of a stage's usual length, and
+sends SIGKILL; half of the apply and revert kills come instead the moment the memory file
+commits the change, just before the edit log is written. What was running
 at that instant (every scheduler job ``/api/status`` reported, a feed request in flight, an
 unanswered revert) is recorded as the stages hit. After a kill during distillation the
 previous checkpoint must still be active, unless the switch had committed.
 
-After the last kill every article is released, the daemon runs until its queues are empty
-and the store has stopped changing, and is stopped with SIGTERM. Then:
+After the last kill every article is released; one start lets a distillation run to its
+end (resuming what the killed ones left) and stops cleanly; the last start runs until the
+queues are empty and the store has stopped changing, and is stopped with SIGTERM. Then:
 
 - ``integrity_ok``: ``PRAGMA integrity_check`` is ok on every SQLite file of the data
   directory and every memory file loads;
@@ -85,6 +88,8 @@ JOB_STAGES = {"tick": "poll", "extract": "extract", "probe": "probe", "decide": 
 #: the longest wait (seconds) after a targeted stage is seen running before the kill; the
 #: kill comes earlier when the stage ends first
 KILL_WITHIN = {"poll": 1.5, "extract": 4.0, "apply": 14.0, "revert": 0.06, "distill": 75.0}
+#: the longest wait for an apply's or a revert's memory commit (a kill at that instant)
+COMMIT_WAIT_S = 60.0
 #: articles with one of these statuses are done with (new is still queued)
 FINAL_ARTICLE_STATUSES = ("extracted", "failed", "skipped")
 
@@ -107,6 +112,8 @@ class SoakOptions:
     ready_timeout_s: float = 300.0
     stage_timeout_s: float = 60.0  # waiting for a targeted stage to start
     idle_timeout_s: float = 1800.0  # the final run to idle
+    distill_timeout_s: float = 900.0  # the final distillation, cron wait included
+    final_distill: bool = True  # let one distillation finish before the final run
     quiet_s: float = 12.0  # the store unchanged this long, no job running: idle
     progress: Callable[[str], None] = functools.partial(print, flush=True)
 
@@ -367,6 +374,7 @@ class Soak:
     kills: list[Kill] = field(default_factory=list)
     runs: int = 0
     distill_violations: list[str] = field(default_factory=list)
+    last_status: dict | None = None  # the daemon's /api/status at the last look
 
     def __post_init__(self) -> None:
         from memoird.daemon.runtime import DataPaths
@@ -466,7 +474,7 @@ class Soak:
             if not daemon.alive():
                 raise SoakError(f"the daemon exited by itself (status {daemon.proc.returncode}); "
                                 f"log {daemon.log_path}:\n{daemon.log_tail()}")
-            status = daemon.status()
+            status = self.last_status = daemon.status()
             if done(status):
                 return status
             time.sleep(0.05)
@@ -501,7 +509,7 @@ class Soak:
         daemon = self.daemon(distill=target == "distill")
         daemon.start()
         revert: dict[str, Any] = {}
-        note = ""
+        note, instant, in_flight = "", None, False
         try:
             daemon.wait_ready(self.options.ready_timeout_s)
             ready_at = time.monotonic()
@@ -513,43 +521,67 @@ class Soak:
                     break
                 if target == "revert":
                     revert = self.send_revert(daemon)
-                if self.wait_within(daemon, target, revert) or target == "revert":
+                instant = self.wait_within(daemon, target, revert)
+                if instant or target == "revert":
                     break
                 timeout = 15.0
-            status = daemon.status()
-            busy = self.feeds.busy
-            in_flight = bool(revert) and not revert.get("done")
-            daemon.kill()
+            if instant == "commit":  # at once: what ran is what the last look saw
+                in_flight = bool(revert) and not revert.get("done")
+                daemon.kill()
+                note = "at the memory commit"
+                stages = sorted({*running_stages(self.last_status), target})
+            else:
+                status = daemon.status()
+                busy = self.feeds.busy
+                in_flight = bool(revert) and not revert.get("done")
+                daemon.kill()
+                stages = running_stages(status)
+                if busy and "poll" not in stages:
+                    stages.append("poll")
+                if in_flight:
+                    stages.append("revert")
         finally:
             if daemon.alive():
                 daemon.kill()
-        stages = running_stages(status)
-        if busy and "poll" not in stages:
-            stages.append("poll")
-        if in_flight:
-            stages.append("revert")
         if revert:
-            note = (note + " " if note else "") + f"revert of edit {revert['edit_id']} " + (
-                "in flight" if in_flight else f"answered {revert.get('code')}")
+            note = f"revert of edit {revert['edit_id']} " + (
+                "in flight" if in_flight else f"answered {revert.get('code')}") + (
+                f", {note}" if note else "")
         if target == "distill":
             self.check_distill_kill(before, daemon, stages)
         return Kill(number, target, sorted(stages) or ["idle"], round(time.monotonic() - ready_at, 2),
                     round(time.monotonic() - started, 2), note)
 
-    def wait_within(self, daemon: Daemon, target: str, revert: dict[str, Any]) -> bool:
-        """Wait a random part of the stage's usual length; False when it ended first."""
-        ends = time.monotonic() + self.rng.uniform(0.0, KILL_WITHIN[target])
+    def wait_within(self, daemon: Daemon, target: str, revert: dict[str, Any]) -> str | None:
+        """Wait for the kill instant: a random part of the stage's usual length or, for
+        half of the apply and revert kills, the moment the memory file commits the edit
+        (or its removal), just before the edit log is written. Returns "instant" or
+        "commit", None when the stage ended first."""
+        at_commit = target in ("apply", "revert") and self.rng.random() < 0.5
+        limit = COMMIT_WAIT_S if at_commit else self.rng.uniform(0.0, KILL_WITHIN[target])
+        path = memory_file(self.paths, active_checkpoint(self.db_path))
+        held = set(memory_edits(path) or ())
+        ends = time.monotonic() + limit
+        asked = 0.0
+        running = True
         while time.monotonic() < ends:
+            if at_commit:
+                now = memory_edits(path)
+                if now is not None and (str(revert["edit_id"]) not in now if target == "revert"
+                                        else set(now) - held):
+                    return "commit"
             if target == "revert":
                 running = not revert.get("done")
             elif target == "poll":
                 running = self.feeds.busy > 0
-            else:
-                running = target in running_stages(daemon.status())
+            elif time.monotonic() - asked > (0.1 if at_commit else 0.0):
+                self.last_status = daemon.status()
+                running = target in running_stages(self.last_status)
+                asked = time.monotonic()
             if not running:
-                return False
-            time.sleep(0.02)
-        return True
+                return None
+            time.sleep(0.002 if at_commit else 0.02)
+        return "instant"
 
     def send_revert(self, daemon: Daemon) -> dict[str, Any]:
         """POST /api/edits/ID/revert for a random applied edit, answered in a thread."""
@@ -592,6 +624,44 @@ class Soak:
                 f"but {'; '.join(problems)} (log {daemon.log_path})")
 
     # ------------------------------------------------------------------ the end
+
+    def finish_distillation(self) -> str:
+        """One start with the distillation slot, until a distillation has run to its end
+        (it resumes what the killed ones left in their run folder), then a clean stop: the
+        final checks then also see a switched checkpoint. Returns what it did."""
+        if not query(self.db_path, "SELECT COUNT(*) FROM edits WHERE status = 'applied'")[0][0]:
+            return "not run: no applied edit"
+        before = active_checkpoint(self.db_path)
+        daemon = self.daemon(distill=True)
+        daemon.start()
+        try:
+            daemon.wait_ready(self.options.ready_timeout_s)
+
+            def finished(status: dict | None) -> bool:
+                """One run that activated a checkpoint, or two runs (the first may finish a
+                resumed snapshot whose candidate is refused: it absorbed an edit that was
+                reverted since; the next one distils the memory as it is now)."""
+                job = ((status or {}).get("scheduler") or {}).get("jobs", {}).get("distill", {})
+                return (not job.get("running") and job.get("runs", 0) >= 1
+                        and (job.get("processed", 0) >= 1 or job.get("runs", 0) >= 2))
+
+            status = self.wait_for(daemon, finished, self.options.distill_timeout_s)
+            if status is None:
+                raise SoakError(f"the distillation did not finish within "
+                                f"{self.options.distill_timeout_s:.0f} s; log {daemon.log_path}")
+        finally:
+            rc = daemon.stop()
+        if rc != 0:
+            raise SoakError(f"the distillation run did not stop cleanly on SIGTERM (status "
+                            f"{rc}); log {daemon.log_path}:\n{daemon.log_tail()}")
+        job = status["scheduler"]["jobs"]["distill"]
+        if job.get("last_error"):
+            raise SoakError(f"the distillation failed: {job['last_error']}; log {daemon.log_path}")
+        after = active_checkpoint(self.db_path)
+        return (f"checkpoint {after} activated (was {before}) after {job['runs']} runs"
+                if after != before else
+                f"checkpoint {before} still active after {job['runs']} runs (no candidate "
+                "activated)")
 
     def run_to_idle(self) -> dict[str, Any]:
         """Start once more and wait until the queues are empty and the store is still."""
@@ -637,6 +707,19 @@ def memory_file(paths, checkpoint_id: int) -> Path:
     from memoird.daemon.engine import memory_path
 
     return memory_path(paths.memory, SimpleNamespace(id=checkpoint_id))
+
+
+def memory_edits(path: Path) -> list[str] | None:
+    """The edit ids a memory file holds, read from its safetensors header alone (cheap
+    enough to poll; editor/memory_io.py writes it). None while it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size))
+        meta = json.loads(header["__metadata__"]["meta"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return [e["edit_id"] for e in meta["edits"]]
 
 
 def integrity(data_dir: Path) -> dict[str, str]:
@@ -812,7 +895,11 @@ def run(options: SoakOptions) -> dict[str, Any]:
                          f"{'+'.join(kill.stages)} {kill.waited_s:.1f} s after ready "
                          f"(cycle {kill.cycle_s:.1f} s){' - ' + kill.note if kill.note else ''}")
             feeds.release(articles)
-            soak.say("all articles released; running to idle")
+            if options.final_distill and "distill" in options.targets:
+                soak.say("all articles released; letting one distillation finish")
+                row["final_distill"] = soak.finish_distillation()
+                soak.say(f"distillation: {row['final_distill']}")
+            soak.say("running to idle")
             counts = soak.run_to_idle()
             soak.say(f"idle: {counts}")
             checks_started = time.perf_counter()
@@ -842,6 +929,7 @@ def run(options: SoakOptions) -> dict[str, Any]:
                 "kills": len(soak.kills),
                 "stages_hit": dict(sorted(Counter(s for k in soak.kills for s in k.stages).items())),
                 "targets_hit": sum(k.target in k.stages for k in soak.kills),
+                "commit_kills": sum("at the memory commit" in k.note for k in soak.kills),
                 "restarts": soak.runs,
                 "wall_s": round(time.perf_counter() - started, 1),
                 "kill_log": [asdict(k) for k in soak.kills],
@@ -877,6 +965,8 @@ def main(argv: list[str] | None = None, out_dir: Path | None = None,
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     parser.add_argument("--stage-timeout", type=float, default=60.0)
     parser.add_argument("--idle-timeout", type=float, default=1800.0)
+    parser.add_argument("--no-final-distill", action="store_true",
+                        help="skip the distillation that runs to its end before the final run")
     parser.add_argument("--name", default="soak", help="results file name (default soak)")
     args = parser.parse_args(argv)
     options = SoakOptions(
@@ -884,7 +974,8 @@ def main(argv: list[str] | None = None, out_dir: Path | None = None,
         dataset=args.dataset, seed=args.seed,
         targets=tuple(t for t in args.targets.split(",") if t), model_dir=args.model_dir,
         work_dir=args.work_dir, keep=args.keep, stage_timeout_s=args.stage_timeout,
-        idle_timeout_s=args.idle_timeout, progress=progress)
+        idle_timeout_s=args.idle_timeout, final_distill=not args.no_final_distill,
+        progress=progress)
     try:
         row = run(options)
     except SoakError as exc:

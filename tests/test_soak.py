@@ -1,9 +1,10 @@
 """The kill soak, short: `memoird run` SIGKILLed five times (polling, extracting, applying an
 edit, reverting one, distilling), restarted each time, then run to idle on loopback news feeds.
 
-bench/soak.py does the work (50 kills there); here two dev-set changes, whose articles make
-edits with the embedded model, and one kill per stage. Nothing may be lost, half-applied or
-processed twice, and every SQLite file must pass its integrity check.
+bench/soak.py does the work (50 kills there, and a distillation run to its end before the
+final checks); here two dev-set changes, whose articles make edits with the embedded model,
+and one kill per stage. Nothing may be lost, half-applied or processed twice, and every
+SQLite file must pass its integrity check.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def test_five_kills_lose_nothing(tmp_path, embedded_model_dir):
     lines: list[str] = []
     rc = soak.main(["--kills", "5", "--items", ITEMS, "--model-dir", str(embedded_model_dir),
                     "--work-dir", str(tmp_path / "work"), "--stage-timeout", "90",
-                    "--idle-timeout", "600"],
+                    "--idle-timeout", "600", "--no-final-distill"],
                    out_dir=tmp_path, progress=lines.append)
     report = "\n".join(lines)
     [row] = json.loads((tmp_path / "soak.json").read_text())["rows"]
