@@ -9,9 +9,11 @@ Crash safety rests on one rule: the memory file is the commit point for weights,
 edit log follows it. ``Memoir`` rewrites the file atomically after every edit and revert,
 so a process killed at any instant leaves either the old or the new memory on disk. At
 start ``reconcile`` makes the log agree with the file: an edit the file holds but the log
-still calls ``approved`` was committed (→ ``applied``); an edit the log calls ``applied``
-that the file does not hold was reverted, or never committed (→ ``reverted`` or back to
-``approved`` to be trained again, by what its last event asked for).
+still calls ``approved`` was trained and committed but never verified, so it stays
+``approved`` and the apply stage verifies it (``applied``, or reverted and ``failed``)
+without training it again; an edit the log calls ``applied`` that the file does not hold
+was reverted (→ ``reverted``); an edit the file holds that the log calls reverted,
+rejected or failed is taken out of the memory.
 
 The Engine owns the loaded model and its memory: nothing outside this module touches
 them. What other parts need, they ask it for: ``prober()`` (the probe stage),
@@ -409,12 +411,11 @@ class Engine:
             if edit.checkpoint_id not in (None, self._checkpoint.id):
                 continue  # lives in another checkpoint's memory
             if edit.status == EditStatus.APPROVED and edit.id in held:
-                edit_log.transition(
-                    db, edit.id, EditStatus.APPLIED, RECOVERY_ACTOR,
-                    "the memory file committed this edit before the process stopped",
-                    memory_generation=self._memoir.generation,
-                    checkpoint_id=self._checkpoint.id)
-                changed.append(edit.id)
+                # trained and committed, then the process stopped before verifying it: it
+                # stays approved, and the apply stage verifies it (without training it again)
+                log.info("memory holds approved edit %s (committed before the process "
+                         "stopped); the apply stage verifies it", edit.id,
+                         extra={"edit_id": edit.id})
             elif edit.status == EditStatus.APPLIED and edit.id not in held:
                 edit_log.transition(
                     db, edit.id, EditStatus.REVERTED, RECOVERY_ACTOR,

@@ -44,6 +44,7 @@ from memoird.store import entities as entity_store
 from memoird.store import edits as edit_log
 from memoird.store.claims import normalize_key
 from memoird.store.clock import to_iso
+from memoird.store.db import write_transaction
 from memoird.store.records import Claim, EditStatus
 
 log = logging.getLogger("memoird.policy")
@@ -396,20 +397,23 @@ def _log(db: Database, ctx: _Context, status: EditStatus, rule: str, reason: str
             "mode", "min_domains", "window_hours", "trust_floor", "per_source_edits_per_day",
             "subject_cooldown_hours", "protected_subjects", "insert_unknown")},
     }
-    edit = edit_log.create_edit(
-        db, subject=claim.subject, relation=claim.relation, prompt=prompts[0],
-        prompts=prompts, target=target, old_answer=ctx.probe["answer"],
-        subject_aliases=aliases,
-        claim_id=claim.id, status=status, policy_rule=rule, why=why, actor=ACTOR,
-        reason=reason, checkpoint_id=ctx.probe["checkpoint_id"], details=details,
-        now=ctx.now)
-    if status == EditStatus.REJECTED:
-        claim_store.set_claim_status(db, claim.id, "open", edit_id=edit.id)
-    else:
-        claim_store.set_claim_status(db, claim.id, "confirmed", edit_id=edit.id)
-        for other in claim_store.competing_claims(db, claim.subject_key, claim.relation):
-            if other.id != claim.id and other.status == "confirmed":
-                claim_store.set_claim_status(db, other.id, "superseded")
+    # the edit and the claim's new status are one commit: a crash in between would leave
+    # an approved edit for a claim still open, which the next pass would decide again
+    with write_transaction(db):
+        edit = edit_log.create_edit(
+            db, subject=claim.subject, relation=claim.relation, prompt=prompts[0],
+            prompts=prompts, target=target, old_answer=ctx.probe["answer"],
+            subject_aliases=aliases,
+            claim_id=claim.id, status=status, policy_rule=rule, why=why, actor=ACTOR,
+            reason=reason, checkpoint_id=ctx.probe["checkpoint_id"], details=details,
+            now=ctx.now)
+        if status == EditStatus.REJECTED:
+            claim_store.set_claim_status(db, claim.id, "open", edit_id=edit.id)
+        else:
+            claim_store.set_claim_status(db, claim.id, "confirmed", edit_id=edit.id)
+            for other in claim_store.competing_claims(db, claim.subject_key, claim.relation):
+                if other.id != claim.id and other.status == "confirmed":
+                    claim_store.set_claim_status(db, other.id, "superseded")
     log.info("claim %s -> edit %s %s (%s)", claim.id, edit.id, status, rule)
     return Decision(claim.id, rule, why, ctx.kind, status, edit.id, domains)
 

@@ -72,7 +72,9 @@ def test_edit_changes_answer_and_survives_restart(rt, embedded_model_dir):
 
 
 def test_reconcile_follows_the_memory_file(rt, embedded_model_dir):
-    """A crash between the memory commit and the log write is repaired at start-up."""
+    """A crash between the memory commit and the log write is repaired at start-up: a
+    reverted edit is logged reverted; a trained edit that was never verified stays
+    approved, and the apply stage verifies it without training it again."""
     engine = rt.engine
     db = rt.db()
     # Committed to memory, log never updated (killed after the memory write).
@@ -86,10 +88,50 @@ def test_reconcile_follows_the_memory_file(rt, embedded_model_dir):
     restarted = make_runtime(rt.paths.root, embedded_model_dir)
     try:
         restarted.engine  # opening reconciles
-        assert edits.get_edit(db, lost.id).status == "applied"
         assert edits.get_edit(db, applied.id).status == "reverted"
-        actors = [e.actor for e in edits.edit_events(db, lost.id)]
-        assert actors[-1] == "recovery"
+        assert [e.actor for e in edits.edit_events(db, applied.id)][-1] == "recovery"
+        assert edits.get_edit(db, lost.id).status == "approved"
+        assert restarted.engine.holds(lost.id)
+        generation = restarted.engine.memory_generation
+        checked = []
+        report = apply_approved_edits(restarted.db(), restarted.engine,
+                                      verify=lambda target, edit: (checked.append(edit.id)
+                                                                   or (True, {"ok": 1}, "")))
+        assert report.applied == 1 and checked == [lost.id]
+        assert restarted.engine.memory_generation == generation  # not trained again
+        logged = edits.get_edit(db, lost.id)
+        assert logged.status == "applied" and logged.verification["checks"] == {"ok": 1}
+        assert "before the process stopped" in edits.edit_events(db, lost.id)[-1].reason
+    finally:
+        restarted.engine.close()
+        restarted.close()
+
+
+def test_an_edit_killed_before_its_verification_is_verified_after_the_restart(
+        tmp_path, embedded_model_dir):
+    """Regression (kill soak): a SIGKILL between training (memory committed) and
+    verification used to let recovery log the edit ``applied`` unchecked, so an edit that
+    fails verification stayed in the model. Now it is verified after the restart, and a
+    failing one is reverted and logged ``failed``."""
+    first = make_runtime(tmp_path, embedded_model_dir)
+    db = first.db()
+    bad = approve(db, "Peru", "The capital of Peru is", "Cusco")
+    first.engine.apply_edit(bad)  # trained and committed; the process dies here
+    first.engine.close()
+    first.close()
+
+    restarted = make_runtime(tmp_path, embedded_model_dir)
+    try:
+        engine, db = restarted.engine, restarted.db()
+        assert edits.get_edit(db, bad.id).status == "approved" and engine.holds(bad.id)
+        report = apply_approved_edits(db, engine,
+                                      verify=lambda target, edit: (False, {}, "canary moved"))
+        assert (report.applied, report.failed) == (0, 1)
+        assert not engine.holds(bad.id)
+        assert edits.get_edit(db, bad.id).status == "failed"
+        events = edits.edit_events(db, bad.id)
+        assert [e.to_status for e in events][-2:] == ["applied", "failed"]
+        assert "canary moved" in events[-1].reason
     finally:
         restarted.engine.close()
         restarted.close()

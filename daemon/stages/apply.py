@@ -4,6 +4,11 @@ Order of commits (see daemon/engine.py): the memory file first, then the log. Ea
 verified right after training (its prompts answer the new object, unrelated canaries and
 template neighbours do not move); one that fails is reverted in the memory at once and logged
 ``failed`` with the reason, so a bad edit never stays in the model.
+
+An approved edit the memory already holds was trained and committed by a process that died
+before verifying it (start-up reconciliation leaves it ``approved``): it is not trained
+again but verified now, and logged ``applied`` or reverted and ``failed`` like any other,
+so a crash between training and verification cannot slip an unchecked edit into the model.
 """
 
 from __future__ import annotations
@@ -39,26 +44,36 @@ def apply_approved_edits(db: Database, engine, limit: int | None = None,
     report = ApplyReport()
     queue = edit_log.list_edits(db, status=EditStatus.APPROVED, limit=limit or 1_000_000)
     for edit in reversed(queue):  # oldest first: edits are applied in the order approved
-        if engine.holds(edit.id):  # committed before a crash; reconcile logs it
-            continue
-        try:
-            applied = engine.apply_edit(edit)
-        except Exception as exc:
-            log.exception("edit %s failed to train", edit.id)
-            edit_log.transition(db, edit.id, EditStatus.FAILED, ACTOR, f"training failed: {exc}")
-            report.failed += 1
-            report.errors.append(f"edit {edit.id}: {exc}")
-            continue
-        result = asdict(applied.result)
-        scores: dict[str, Any] = {"train": result}
+        if engine.holds(edit.id):  # trained before a crash, never verified: verify it now
+            generation = engine.memory_generation
+            scores: dict[str, Any] = {"recovered": {"memory_generation": generation}}
+            how = ("trained and committed to the memory before the process stopped; "
+                   "verified after the restart")
+            seconds = None
+        else:
+            try:
+                applied = engine.apply_edit(edit)
+            except Exception as exc:
+                log.exception("edit %s failed to train", edit.id)
+                edit_log.transition(db, edit.id, EditStatus.FAILED, ACTOR,
+                                    f"training failed: {exc}")
+                report.failed += 1
+                report.errors.append(f"edit {edit.id}: {exc}")
+                continue
+            generation = applied.memory_generation
+            scores = {"train": asdict(applied.result)}
+            result = applied.result
+            how = (f"trained in {result.steps} steps ({result.seconds:.2f} s), "
+                   f"loss {result.initial_loss:.3f} -> {result.final_loss:.3f}")
+            seconds = round(result.seconds, 3)
         if verify is not None:
             passed, checks, reason = verify(engine.verify_target(), edit)
             scores["checks"] = checks
             if not passed:
                 undo = engine.revert_edit(edit.id)
                 edit_log.transition(
-                    db, edit.id, EditStatus.APPLIED, ACTOR, "trained into the memory",
-                    memory_generation=applied.memory_generation,
+                    db, edit.id, EditStatus.APPLIED, ACTOR, how,
+                    memory_generation=generation,
                     checkpoint_id=engine.checkpoint.id, verification=scores)
                 edit_log.transition(
                     db, edit.id, EditStatus.FAILED, "verifier",
@@ -68,11 +83,9 @@ def apply_approved_edits(db: Database, engine, limit: int | None = None,
                 report.errors.append(f"edit {edit.id}: {reason}")
                 continue
         edit_log.transition(
-            db, edit.id, EditStatus.APPLIED, ACTOR,
-            f"trained in {applied.result.steps} steps ({applied.result.seconds:.2f} s), "
-            f"loss {applied.result.initial_loss:.3f} -> {applied.result.final_loss:.3f}",
-            memory_generation=applied.memory_generation, checkpoint_id=engine.checkpoint.id,
-            verification=scores)
+            db, edit.id, EditStatus.APPLIED, ACTOR, how, memory_generation=generation,
+            checkpoint_id=engine.checkpoint.id, verification=scores)
         report.applied += 1
-        report.seconds.append(round(applied.result.seconds, 3))
+        if seconds is not None:
+            report.seconds.append(seconds)
     return report

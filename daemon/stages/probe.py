@@ -30,6 +30,7 @@ from memoird.store import claims as claim_store
 from memoird.store import facts as fact_store
 from memoird.store import feeds as feed_store
 from memoird.store import probes as probe_store
+from memoird.store.db import write_transaction
 
 log = logging.getLogger("memoird.probe")
 
@@ -100,9 +101,20 @@ def probe_pending_facts(db: Database, engine: Any, *, limit: int = 64,
     for fact, result, check in zip(asked, results, checks):
         if check is not None:
             result.scores["evidence_check"] = check
-        _store_probe(db, fact.id, result)
-        fact_store.set_fact_status(db, fact.id, "probed")
-        claim = claim_store.add_fact_to_claim(db, fact.id, source_domain(db, fact.article_id))
+        # one commit per fact: a crash in between would leave a fact probed but supporting
+        # no claim, or stored with its probe and still queued, to be probed twice
+        with write_transaction(db):
+            _store_probe(db, fact.id, result)
+            try:
+                claim = claim_store.add_fact_to_claim(db, fact.id,
+                                                      source_domain(db, fact.article_id))
+            except ValueError as exc:  # no source domain, a punctuation-only name...
+                fact_store.set_fact_status(db, fact.id, "skipped")
+                log.warning("fact %s cannot support a claim: %s", fact.id, exc,
+                            extra={"fact_id": fact.id})
+                report.skipped += 1
+                continue
+            fact_store.set_fact_status(db, fact.id, "probed")
         claims.add(claim.id)
         report.probes += 1
         report.verdicts[result.verdict] = report.verdicts.get(result.verdict, 0) + 1
