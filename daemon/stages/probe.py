@@ -30,6 +30,7 @@ from memoird.store import claims as claim_store
 from memoird.store import facts as fact_store
 from memoird.store import feeds as feed_store
 from memoird.store import probes as probe_store
+from memoird.store.db import write_transaction
 
 log = logging.getLogger("memoird.probe")
 
@@ -100,9 +101,11 @@ def probe_pending_facts(db: Database, engine: Any, *, limit: int = 64,
     for fact, result, check in zip(asked, results, checks):
         if check is not None:
             result.scores["evidence_check"] = check
-        _store_probe(db, fact.id, result)
-        fact_store.set_fact_status(db, fact.id, "probed")
-        claim = claim_store.add_fact_to_claim(db, fact.id, source_domain(db, fact.article_id))
+        with write_transaction(db):  # a stop at any instant never probes a fact twice
+            _store_probe(db, fact.id, result)
+            fact_store.set_fact_status(db, fact.id, "probed")
+            claim = claim_store.add_fact_to_claim(db, fact.id,
+                                                  source_domain(db, fact.article_id))
         claims.add(claim.id)
         report.probes += 1
         report.verdicts[result.verdict] = report.verdicts.get(result.verdict, 0) + 1
