@@ -57,11 +57,13 @@ class Batcher:
         self._queue.put(request)
         return request.future
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Serve what is queued, then stop the worker."""
+    def close(self, timeout: float = 5.0) -> bool:
+        """Serve what is queued, then stop the worker; False if it is still generating
+        after ``timeout`` seconds."""
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         while True:

@@ -98,7 +98,9 @@ def run_distillation(runtime, *, engine=None, force: bool = False, activate: boo
     ``force`` runs with fewer than ``[distill] min_edits`` edits and reruns a snapshot whose
     candidate already failed its gate. ``engine`` (the live one, when the job runs inside
     the daemon) is swapped to the new checkpoint after activation and its lock is held
-    while the last edits are carried over.
+    while the last edits are carried over; each training step holds it too, so requests
+    to the live model are served between two steps. ``stop()``, asked after every
+    training step, ends the job with DistillInterrupted (its state saved for a rerun).
     """
     from memoird.daemon.engine import memory_path
     from memoird.editor.memory_io import read_memory
@@ -138,7 +140,7 @@ def run_distillation(runtime, *, engine=None, force: bool = False, activate: boo
     _write_json(run_dir / PLAN, plan)
 
     outcome = _train_and_gate(runtime, active, mem_file, run_dir, plan, progress, stop,
-                              train_config)
+                              train_config, getattr(engine, "lock", None))
     outcome.resumed = resumed
     if outcome.gate is not None and outcome.gate["passed"] and activate:
         gone = _no_longer_applied(db, outcome.absorbed)
@@ -163,7 +165,7 @@ def run_distillation(runtime, *, engine=None, force: bool = False, activate: boo
 
 
 def _train_and_gate(runtime, active: Checkpoint, mem_file: Path, run_dir: Path, plan: dict,
-                    progress: bool, stop, train_config) -> DistillOutcome:
+                    progress: bool, stop, train_config, step_lock=None) -> DistillOutcome:
     import torch
 
     from memoird.editor import distill
@@ -184,7 +186,7 @@ def _train_and_gate(runtime, active: Checkpoint, mem_file: Path, run_dir: Path, 
                 trainer = distill.Distiller(base.model, base.tokenizer, examples, texts["replay"],
                                             train_config, run_dir=run_dir, memory_layer=layer,
                                             anchors=texts["anchors"])
-                report = trainer.train(progress=progress, stop=stop)
+                report = trainer.train(progress=progress, stop=stop, step_lock=step_lock)
                 training = {"epochs": report.epochs, "steps": report.steps,
                             "resumed_from_step": report.resumed_from_step,
                             "train_accuracy": report.train_accuracy,
@@ -200,6 +202,8 @@ def _train_and_gate(runtime, active: Checkpoint, mem_file: Path, run_dir: Path, 
                      f"{plan['generation']} ({len(plan['edit_ids'])} edits)")
         plan["checkpoint_id"] = candidate.id
         _write_json(run_dir / PLAN, plan)
+        if stop is not None and stop():  # each step so far is stored: a rerun goes on here
+            raise distill.DistillInterrupted("distillation stopped before its gate")
         gate, absorbed = evaluate_candidate(runtime, base, candidate, examples, misses, run_dir)
     finally:
         del base

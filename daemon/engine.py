@@ -21,6 +21,12 @@ them. What other parts need, they ask it for: ``prober()`` (the probe stage),
 checks), ``without_memory()`` (answers from the weights alone). ``switch()`` hands it
 another checkpoint's weights and memory (distillation, activation, rollback) and drops
 every prober and chat backend built on the old ones, so the next one asks the new model.
+
+Requests come first (daemon/priority.py): ``complete`` takes the engine's lock as a
+request; everything the background stages do takes it as background work and calls
+``pause()`` between its units (decoding steps of a reading or probe batch, training
+steps of an edit), where a waiting request is served and a stopping daemon cancels the
+work. The memory shares the engine's lock, so lending one lends the other.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from sqlite_utils import Database
 
 from memoird.daemon.completion import (Completion, Delta, OnDelta, Recorder, TokenTable,
                                        cut_at_stop)
+from memoird.daemon.priority import BackgroundCancelled, ModelLock
 from memoird.editor.builtin_models import checkpoint_name, is_base_folder
 from memoird.editor.forms import chat_forms, is_question
 from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig, eos_ids
@@ -96,7 +103,8 @@ class Engine:
         self._checkpoint = checkpoint
         self._base = base
         self._name = self._name_of(checkpoint)
-        self.lock = threading.RLock()
+        self.lock = ModelLock()
+        memoir.use_lock(self.lock)
         self.routed_requests = 0
         self.total_requests = 0
         self._token_table: TokenTable | None = None
@@ -132,6 +140,7 @@ class Engine:
         """
         with self.lock:
             old = self._memoir
+            memoir.use_lock(self.lock)
             self._loaded, self._memoir, self._checkpoint = loaded, memoir, checkpoint
             self._name = self._name_of(checkpoint)
             self._probers.clear()
@@ -226,7 +235,7 @@ class Engine:
                  temperature: float = 0.0, stop: Sequence[str] | None = None,
                  use_memory: bool = True) -> list[str]:
         """Continuations of each prompt, every row routed to its own edit (or none)."""
-        with self.lock:
+        with self.lock.request():
             if use_memory:
                 texts = self._memoir.generate(list(prompts), max_new_tokens,
                                               **self._generate_kwargs(temperature))
@@ -236,6 +245,26 @@ class Engine:
                     texts = self._memoir.generate(list(prompts), max_new_tokens,
                                                   **self._generate_kwargs(temperature))
         return [cut_at_stop(t, stop) for t in texts]
+
+    # ------------------------------------------------------------------ background work
+    def pause(self) -> None:
+        """The background stages' pause point, called between two units of their work
+        while they hold the lock: a waiting request is served now (the memory's
+        transient state is set aside meanwhile and the work resumes where it was), and a
+        stopping daemon ends the work here with BackgroundCancelled."""
+        if self.lock.cancelled:
+            raise BackgroundCancelled("the daemon is stopping")
+        if self.lock.requests_waiting and self.lock.held():
+            with self._memoir.set_aside():
+                self.lock.lend()
+
+    def cancel_background(self) -> None:
+        """Make every pause point raise BackgroundCancelled from now on (stopping)."""
+        self.lock.cancel()
+
+    @property
+    def background_cancelled(self) -> bool:
+        return self.lock.cancelled
 
     @contextmanager
     def without_memory(self) -> Iterator[None]:
@@ -272,7 +301,7 @@ class Engine:
                             max_new_tokens, stop, eos_ids(self._loaded.model, tokenizer),
                             table, on_delta)
         step = _DecodingStep(recorder, logprobs, cancel)
-        with self.lock:
+        with self.lock.request():
             recorder.memory_generation = self._memoir.generation
             model = self._loaded.model
             hook = model.register_forward_hook(step.capture) if logprobs is not None else None
@@ -324,7 +353,7 @@ class Engine:
                 yield delta.text
 
     def route(self, prompts: Sequence[str]) -> list[str | None]:
-        with self.lock:
+        with self.lock.request():
             return self._memoir.route(list(prompts))
 
     def _count_routes(self, routes: Sequence[str | None]) -> None:
@@ -344,7 +373,8 @@ class Engine:
             prober = self._probers.get(thresholds)
             if prober is None:
                 loaded, memoir, checkpoint = self._loaded, self._memoir, self._checkpoint
-                backend = _LockedBackend(self, CausalLMBackend(loaded.model, loaded.tokenizer))
+                backend = _LockedBackend(self, CausalLMBackend(loaded.model, loaded.tokenizer,
+                                                               pause=self.pause))
                 prober = Prober(backend, thresholds=thresholds, similarity=similarity,
                                 state=lambda: (checkpoint.id, memoir.generation))
                 self._probers[thresholds] = prober
@@ -370,15 +400,15 @@ class Engine:
         if chat is None:
             chat = self._chats[key] = LocalChat(
                 self._loaded.model, self._loaded.tokenizer, name=self.name,
-                batch_size=batch_size, workers=workers)
+                batch_size=batch_size, workers=workers, pause=self.pause)
         return chat
 
     def verify_target(self) -> VerifyTarget:
         """The live model as the apply stage's verification checks it (editor/verify.py):
-        model, tokenizer, memory and the engine's lock."""
+        model, tokenizer, memory, the engine's lock and its pause point."""
         with self.lock:
             return VerifyTarget(self._loaded.model, self._loaded.tokenizer, self._memoir,
-                                self.lock)
+                                self.lock, self.pause)
 
     @property
     def memory_generation(self) -> int:
@@ -386,9 +416,11 @@ class Engine:
 
     # ------------------------------------------------------------------ editing
     def apply_edit(self, edit: Edit, paraphrases: Sequence[str] = ()) -> AppliedEdit:
-        """Train one logged edit into the memory and commit the memory file."""
+        """Train one logged edit into the memory and commit the memory file; a stop
+        between training steps (BackgroundCancelled) leaves the memory as it was."""
         with self.lock:
-            result = self._memoir.edit(edit_request(edit, paraphrases, self.tokenizer))
+            result = self._memoir.edit(edit_request(edit, paraphrases, self.tokenizer),
+                                       pause=self.pause)
         return AppliedEdit(result, result.generation)
 
     def revert_edit(self, edit_id: int | str, exact: bool = False) -> dict[str, Any]:

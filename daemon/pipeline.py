@@ -102,11 +102,19 @@ class Pipeline:
         """The scheduler's cron slot: fold the memory into a gated new checkpoint.
 
         Below ``[distill] min_edits`` applied edits the job skips itself; the live engine is
-        switched to the new checkpoint when the candidate passes its gate.
+        switched to the new checkpoint when the candidate passes its gate. A daemon that
+        stops ends the training between two steps; the next run resumes it.
         """
         from memoird.daemon.distill_job import run_distillation
+        from memoird.editor.distill import DistillInterrupted
 
-        outcome = run_distillation(self.rt, engine=self.rt.engine, progress=False)
+        engine = self.rt.engine
+        try:
+            outcome = run_distillation(self.rt, engine=engine, progress=False,
+                                       stop=lambda: engine.background_cancelled)
+        except DistillInterrupted as exc:
+            log.info("distillation stopped: %s", exc)
+            return {"work": 0, "outcome": "interrupted"}
         return {"work": int(getattr(outcome, "status", "") == "activated"),
                 "outcome": str(getattr(outcome, "status", outcome))}
 

@@ -30,6 +30,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from memoird.daemon.priority import BackgroundCancelled
+
 log = logging.getLogger(__name__)
 
 DEFAULT_STAGES = ("extract", "probe", "decide", "apply")
@@ -190,6 +192,9 @@ class Scheduler:
                 self._running += 1
             try:
                 done = func()
+            except BackgroundCancelled:
+                log.info("job %s stopped between two steps; its record keeps its status and "
+                         "is redone at the next start", name, extra={"job": name})
             except Exception as exc:
                 job.runs += 1
                 job.failures += 1
@@ -236,12 +241,13 @@ class Scheduler:
             self._scheduler.modify_job(name, next_run_time=_now())
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Stop scheduling, let running jobs finish their current call; True when idle.
+        """Stop scheduling, let running jobs end their current call; True when idle.
 
-        Drains stop between records, so at most one record per job is still in flight;
-        False means a call (typically an edit) outlived ``timeout`` and the caller should
-        abandon it: every stage commits a record's new status only when it is done, so
-        an abandoned record is simply redone after the restart.
+        Drains stop between records, and the caller cancels the model work of the record
+        in hand (daemon/priority.py), which then ends between two steps; False means a
+        call outlived ``timeout`` (a slow fetch, a step that cannot be cut) and the caller
+        should abandon it: every stage commits a record's new status only when it is
+        done, so an abandoned record is simply redone after the restart.
         """
         self._stopping.set()
         if self._scheduler.running:

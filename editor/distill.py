@@ -30,6 +30,7 @@ prompts, and perplexity on held-out text.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
@@ -41,7 +42,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ContextManager, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -310,16 +311,23 @@ class Distiller:
                 h.update(m.weight.float().cpu().flatten()[:4096].numpy().tobytes())
         return h.hexdigest()
 
-    def _prepare(self) -> None:
+    def _prepare(self, unit: Callable[[], ContextManager] = contextlib.nullcontext) -> None:
+        """The captures every step reads; each batch's pass runs inside ``unit()``."""
         if self._batches is not None:
             return
         gen = torch.Generator().manual_seed(self.config.seed)
         order = torch.randperm(len(self.examples), generator=gen).tolist()
         bs = self.config.batch_size
-        self._batches = [self._capture(order[s : s + bs]) for s in range(0, len(order), bs)]
-        self._replay = self._capture_replay()
-        self._anchors = [self._capture_anchors(self.anchors[s : s + bs])
-                         for s in range(0, len(self.anchors), bs)]
+        batches = []
+        for s in range(0, len(order), bs):
+            with unit():
+                batches.append(self._capture(order[s : s + bs]))
+        replay = self._capture_replay(unit)
+        anchors = []
+        for s in range(0, len(self.anchors), bs):
+            with unit():
+                anchors.append(self._capture_anchors(self.anchors[s : s + bs]))
+        self._batches, self._replay, self._anchors = batches, replay, anchors
 
     def _capture(self, idx: list[int]) -> _Batch:
         seqs, rows, positions, targets, owner = [], [], [], [], []
@@ -374,7 +382,8 @@ class Distiller:
                 h.remove()
         return got["h0"], [_float_kwargs(k) for k in got["kwargs"]], final
 
-    def _capture_replay(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _capture_replay(self, unit: Callable[[], ContextManager] = contextlib.nullcontext
+                        ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per trained layer: (MLP inputs, base MLP outputs) over the replay tokens."""
         chunks = text_chunks(self.tokenizer, self.replay_texts, 64, self.config.replay_tokens)
         xs: dict[int, list[torch.Tensor]] = {i: [] for i in self.layers}
@@ -394,7 +403,7 @@ class Distiller:
             for s in range(0, len(chunks), 16):
                 ids, mask = _right_pad(chunks[s : s + 16], _pad_id(self.tokenizer), self.device)
                 self._replay_valid = mask.bool()
-                with torch.no_grad():
+                with unit(), torch.no_grad():
                     self._run_until(ids, mask, self.layers[-1] if self.layers[-1] < top else None)
         finally:
             for h in handles:
@@ -450,12 +459,18 @@ class Distiller:
         return total
 
     # ------------------------------------------------------------------ loop
-    def train(self, progress: bool = True, stop: Callable[[], bool] | None = None) -> TrainReport:
-        """Train until the examples are learnt or ``max_epochs``; resumes a saved state."""
+    def train(self, progress: bool = True, stop: Callable[[], bool] | None = None,
+              step_lock: ContextManager | None = None) -> TrainReport:
+        """Train until the examples are learnt or ``max_epochs``; resumes a saved state.
+
+        ``stop()`` is asked after every step (a true answer saves the state and raises
+        DistillInterrupted); each step, and each pass that prepares the steps, holds
+        ``step_lock`` while it computes, so a daemon that shares its CPU (or GPU) with
+        requests serves them in between."""
         from tqdm.auto import tqdm
 
         started = time.perf_counter()
-        self._prepare()
+        self._prepare(lambda: step_lock or contextlib.nullcontext())
         assert self._batches is not None
         n_batches = len(self._batches)
         params = list(self.params.values())
@@ -486,22 +501,24 @@ class Distiller:
                 gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
                 order = torch.randperm(n_batches, generator=gen).tolist()
                 while batch_pos < n_batches:
-                    b = self._batches[order[batch_pos]]
-                    edit_loss, tok_wrong = self._edit_loss(b)
-                    # Seeded per step, so a resumed run draws what an unbroken one would.
-                    step_gen = torch.Generator().manual_seed(
-                        (self.config.seed * 1_000_003 + epoch) * 1_000_003 + batch_pos)
-                    # With SGD the edit loss is a sum over examples: keep the constraints'
-                    # weight relative to it.
-                    scale = len(b.examples) if self.config.optimizer == "sgd" else 1.0
-                    loss = edit_loss + scale * (
-                        self.config.replay_weight * self._replay_loss(step_gen)
-                        + self.config.anchor_weight * self._anchor_loss(epoch * n_batches + batch_pos))
-                    optim.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optim.step()
-                    if self.config.pull:
-                        self._pull_to_base()
+                    with step_lock or contextlib.nullcontext():
+                        b = self._batches[order[batch_pos]]
+                        edit_loss, tok_wrong = self._edit_loss(b)
+                        # Seeded per step, so a resumed run draws what an unbroken one would.
+                        step_gen = torch.Generator().manual_seed(
+                            (self.config.seed * 1_000_003 + epoch) * 1_000_003 + batch_pos)
+                        # With SGD the edit loss is a sum over examples: keep the
+                        # constraints' weight relative to it.
+                        scale = len(b.examples) if self.config.optimizer == "sgd" else 1.0
+                        loss = edit_loss + scale * (
+                            self.config.replay_weight * self._replay_loss(step_gen)
+                            + self.config.anchor_weight
+                            * self._anchor_loss(epoch * n_batches + batch_pos))
+                        optim.zero_grad(set_to_none=True)
+                        loss.backward()
+                        optim.step()
+                        if self.config.pull:
+                            self._pull_to_base()
                     with torch.no_grad():
                         ex = torch.tensor(b.examples, device=self.device)
                         wrong[ex] = 0

@@ -41,7 +41,7 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -243,6 +243,33 @@ class Memoir:
                 mlp.down_proj = self.wrapper.base
 
     # ----------------------------------------------------------------- state
+    def use_lock(self, lock: Any) -> None:
+        """Guard the memory with its owner's lock (reentrant, a context manager) instead of
+        its own: whoever holds the owner's lock then holds the memory too, and an owner
+        that lends its lock between two steps of its work (daemon/priority.py) lends the
+        memory with it. Call it while no other thread uses the memory."""
+        self._lock = lock
+
+    @contextlib.contextmanager
+    def set_aside(self) -> Iterator[None]:
+        """Let another caller use the model between two steps of this caller's work.
+
+        The transient state of the work in progress (memory switched off, routes fixed
+        or decided at its last prefill) is kept aside and the memory is as a new caller
+        expects it (on, routing at its next prefill); on exit the state is put back, so
+        the paused work decodes its next token with the routes it had.
+        """
+        saved = (self._fixed, self._prefill_ids, self._prefill_valid, self.last_routes,
+                 self.wrapper.transient_state())
+        self._fixed, self._prefill_ids, self._prefill_valid = False, None, None
+        self.wrapper.restore_state()
+        try:
+            yield
+        finally:
+            (self._fixed, self._prefill_ids, self._prefill_valid, self.last_routes,
+             wrapper_state) = saved
+            self.wrapper.restore_state(wrapper_state)
+
     def edit_ids(self) -> list[str]:
         return [e.request.edit_id for e in self._edits]
 
@@ -290,14 +317,18 @@ class Memoir:
             self.fit_background()
 
     # ----------------------------------------------------------------- editing
-    def edit(self, request: EditRequest) -> EditResult:
-        """Train one edit into its masked columns and commit the memory (if it has a path)."""
+    def edit(self, request: EditRequest, pause: Callable[[], None] | None = None) -> EditResult:
+        """Train one edit into its masked columns and commit the memory (if it has a path).
+
+        ``pause`` is called between training steps (see ``fit_columns``); the memory
+        itself changes only once training is done, so an exception it raises leaves the
+        memory as it was."""
         request.validate()
         with self._lock:
             if request.edit_id in self.edit_ids():
                 raise ValueError(f"edit id {request.edit_id!r} is already in the memory")
             self._ensure_background()
-            record, result, weight = self._train(request)
+            record, result, weight = self._train(request, pause)
             old_cols = self.wrapper.memory[:, record.cols].clone()
             self.wrapper.memory[:, record.cols] = weight
             self._edits.append(record)
@@ -313,7 +344,8 @@ class Memoir:
                 raise
             return replace(result, generation=self.generation)
 
-    def _train(self, request: EditRequest) -> tuple[_Edit, EditResult, torch.Tensor]:
+    def _train(self, request: EditRequest, pause: Callable[[], None] | None = None
+               ) -> tuple[_Edit, EditResult, torch.Tensor]:
         started = time.perf_counter()
         prompts = [request.prompt, *request.paraphrases]
         prefixes = self._prefixes(self.config.prefixes)
@@ -341,6 +373,7 @@ class Memoir:
                 self.config.stop_loss, self.config.optimizer,
                 memory=self.wrapper.memory.detach() if replay else None,
                 replay_masks=index_mask(torch.stack([e.cols for e in replay]), n) if replay else None,
+                pause=pause,
             )
         seconds = time.perf_counter() - started
         found = request.subject is None or bool(

@@ -246,12 +246,17 @@ class CausalLMBackend:
 
     Works on the live model as it is: a MEMOIR memory swapped into the model routes
     each row at prefill, which both methods trigger from the prompt alone.
+
+    ``pause`` is called before every decoding step and every scoring batch: the daemon
+    lets a waiting request use the model there, or stops.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, batch_size: int = 32):
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, batch_size: int = 32,
+                 pause: Callable[[], None] | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.pause = pause or _no_pause
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else tokenizer.eos_token_id
         if self.pad_id is None:
@@ -284,6 +289,7 @@ class CausalLMBackend:
         for start in range(0, len(prompts), self.batch_size):
             input_ids, mask = self._encode(prompts[start:start + self.batch_size])
             positions = (mask.cumsum(-1) - 1).clamp_min(0)
+            self.pause()
             step = self.model(input_ids=input_ids, attention_mask=mask,
                               position_ids=positions, use_cache=True)
             tokens = []
@@ -292,6 +298,7 @@ class CausalLMBackend:
                 tokens.append(nxt)
                 mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
                 positions = positions[:, -1:] + 1
+                self.pause()
                 step = self.model(input_ids=nxt, attention_mask=mask, position_ids=positions,
                                   **kv_cache_arg(self.model, kv_cache_of(step)), use_cache=True)
             rows = torch.cat(tokens, dim=1).tolist()
@@ -312,6 +319,7 @@ class CausalLMBackend:
             raise ProbeError(f"{len(prompts)} prompts but {len(continuations)} continuations")
         out: list[float] = []
         for start in range(0, len(prompts), self.batch_size):
+            self.pause()
             out += self._logprob_batch(prompts[start:start + self.batch_size],
                                        continuations[start:start + self.batch_size])
         return out
@@ -454,6 +462,10 @@ class Prober:
                 template=answers[0].template, scores=_finite(scores), answers=answers,
                 checkpoint=checkpoint, memory_generation=generation))
         return results
+
+
+def _no_pause() -> None:
+    pass
 
 
 def _finite(scores: dict[str, float]) -> dict[str, float]:

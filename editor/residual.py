@@ -65,6 +65,17 @@ class ResidualDownProj(nn.Module):
     def in_features(self) -> int:
         return self.base.in_features
 
+    def transient_state(self) -> tuple:
+        """What one generation in progress has set (on/off, its routes, a prefill about
+        to be routed), to put aside while another caller uses the model."""
+        return (self.enabled, self.routes, self._pending_valid, self._prefill_pending,
+                self.stop_after_routing)
+
+    def restore_state(self, state: tuple | None = None) -> None:
+        """Put back a ``transient_state()``; None: the resting state (on, nothing routed)."""
+        (self.enabled, self.routes, self._pending_valid, self._prefill_pending,
+         self.stop_after_routing) = state or (True, None, None, False, False)
+
     def begin_prefill(self, attention_mask: torch.Tensor | None) -> None:
         """Called by the decoder pre-hook: the next call sees a whole prompt; route it."""
         self._prefill_pending = True

@@ -15,7 +15,7 @@ kept for the benchmark's baseline and for checking that both give the same updat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -183,6 +183,7 @@ def fit_columns(
     optimizer: str = "sgd",
     memory: torch.Tensor | None = None,
     replay_masks: torch.Tensor | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> FitResult:
     """Optimise W_m[:, cols] with cross-entropy on the target tokens only; early stop.
 
@@ -196,6 +197,9 @@ def fit_columns(
 
     ``optimizer`` is "sgd" (the paper: lr ≈ 1.0) or "adam" (lr ≈ 0.05), which reached the
     stopping loss in 2.5–4 steps on SmolLM2 where SGD needed ≈ 29 (6 zsRE/CounterFact edits).
+
+    ``pause`` is called before every step: the daemon lets a waiting request use the
+    model there (only the upper layers run, on this function's own tensors), or stops.
     """
     init = init.detach()
     own = batch.input_ids.shape[0] - (0 if replay_masks is None else replay_masks.shape[0])
@@ -216,6 +220,8 @@ def fit_columns(
     first = last = float("nan")
     done = 0
     for step in range(steps + 1):
+        if pause is not None:
+            pause()
         logits = upper_logits(model, decoder, layer_idx, cache, batch, delta_of())
         loss = F.cross_entropy(logits.float(), batch.targets)
         last = loss.item()

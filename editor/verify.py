@@ -107,13 +107,15 @@ def neighbour_prompts(prompts: Sequence[str], subject: str | None,
 @dataclass(frozen=True)
 class VerifyTarget:
     """What verification runs on, named by its caller: the model and tokenizer, the
-    memory attached to that model (None: none, so bare canaries cannot be compared), and
-    the lock that keeps other users of the model out while a check decodes."""
+    memory attached to that model (None: none, so bare canaries cannot be compared), the
+    lock that keeps other users of the model out while a check decodes, and the pause
+    point called between its decoding steps (see ``CausalLMBackend``)."""
 
     model: Any
     tokenizer: Any
     memoir: Any = None
     lock: Any = None
+    pause: Any = None
 
 
 class _Target:
@@ -126,7 +128,7 @@ class _Target:
         if isinstance(target, VerifyTarget):
             self.memoir = target.memoir
             self.lock = target.lock or contextlib.nullcontext()
-            self.backend = CausalLMBackend(target.model, target.tokenizer)
+            self.backend = CausalLMBackend(target.model, target.tokenizer, pause=target.pause)
         elif hasattr(target, "disabled") and hasattr(target, "route"):
             self.memoir = target  # a Memoir: its model and tokenizer
             self.backend = CausalLMBackend(target.model, target.tokenizer)

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, Protocol, Sequence, TypedDict, runtime_checkable
+from typing import Any, Callable, Literal, Protocol, Sequence, TypedDict, runtime_checkable
 
 import httpx
 
@@ -91,12 +91,16 @@ class LocalChat:
     ``workers`` > 1 decodes that many batches at once, each on its own thread with an
     equal share of torch's CPU threads. Decoding a small model is full of small, memory-
     bound operations that split badly across cores; separate batches per core do not.
+
+    ``pause`` is called before every forward pass of a batch (its prefill and each
+    decoding step): a daemon sharing the model lets a waiting request use it there (the
+    batch's KV cache is its own), or stops the reading by raising.
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str | None = None,
                  batch_size: int = 32, prefix_cache_size: int = 16,
                  min_prefix_tokens: int = 32, stop_on_repeat: bool = True, workers: int = 1,
-                 one_line: bool = False):
+                 one_line: bool = False, pause: Callable[[], None] | None = None):
         import torch  # local: the endpoint backend must work without torch
 
         self._torch = torch
@@ -117,6 +121,7 @@ class LocalChat:
         self.stop_on_repeat = stop_on_repeat
         self.one_line = one_line
         self.workers = workers
+        self.pause = pause or (lambda: None)
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._prefix_cache_size = prefix_cache_size
         self._lock = threading.Lock()  # one chat() at a time on a shared model
@@ -228,6 +233,7 @@ class LocalChat:
         torch = self._torch
         pad = self.tokenizer.pad_token_id
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        self.pause()
         out = self.model(input_ids=ids[:, cached:], attention_mask=mask,
                          position_ids=positions[:, cached:], **kv_cache_arg(self.model, cache),
                          use_cache=True, logits_to_keep=1)
@@ -266,6 +272,7 @@ class LocalChat:
                 live = [live[b] for b in keep]
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
             last_pos = last_pos + 1
+            self.pause()
             out = self.model(input_ids=tokens[:, None], attention_mask=mask,
                              position_ids=last_pos[:, None], **kv_cache_arg(self.model, cache),
                              use_cache=True)

@@ -9,6 +9,11 @@ An approved edit the memory already holds was trained and committed by a process
 before verifying it (start-up reconciliation leaves it ``approved``): it is not trained
 again but verified now, and logged ``applied`` or reverted and ``failed`` like any other,
 so a crash between training and verification cannot slip an unchecked edit into the model.
+
+A daemon that stops while an edit trains or is verified (BackgroundCancelled, raised
+between training steps or decoding steps) leaves the edit ``approved`` and the memory
+without it: training changes the memory only once it is done, and an edit stopped during
+its verification is taken out again. The next start trains it from the beginning.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from typing import Any, Callable
 
 from sqlite_utils import Database
 
+from memoird.daemon.priority import BackgroundCancelled
 from memoird.store import edits as edit_log
+from memoird.store.db import write_transaction
 from memoird.store.records import EditStatus
 
 log = logging.getLogger("memoird.apply")
@@ -67,18 +74,25 @@ def apply_approved_edits(db: Database, engine, limit: int | None = None,
                    f"loss {result.initial_loss:.3f} -> {result.final_loss:.3f}")
             seconds = round(result.seconds, 3)
         if verify is not None:
-            passed, checks, reason = verify(engine.verify_target(), edit)
+            try:
+                passed, checks, reason = verify(engine.verify_target(), edit)
+            except BackgroundCancelled:
+                engine.revert_edit(edit.id)  # unverified: out again, still approved
+                log.info("edit %s: stopped during verification; trained again at the next "
+                         "start", edit.id)
+                raise
             scores["checks"] = checks
             if not passed:
                 undo = engine.revert_edit(edit.id)
-                edit_log.transition(
-                    db, edit.id, EditStatus.APPLIED, ACTOR, how,
-                    memory_generation=generation,
-                    checkpoint_id=engine.checkpoint.id, verification=scores)
-                edit_log.transition(
-                    db, edit.id, EditStatus.FAILED, "verifier",
-                    f"verification failed, reverted automatically: {reason}",
-                    memory_generation=undo["memory_generation"], verification=scores)
+                with write_transaction(db):
+                    edit_log.transition(
+                        db, edit.id, EditStatus.APPLIED, ACTOR, how,
+                        memory_generation=generation,
+                        checkpoint_id=engine.checkpoint.id, verification=scores)
+                    edit_log.transition(
+                        db, edit.id, EditStatus.FAILED, "verifier",
+                        f"verification failed, reverted automatically: {reason}",
+                        memory_generation=undo["memory_generation"], verification=scores)
                 report.failed += 1
                 report.errors.append(f"edit {edit.id}: {reason}")
                 continue

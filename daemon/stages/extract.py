@@ -2,10 +2,13 @@
 
 Articles are extracted in batches (the extractor batches their sentences across
 articles). An article's facts and its move to ``extracted`` are one transaction, so a
-crash never leaves an article half-extracted or extracted twice. An unreachable chat
-endpoint is transient: the articles stay ``new`` and the next run retries them. Anything
-else that goes wrong with one article marks only that article ``failed``, with the
-reason, and never loses facts stored for others.
+crash never leaves an article half-extracted or extracted twice. Nothing of a batch is
+stored before every model call for it (the second look at earlier stories included) is
+done, so a daemon that stops in the middle (BackgroundCancelled, raised between decoding
+steps) reads the whole batch again at its next start. An unreachable chat endpoint is
+transient: the articles stay ``new`` and the next run retries them. Anything else that
+goes wrong with one article marks only that article ``failed``, with the reason, and
+never loses facts stored for others; a failed second look is logged and skipped.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def extract_pending_articles(db: Database, extractor: TripleExtractor,
         log.exception("extract: batch of %d articles failed; retrying one by one", len(work))
         results = None
         report.errors.append(f"batch failed: {type(exc).__name__}: {exc}")
-    stated: list[ExtractedFact] = []
+    done: list[tuple[int, list[ExtractedFact]]] = []
     for i, article in enumerate(work):
         if results is not None:
             facts = results[i]
@@ -91,21 +94,29 @@ def extract_pending_articles(db: Database, extractor: TripleExtractor,
                 report.failed += 1
                 report.errors.append(f"article {article.id}: {reason}")
                 continue
-        _store(db, article.id, facts)
-        report.articles += 1
-        report.facts += len(facts)
-        report.unmapped += sum(1 for f in facts if f.relation is None)
-        stated += [f for f in facts if f.relation and f.object_type == "person"]
+        done.append((article.id, facts))
+    stated = [f for _, facts in done for f in facts if f.relation and f.object_type == "person"]
+    earlier: list[tuple[int, list[ExtractedFact]]] = []
     if corroborates and stated:
-        report.facts += _corroborate_earlier(db, extractor, stated, {a.id for a in work}, since)
+        try:
+            earlier = _corroborate_earlier(db, extractor, stated, {a.id for a in work}, since)
+        except Exception as exc:  # the batch's own facts are stored all the same
+            log.exception("extract: the second look at earlier stories failed")
+            report.errors.append(f"second look failed: {type(exc).__name__}: {exc}")
+    for article_id, facts in done + earlier:
+        _store(db, article_id, facts)
+        report.facts += len(facts)
+    for _, facts in done:
+        report.articles += 1
+        report.unmapped += sum(1 for f in facts if f.relation is None)
     return report
 
 
 def _corroborate_earlier(db: Database, extractor, stated: list[ExtractedFact],
-                         batch: set[int], since) -> int:
+                         batch: set[int], since) -> list[tuple[int, list[ExtractedFact]]]:
     """Give earlier articles that name a newly stated holder a second look: the other
     outlet's story may say the same less directly, and was read before this fact was
-    known. Returns the facts stored."""
+    known. Returns the new facts per earlier article, for the caller to store."""
     wanted: dict[int, list[tuple[str, str, str]]] = {}
     found: dict[int, object] = {}
     for fact in stated:
@@ -116,20 +127,19 @@ def _corroborate_earlier(db: Database, extractor, stated: list[ExtractedFact],
                 wanted[article.id].append(claim)
                 found[article.id] = article
     if not wanted:
-        return 0
+        return []
     ids = sorted(wanted)
     articles = [found[i] for i in ids]
     results = extractor.corroborate_many([_document(a.title, a.text) for a in articles],
                                          [wanted[i] for i in ids],
                                          years=[_year(a.published_at) for a in articles])
-    stored = 0
+    out = []
     for article, facts in zip(articles, results):
         have = {(f.subject, f.relation, f.object) for f in fact_store.facts_for_article(db, article.id)}
         new = [f for f in facts if (f.subject, f.relation, f.object) not in have]
         if new:
-            _store(db, article.id, new)
-            stored += len(new)
-    return stored
+            out.append((article.id, new))
+    return out
 
 
 def _year(published_at: str | None) -> int | None:
