@@ -40,6 +40,9 @@ COLUMNS: dict[str, list[str]] = {
                    "cloze_before", "cloze_after", "question_after", "chat_after", "alias_after",
                    "neighbours_unchanged", "poison_edits", "agree_edits", "ingest_s",
                    "answer_after"],
+    "soak": ["kills", "stages_hit", "lost_edits", "half_applied", "duplicate_articles",
+             "integrity_ok", "lost_articles", "duplicate_probes", "duplicate_edits",
+             "edits_applied", "edits_distilled", "final_distill", "wall_s"],
 }
 
 #: rows shown per benchmark (others stay in the JSON): the per-item table of the news
@@ -57,6 +60,7 @@ TITLES = {
     "distill_bench": "Distillation — `bench/distill_bench.py`",
     "api_bench": "API under load — `bench/api_bench.py`",
     "news_bench": "News to edits, end to end — `bench/news_bench.py`",
+    "soak": "Kill soak — `bench/soak.py`",
 }
 
 
@@ -65,11 +69,14 @@ def _cell(value) -> str:
         return "–"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, dict):  # counts by name, e.g. the soak's stages hit
+        return ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
     return str(value)
 
 
 def _columns(name: str, rows: list[dict]) -> list[str]:
-    keys = {k for r in rows for k, v in r.items() if isinstance(v, (int, float, str)) or v is None}
+    keys = {k for r in rows for k, v in r.items() if isinstance(v, (int, float, str)) or v is None
+            or (isinstance(v, dict) and k in COLUMNS.get(name, []))}
     wanted = [c for c in COLUMNS.get(name, []) if c in keys]
     # a kind of row the design names no columns for: show all of its own
     return wanted if len(wanted) >= 3 else sorted(keys)
