@@ -82,11 +82,67 @@ def unpack_ints(blob: bytes) -> list[int]:
     return packed.tolist()
 
 
-FEED_STATUSES = ("active", "paused", "gone", "removed")
-ARTICLE_STATUSES = ("new", "extracted", "failed", "skipped")
-FACT_STATUSES = ("new", "probed", "unmapped", "skipped")
-VERDICTS = ("agrees", "conflicts", "unknown")
-CLAIM_STATUSES = ("open", "confirmed", "rejected", "superseded")
+class FeedStatus(StrEnum):
+    """A feed: polled (``active``), held by an operator (``paused``), gone at the source
+    (``gone``) or removed (kept for its articles' provenance)."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    GONE = "gone"
+    REMOVED = "removed"
+
+
+class ArticleStatus(StrEnum):
+    """An article in the extract stage's queue."""
+
+    NEW = "new"
+    EXTRACTED = "extracted"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class FactStatus(StrEnum):
+    """A fact in the probe stage's queue (``unmapped``: no canonical relation)."""
+
+    NEW = "new"
+    PROBED = "probed"
+    UNMAPPED = "unmapped"
+    SKIPPED = "skipped"
+
+
+class Verdict(StrEnum):
+    """What a probe found the live model believes of a fact."""
+
+    AGREES = "agrees"
+    CONFLICTS = "conflicts"
+    UNKNOWN = "unknown"
+
+
+class ClaimStatus(StrEnum):
+    """A claim: waiting (``open``), turned into an edit, refused, or replaced by a newer
+    claim about the same subject and relation."""
+
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
+class CheckpointStatus(StrEnum):
+    """A base checkpoint: serving, waiting for the gate/an operator, or retired."""
+
+    ACTIVE = "active"
+    CANDIDATE = "candidate"
+    RETIRED = "retired"
+
+
+# The closed sets as the schema's CHECK constraints and the store's checks list them
+# (StrEnum members are their strings: stored values and JSON are unchanged).
+FEED_STATUSES: tuple[FeedStatus, ...] = tuple(FeedStatus)
+ARTICLE_STATUSES: tuple[ArticleStatus, ...] = tuple(ArticleStatus)
+FACT_STATUSES: tuple[FactStatus, ...] = tuple(FactStatus)
+VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
+CLAIM_STATUSES: tuple[ClaimStatus, ...] = tuple(ClaimStatus)
 
 
 class EditStatus(StrEnum):
@@ -108,7 +164,7 @@ class EditStatus(StrEnum):
 #: in this order in the schema's CHECK constraint and in every per-status count
 EDIT_STATUSES: tuple[EditStatus, ...] = tuple(EditStatus)
 
-CHECKPOINT_STATUSES = ("active", "candidate", "retired")
+CHECKPOINT_STATUSES: tuple[CheckpointStatus, ...] = tuple(CheckpointStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +179,15 @@ class Feed(Record):
     last_checked_at: str | None
     error_count: int
     last_error: str | None
-    status: str
+    status: FeedStatus
     paused_reason: str | None
     trust: float
     fetch_full_article: bool
     created_at: str
 
     bool_fields: ClassVar[tuple[str, ...]] = ("fetch_full_article",)
+
+    enum_fields: ClassVar[Mapping[str, type[Enum]]] = {"status": FeedStatus}
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +200,11 @@ class Article(Record):
     published_at: str | None
     text: str
     content_hash: str
-    status: str
+    status: ArticleStatus
     error: str | None
     created_at: str
+
+    enum_fields: ClassVar[Mapping[str, type[Enum]]] = {"status": ArticleStatus}
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +219,14 @@ class Fact(Record):
     extractor_model: str | None
     prompt_version: str | None
     confidence: float | None
-    status: str
+    status: FactStatus
     created_at: str
     subject_type: str | None = None
     object_type: str | None = None
     subject_entity_id: int | None = None
     object_entity_id: int | None = None
+
+    enum_fields: ClassVar[Mapping[str, type[Enum]]] = {"status": FactStatus}
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +247,12 @@ class Probe(Record):
     template: str
     answer: str | None
     scores: dict[str, Any]
-    verdict: str
+    verdict: Verdict
     created_at: str
 
     json_fields: ClassVar[tuple[str, ...]] = ("scores",)
+
+    enum_fields: ClassVar[Mapping[str, type[Enum]]] = {"verdict": Verdict}
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +265,12 @@ class Claim(Record):
     object_key: str
     first_seen: str
     last_seen: str
-    status: str
+    status: ClaimStatus
     edit_id: int | None
     #: distinct source domains supporting the claim (computed when read)
     domain_count: int = 0
+
+    enum_fields: ClassVar[Mapping[str, type[Enum]]] = {"status": ClaimStatus}
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,8 +333,9 @@ class Checkpoint(Record):
     created_at: str
     edits_distilled: list[int]
     gate_metrics: dict[str, Any]
-    status: str
+    status: CheckpointStatus
     size_bytes: int | None
     note: str | None
 
     json_fields: ClassVar[tuple[str, ...]] = ("edits_distilled", "gate_metrics")
+    enum_fields: ClassVar[Mapping[str, type[Enum]]] = {"status": CheckpointStatus}
