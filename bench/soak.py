@@ -728,8 +728,13 @@ def integrity(data_dir: Path) -> dict[str, str]:
 
     out = {}
     for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
-        with open(path, "rb") as f:
-            header = f.read(16)
+        if path.name.endswith(("-wal", "-shm", "-journal")):
+            continue  # SQLite's side files: they come and go with connections
+        try:
+            with open(path, "rb") as f:
+                header = f.read(16)
+        except FileNotFoundError:  # a temporary file removed while we listed the folder
+            continue
         if header == b"SQLite format 3\x00":
             conn = sqlite3.connect(path)
             try:
