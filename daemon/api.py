@@ -241,6 +241,15 @@ def create_app(service: Any) -> FastAPI:
         """The checkpoint lineage, newest first; exactly one is active."""
         return {"items": [c.as_dict() for c in checkpoint_store.list_checkpoints(service.rt.db())]}
 
+    @app.post("/api/distill", tags=["checkpoints"], status_code=202)
+    def distill_now(_: None = Depends(require_token)) -> dict[str, Any]:
+        """Run the scheduled distillation job now instead of at its next slot (in the
+        daemon, on the live model; below ``[distill] min_edits`` it skips itself)."""
+        if service.scheduler is None or "distill" not in service.scheduler.health:
+            raise HTTPException(409, "no distillation job: set [distill] schedule")
+        service.wake("distill")
+        return {"job": "distill", "started": True}
+
     # ------------------------------------------------------------ dashboard
 
     @app.get("/", include_in_schema=False)

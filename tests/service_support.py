@@ -1,5 +1,6 @@
 """Helpers for the service tests and the API benchmark: seeded edit logs, a live uvicorn
-server on loopback, and a stand-in engine for tests that exercise HTTP, not the model."""
+server on loopback, a stand-in engine for tests that exercise HTTP, not the model, and
+waiting on a real daemon process."""
 
 from __future__ import annotations
 
@@ -216,3 +217,25 @@ def live_server(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def wait_on_daemon(proc: Any, what: str, predicate: Any, timeout: float, every: float,
+                   tail: Any) -> Any:
+    """Poll ``predicate()`` (a transport error counts as not yet) until it is true and
+    return its value; fail the test if the daemon process exits or time runs out,
+    showing ``tail()`` (the end of its log)."""
+    import httpx
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"daemon exited ({proc.returncode}) while waiting for {what}:\n{tail()}")
+        try:
+            value = predicate()
+        except httpx.TransportError:
+            value = None
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}:\n{tail()}")

@@ -153,6 +153,21 @@ def test_without_a_configured_token_writes_are_refused(tmp_path):
     assert "MEMOIRD_API_TOKEN" in response.json()["detail"]
 
 
+def test_distill_now_needs_the_token_and_a_distillation_job(server):
+    client, service, _, _ = server
+    assert client.post("/api/distill").status_code == 401
+    response = client.post("/api/distill", headers=AUTH)  # no scheduler in this app
+    assert response.status_code == 409 and "[distill] schedule" in response.json()["detail"]
+    woken = []
+    service.scheduler = type("Scheduler", (), {"health": {"distill": None},
+                                               "run_now": woken.append})()
+    try:
+        assert client.post("/api/distill", headers=AUTH).status_code == 202
+    finally:
+        service.scheduler = None
+    assert woken == ["distill"]
+
+
 def test_approve_reject_revert(server):
     client, service, engine, _ = server
     approved = client.post("/api/edits/1/approve", headers=AUTH,

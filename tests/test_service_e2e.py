@@ -21,14 +21,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from feedserver import FeedServer
+from service_support import wait_on_daemon
 
 
 TOKEN = "e2e-token-5c1f0b"
@@ -104,19 +103,7 @@ port = {self.port}
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
 
     def wait(self, what: str, predicate, timeout: float, every: float = 2.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"daemon exited ({self.proc.returncode}) while waiting for "
-                            f"{what}:\n{self.tail()}")
-            try:
-                value = predicate()
-            except httpx.TransportError:
-                value = None
-            if value:
-                return value
-            time.sleep(every)
-        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}:\n{self.tail()}")
+        return wait_on_daemon(self.proc, what, predicate, timeout, every, self.tail)
 
     def close(self) -> None:
         self.client.close()
