@@ -269,25 +269,30 @@ def new_facts(data_dir: Path) -> int:
     return query(data_dir, "SELECT COUNT(*) FROM facts WHERE status = 'new'")[0][0]
 
 
-def add_feeds(url: str, feeds: list[str]) -> float:
-    """Add feeds through the API (each wakes the poll); returns when the first was added."""
-    started = time.monotonic()
+def add_feeds(url: str, feeds: list[str]) -> None:
+    """Add feeds through the API (each wakes the poll)."""
     with httpx.Client(base_url=url, timeout=60, headers=AUTH) as client:
         for feed in feeds:
             client.post("/api/feeds", json={"url": feed, "trust": 0.8}).raise_for_status()
-    return started
 
 
 def wait_extracted(data_dir: Path, articles: int, proc: subprocess.Popen,
-                   timeout: float, before: int = 0) -> float:
-    """Seconds until ``articles`` more articles than ``before`` have left status new."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
+                   timeout: float) -> float:
+    """Wait until ``articles`` articles have left status new; returns the seconds during
+    which some article waited to be read (the reading's busy time: the feeds' polls may
+    come in several passes, and the time between them is not the reading's)."""
+    started = last = time.monotonic()
+    backlog = 0.0
+    while last - started < timeout:
         if proc.poll() is not None:
             raise SystemExit(f"the daemon exited with {proc.returncode} while extracting")
         counts = article_counts(data_dir)
-        if sum(counts.values()) - before >= articles and not counts.get("new"):
-            return time.monotonic()
+        now = time.monotonic()
+        if counts.get("new"):
+            backlog += now - last
+        elif sum(counts.values()) >= articles:
+            return backlog
+        last = now
         time.sleep(0.25)
     raise SystemExit(f"{articles} articles not extracted after {timeout:.0f} s: {counts}")
 
@@ -392,8 +397,9 @@ def background_rows(args, model: Path) -> list[dict]:
         # daemon A: extraction alone, then SIGTERM while it extracts the second batch
         dir_a, url_a, proc = fresh_daemon(root, "a", model, args.ready_timeout)
         procs.append(proc)
-        started = add_feeds(url_a, feeds_a)
-        idle_extract_s = wait_extracted(dir_a, articles, proc, 3600) - started
+        time.sleep(5)  # the start's first poll pass is over, as in daemon B below
+        add_feeds(url_a, feeds_a)
+        idle_extract_s = wait_extracted(dir_a, articles, proc, 3600)
         print(f"extraction alone: {articles} articles in {idle_extract_s:.0f} s", flush=True)
         add_feeds(url_a, feeds_b)
         wait_for("the second batch's extraction", lambda: article_counts(dir_a).get("new", 0)
@@ -417,14 +423,14 @@ def background_rows(args, model: Path) -> list[dict]:
             finally:
                 done.set()
 
-        started = add_feeds(url_b, feeds_a)
+        add_feeds(url_b, feeds_a)
         watcher = threading.Thread(target=extraction, daemon=True)
         watcher.start()
         busy = paced_requests(url_b, args.every, until=done.is_set)
         watcher.join()
         if not finished:
             raise SystemExit("daemon B never finished extracting")
-        busy_extract_s = finished[0] - started
+        busy_extract_s = finished[0]
         i50, i95 = percentile(idle["latencies"], .5), percentile(idle["latencies"], .95)
         b50, b95 = percentile(busy["latencies"], .5), percentile(busy["latencies"], .95)
         rows.append({
@@ -438,8 +444,9 @@ def background_rows(args, model: Path) -> list[dict]:
             "max_s": round(max(busy["latencies"]), 3), "articles": articles,
             "extract_s_alone": round(idle_extract_s, 1),
             "extract_s_serving": round(busy_extract_s, 1),
-            "throughput_note": "articles per second while serving 1 request/s over "
-                               "articles per second with no request (daemon A)",
+            "throughput_note": "articles per second of reading (seconds with articles "
+                               "waiting) while serving 1 request/s, over the same with no "
+                               "request (daemon A)",
             "error_examples": sorted(set(busy["errors"] + idle["errors"]))[:5]})
         print(f"while extracting: p50 x{rows[-1]['p50_ratio']}, p95 x{rows[-1]['p95_ratio']}, "
               f"extraction throughput x{rows[-1]['throughput_ratio']}", flush=True)
@@ -552,6 +559,10 @@ def main() -> None:
                   "load_1m_end": round(os.getloadavg()[0], 2)}
                  for row in background_rows(args, model)]
     extra_meta["load_note"] = f"loadavg at end {os.getloadavg()[0]:.1f}"
+    if args.only:  # keep the other part's rows from the last run
+        kept, old_meta = previous_rows(lambda row: is_background(row) != (args.only == "load"))
+        rows = kept + rows
+        extra_meta["kept_from"] = {k: old_meta.get(k) for k in ("commit", "date", "load_avg_1m")}
     path = write_results("api_bench", rows, extra_meta=extra_meta)
     for row in rows:
         if row["kind"] == "completions":
@@ -564,6 +575,21 @@ def main() -> None:
             print(f"edit log [{row['filter']}]: server p50 {row['server_ms_p50']} ms, "
                   f"p95 {row['server_ms_p95']} ms (total {row['total']})")
     print(f"wrote {path}")
+
+
+def is_background(row: dict) -> bool:
+    """A row of rows 4-6 (completions beside background work, SIGTERM)."""
+    return row["kind"] == "sigterm" or (row["kind"] == "completions"
+                                        and row.get("background") is not None)
+
+
+def previous_rows(keep) -> tuple[list[dict], dict]:
+    """The rows of bench/results/api_bench.json that ``keep(row)`` accepts, and its meta."""
+    path = REPO / "bench" / "results" / "api_bench.json"
+    if not path.exists():
+        return [], {}
+    data = json.loads(path.read_text())
+    return [row for row in data["rows"] if keep(row)], data.get("meta", {})
 
 
 def load_rows(args, model: Path, extra_meta: dict) -> list[dict]:
