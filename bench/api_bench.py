@@ -297,6 +297,19 @@ def wait_extracted(data_dir: Path, articles: int, proc: subprocess.Popen,
     raise SystemExit(f"{articles} articles not extracted after {timeout:.0f} s: {counts}")
 
 
+def reading_rate(url: str) -> tuple[int, float]:
+    """Articles the extract stage has read and the seconds its runs took, from /metrics:
+    the reading's own busy time, whatever else (polls, probes) ran between its runs."""
+    text = httpx.get(f"{url}/metrics", headers=AUTH, timeout=30).text
+    items = seconds = 0.0
+    for line in text.splitlines():
+        if line.startswith('memoird_stage_items_total{stage="extract"}'):
+            items = float(line.split()[-1])
+        elif line.startswith('memoird_stage_seconds_sum{stage="extract"}'):
+            seconds = float(line.split()[-1])
+    return int(items), seconds
+
+
 def paced_requests(url: str, every_s: float, count: int | None = None, until=None,
                    max_tokens: int = 12) -> dict:
     """One completion every ``every_s`` seconds (the next one at once when a request took
@@ -400,7 +413,9 @@ def background_rows(args, model: Path) -> list[dict]:
         time.sleep(5)  # the start's first poll pass is over, as in daemon B below
         add_feeds(url_a, feeds_a)
         idle_extract_s = wait_extracted(dir_a, articles, proc, 3600)
-        print(f"extraction alone: {articles} articles in {idle_extract_s:.0f} s", flush=True)
+        read_alone, read_s_alone = reading_rate(url_a)
+        print(f"extraction alone: {read_alone} articles in {read_s_alone:.0f} s of reading "
+              f"({idle_extract_s:.0f} s with articles waiting)", flush=True)
         add_feeds(url_a, feeds_b)
         wait_for("the second batch's extraction", lambda: article_counts(dir_a).get("new", 0)
                  and job_running(url_a, "extract"), 600)
@@ -431,22 +446,26 @@ def background_rows(args, model: Path) -> list[dict]:
         if not finished:
             raise SystemExit("daemon B never finished extracting")
         busy_extract_s = finished[0]
+        read_serving, read_s_serving = reading_rate(url_b)
         i50, i95 = percentile(idle["latencies"], .5), percentile(idle["latencies"], .95)
         b50, b95 = percentile(busy["latencies"], .5), percentile(busy["latencies"], .95)
         rows.append({
             "kind": "completions", "clients": 1, "duration_s": round(busy["wall_s"], 1),
             "requests": len(busy["latencies"]), "errors": len(busy["errors"]),
             "p50_ratio": round(b50 / i50, 2), "p95_ratio": round(b95 / i95, 2),
-            "throughput_ratio": round(idle_extract_s / busy_extract_s, 2),
+            "throughput_ratio": round((read_serving / read_s_serving)
+                                      / (read_alone / read_s_alone), 2),
             "background": "extract", "request_every_s": args.every, "max_tokens": 12,
             "idle_requests": len(idle["latencies"]), "idle_p50_s": round(i50, 3),
             "idle_p95_s": round(i95, 3), "p50_s": round(b50, 3), "p95_s": round(b95, 3),
             "max_s": round(max(busy["latencies"]), 3), "articles": articles,
-            "extract_s_alone": round(idle_extract_s, 1),
-            "extract_s_serving": round(busy_extract_s, 1),
-            "throughput_note": "articles per second of reading (seconds with articles "
-                               "waiting) while serving 1 request/s, over the same with no "
-                               "request (daemon A)",
+            "read_alone": read_alone, "read_s_alone": round(read_s_alone, 1),
+            "read_serving": read_serving, "read_s_serving": round(read_s_serving, 1),
+            "waiting_s_alone": round(idle_extract_s, 1),
+            "waiting_s_serving": round(busy_extract_s, 1),
+            "throughput_note": "articles per second of the extract stage's runs "
+                               "(memoird_stage_items / memoird_stage_seconds) while serving "
+                               "1 request/s, over the same with no request (daemon A)",
             "error_examples": sorted(set(busy["errors"] + idle["errors"]))[:5]})
         print(f"while extracting: p50 x{rows[-1]['p50_ratio']}, p95 x{rows[-1]['p95_ratio']}, "
               f"extraction throughput x{rows[-1]['throughput_ratio']}", flush=True)
@@ -560,7 +579,7 @@ def main() -> None:
                  for row in background_rows(args, model)]
     extra_meta["load_note"] = f"loadavg at end {os.getloadavg()[0]:.1f}"
     if args.only:  # keep the other part's rows from the last run
-        kept, old_meta = previous_rows(lambda row: is_background(row) != (args.only == "load"))
+        kept, old_meta = previous_rows(lambda row: is_background(row) == (args.only == "load"))
         rows = kept + rows
         extra_meta["kept_from"] = {k: old_meta.get(k) for k in ("commit", "date", "load_avg_1m")}
     path = write_results("api_bench", rows, extra_meta=extra_meta)

@@ -163,11 +163,6 @@ class ModelLock:
     def requests_waiting(self) -> int:
         return self._requests_waiting
 
-    @property
-    def serving(self) -> bool:
-        """Whether a request holds the model or waits for it."""
-        return bool(self._requests_waiting) or (self._owner is not None and self._for_request)
-
     def held(self) -> bool:
         """Whether the calling thread holds the model."""
         return self._owner == threading.get_ident()

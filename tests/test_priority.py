@@ -28,9 +28,8 @@ def _until(predicate, timeout: float = 5.0) -> None:
 
 # -- the lock ---------------------------------------------------------------------------------
 
-def test_a_waiting_request_goes_before_waiting_background_work():
-    lock, order = ModelLock(), []
-
+def _takers(lock: ModelLock, order: list[str]):
+    """Background work and a request that note when they got the model."""
     def background():
         with lock:
             order.append("background")
@@ -38,6 +37,13 @@ def test_a_waiting_request_goes_before_waiting_background_work():
     def request():
         with lock.request():
             order.append("request")
+
+    return background, request
+
+
+def test_a_waiting_request_goes_before_waiting_background_work():
+    lock, order = ModelLock(), []
+    background, request = _takers(lock, order)
 
     lock.acquire()  # background work in hand
     waiting = _thread(background)
@@ -103,14 +109,7 @@ def test_the_lock_is_reentrant_in_both_modes_and_lending_keeps_the_depth():
 
 def test_the_background_turn_leaves_requests_alone_and_keeps_other_background_work_out():
     lock, order = ModelLock(), []
-
-    def background():
-        with lock:
-            order.append("background")
-
-    def request():
-        with lock.request():
-            order.append("request")
+    background, request = _takers(lock, order)
 
     with lock.turn:  # a reading beside the requests
         asking, waiting = _thread(request), _thread(background)
