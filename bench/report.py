@@ -31,7 +31,8 @@ COLUMNS: dict[str, list[str]] = {
                       "partial_f1", "sentences_per_s"],
     "probe_bench": ["model", "split", "precision", "recall", "unknown_share", "n"],
     "distill_bench": ["model", "T", "method", "rel_em", "gen_em", "loc_em", "loc_tf", "ppl_drift", "layers", "ridge", "wall_s"],
-    "api_bench": ["clients", "duration_s", "requests", "errors", "p50_ratio", "p95_ratio",
+    "api_bench": ["kind", "clients", "background", "duration_s", "requests", "errors",
+                  "p50_ratio", "p95_ratio", "throughput_ratio", "stage", "exit_s", "clean",
                   "edit_page_ms"],
     # one summary row per run, then one row per item
     "news_bench": ["dataset", "extractor", "method", "id", "item_kind", "relation", "items",

@@ -144,6 +144,9 @@ class DaemonSection:
         "debug", "info", "warning", "error", "critical"))
     log_format: str = setting("json", "log lines as JSON objects or plain text",
                               choices=("json", "text"))
+    threads: int = setting(0, "torch CPU threads of `memoird run`: requests and the "
+                           "background reading run side by side, each with this many; 0 = "
+                           "half the CPU cores", min=0)
 
 
 @dataclass(frozen=True)

@@ -98,9 +98,9 @@ def run_distillation(runtime, *, engine=None, force: bool = False, activate: boo
     ``force`` runs with fewer than ``[distill] min_edits`` edits and reruns a snapshot whose
     candidate already failed its gate. ``engine`` (the live one, when the job runs inside
     the daemon) is swapped to the new checkpoint after activation and its lock is held
-    while the last edits are carried over; each training step holds it too, so requests
-    to the live model are served between two steps. ``stop()``, asked after every
-    training step, ends the job with DistillInterrupted (its state saved for a rerun).
+    while the last edits are carried over, and each training step takes its background
+    turn. ``stop()``, asked after every training step, ends the job with
+    DistillInterrupted (its state saved for a rerun).
     """
     from memoird.daemon.engine import memory_path
     from memoird.editor.memory_io import read_memory
@@ -139,8 +139,10 @@ def run_distillation(runtime, *, engine=None, force: bool = False, activate: boo
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_json(run_dir / PLAN, plan)
 
+    # the student is a copy: its steps run beside requests, one background task at a time
+    turn = getattr(getattr(engine, "lock", None), "turn", None)
     outcome = _train_and_gate(runtime, active, mem_file, run_dir, plan, progress, stop,
-                              train_config, getattr(engine, "lock", None))
+                              train_config, turn)
     outcome.resumed = resumed
     if outcome.gate is not None and outcome.gate["passed"] and activate:
         gone = _no_longer_applied(db, outcome.absorbed)

@@ -22,11 +22,13 @@ checks), ``without_memory()`` (answers from the weights alone). ``switch()`` han
 another checkpoint's weights and memory (distillation, activation, rollback) and drops
 every prober and chat backend built on the old ones, so the next one asks the new model.
 
-Requests come first (daemon/priority.py): ``complete`` takes the engine's lock as a
-request; everything the background stages do takes it as background work and calls
-``pause()`` between its units (decoding steps of a reading or probe batch, training
-steps of an edit), where a waiting request is served and a stopping daemon cancels the
-work. The memory shares the engine's lock, so lending one lends the other.
+Requests come first (daemon/priority.py). ``complete`` takes the engine's lock as a
+request. The reading (``base_chat()``) runs on its own view of the weights, without the
+memory, beside the requests: it only takes the background turn. Everything else the
+background stages do takes the lock as background work and calls ``pause()`` between its
+units (decoding steps of a probe or verification batch, training steps of an edit), where
+a waiting request is served; at every pause point a stopping daemon cancels the work.
+The memory shares the engine's lock, so lending one lends the other.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from memoird.daemon.priority import BackgroundCancelled, ModelLock
 from memoird.editor.builtin_models import checkpoint_name, is_base_folder
 from memoird.editor.forms import chat_forms, is_question
 from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig, eos_ids
-from memoird.editor.model import LoadedModel, load_base
+from memoird.editor.model import LoadedModel, load_base, shared_view
 from memoird.editor.probe import CausalLMBackend, Prober, ProbeThresholds, default_similarity
 from memoird.editor.verify import VerifyTarget
 from memoird.store import checkpoints
@@ -381,26 +383,31 @@ class Engine:
             return prober
 
     def base_chat(self, batch_size: int = 32, workers: int = 1) -> "BaseModelChat":
-        """The local chat backend on the live model with the memory switched off.
+        """The local chat backend on the live weights without the memory.
 
         Extraction must read articles with the base model: an edit routed into an
-        extraction prompt would make the model "see" its own edits in the news. Each call
-        holds the engine's lock and runs on the weights the engine serves at that moment.
+        extraction prompt would make the model "see" its own edits in the news. It reads
+        on a view of the weights that has no memory (``shared_view``: the same tensors,
+        another module tree), so it runs beside the requests, which use the memory; each
+        call takes the background turn and runs on the weights the engine serves then.
         """
         return BaseModelChat(self, batch_size, workers)
 
     def _local_chat(self, batch_size: int, workers: int):
-        """The LocalChat over the current weights (cached: it keeps the prefix caches of
-        the extraction prompt; a switch drops it, since they were computed on old weights).
-        Call with the lock held."""
+        """The LocalChat over a memory-free view of the current weights (cached: it keeps
+        the prefix caches of the extraction prompt; a switch drops it, since they were
+        computed on old weights). Call with the background turn held."""
+        from memoird.editor.residual import ResidualDownProj
         from memoird.extractors.chat import LocalChat
 
         key = (batch_size, workers)
         chat = self._chats.get(key)
         if chat is None:
+            view = shared_view(self._loaded.model, lambda m: m.base if isinstance(
+                m, ResidualDownProj) else m)
             chat = self._chats[key] = LocalChat(
-                self._loaded.model, self._loaded.tokenizer, name=self.name,
-                batch_size=batch_size, workers=workers, pause=self.pause)
+                view, self._loaded.tokenizer, name=self.name, batch_size=batch_size,
+                workers=workers, pause=self.pause)
         return chat
 
     def verify_target(self) -> VerifyTarget:
@@ -515,7 +522,7 @@ class BaseModelChat:
         return self.engine.name
 
     def chat(self, batch, max_new_tokens: int, temperature: float = 0.0) -> list[str]:
-        with self.engine.without_memory():
+        with self.engine.lock.turn:
             local = self.engine._local_chat(self.batch_size, self.workers)
             return local.chat(batch, max_new_tokens, temperature)
 

@@ -61,6 +61,21 @@ def scheduler_settings(config: Any) -> SchedulerSettings:
     return settings
 
 
+def cpu_threads(setting: int) -> int:
+    """Give torch ``setting`` CPU threads (0: half the cores, at least one) and return it.
+
+    Requests and the background reading run side by side (daemon/priority.py), each in
+    its own thread with this many torch threads: on 2 cores, one each. A small model's
+    decoding is made of many small operations and barely gains from a second thread, so
+    two workloads side by side get far more done than one with every core (measured in
+    bench/api_bench.py)."""
+    import torch
+
+    threads = setting or max(1, (os.cpu_count() or 2) // 2)
+    torch.set_num_threads(threads)
+    return threads
+
+
 def model_id(root: str, checkpoint_id: int | None, generation: int) -> str:
     """``<name>:checkpoint-<registry id>:memory-<generation>``: which weights answered."""
     if checkpoint_id is None:
@@ -232,6 +247,7 @@ def run_service(rt: Any, stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
         hf_logging.disable_progress_bar()
     except ImportError:
         pass
+    threads = cpu_threads(config.daemon.threads)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -293,7 +309,7 @@ def run_service(rt: Any, stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
     service.engine_ready()
     service.notifier.ready(f"serving {service.model_name} on {config.api.host}:{config.api.port}")
     service.notifier.start_watchdog(service.healthy)
-    log.info("ready", extra={"model": service.model_name})
+    log.info("ready", extra={"model": service.model_name, "torch_threads": threads})
 
     while not stop.wait(1.0):
         if not http.is_alive():

@@ -8,6 +8,7 @@ checkpoint registry calls checkpoint 0, and what transformers and vLLM load as t
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import functools
 import inspect
@@ -142,6 +143,26 @@ def load_base(
         load_seconds=time.perf_counter() - started,
         converted=converted,
     )
+
+
+def shared_view(module: nn.Module, unwrap=None) -> nn.Module:
+    """A second module tree over the very same weight tensors (nothing is copied).
+
+    ``unwrap(m)`` may return what stands for ``m`` in the view (the memory's wrapper of a
+    layer returns the plain layer it wraps). The view has no hooks of its own, so a thread
+    can run it while another thread runs the original with its memory and hooks on.
+    """
+    unwrap = unwrap or (lambda m: m)
+    module = unwrap(module)
+    view = copy.copy(module)
+    for key, value in module.__dict__.items():
+        if key.endswith("hooks") or "_hooks_" in key:  # forward/backward/state-dict hooks
+            view.__dict__[key] = type(value)()
+    view.__dict__["_parameters"] = dict(module._parameters)
+    view.__dict__["_buffers"] = dict(module._buffers)
+    view.__dict__["_modules"] = {name: None if child is None else shared_view(child, unwrap)
+                                 for name, child in module._modules.items()}
+    return view
 
 
 def kv_cache_arg(model: nn.Module, cache) -> dict:

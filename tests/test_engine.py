@@ -294,31 +294,34 @@ def test_switch_rebuilds_probers_and_renames(tiny_engine):
 
 
 def test_base_chat_follows_the_switch_with_the_memory_off(tiny_engine):
-    """wiring.build_chat's local backend is the engine's: it reads with the memory off,
-    on whichever weights the engine serves when the batch runs."""
+    """wiring.build_chat's local backend is the engine's: it reads on a view of the
+    weights the engine serves when the batch runs, without the memory (which stays on for
+    everything else)."""
     from memoird.daemon.config import load_config
     from memoird.daemon.wiring import build_chat
+    from memoird.editor.residual import ResidualDownProj
 
     engine, (a, mem_a, _), (b, mem_b, ckpt_b) = tiny_engine
     chat = build_chat(load_config(None, env={}), type("Runtime", (), {"engine": engine}))
     assert chat.name == engine.name == "tiny-1"
     conversation = [{"role": "user", "content": "messi plays for"}]
-    seen = []  # (which model ran, was its memory on)
-    hooks = [m.register_forward_hook(lambda *_, key=key, mem=mem: seen.append(
-                 (key, mem.wrapper.enabled)))
-             for key, m, mem in (("a", a.model, mem_a), ("b", b.model, mem_b))]
-    try:
-        first = chat.chat([conversation], max_new_tokens=2)
-        assert seen and set(seen) == {("a", False)}
-        engine.switch(b, mem_b, ckpt_b)
-        seen.clear()
-        second = chat.chat([conversation], max_new_tokens=2)
-        assert seen and set(seen) == {("b", False)}
-    finally:
-        for hook in hooks:
-            hook.remove()
+
+    def reader_of(model):
+        view = engine._local_chat(chat.batch_size, chat.workers).model
+        weights = {id(p) for p in model.parameters()}
+        assert view is not model and {id(p) for p in view.parameters()} <= weights
+        assert not any(isinstance(m, ResidualDownProj) for m in view.modules())
+        return view
+
+    first = chat.chat([conversation], max_new_tokens=2)
+    with mem_a.disabled():
+        assert chat.chat([conversation], max_new_tokens=2) == first  # the base's answer
+    reader_of(a.model)
+    engine.switch(b, mem_b, ckpt_b)
+    second = chat.chat([conversation], max_new_tokens=2)
+    reader_of(b.model)
     assert len(first) == len(second) == 1 and chat.name == "checkpoint-2"
-    assert mem_b.wrapper.enabled  # on again for everything else
+    assert mem_b.wrapper.enabled  # on for everything else
 
 
 def test_verify_target_and_without_memory_are_the_live_model(tiny_engine):

@@ -28,9 +28,8 @@ def _until(predicate, timeout: float = 5.0) -> None:
 
 # -- the lock ---------------------------------------------------------------------------------
 
-def test_a_waiting_request_goes_before_waiting_background_work():
-    lock, order = ModelLock(), []
-
+def _takers(lock: ModelLock, order: list[str]):
+    """Background work and a request that note when they got the model."""
     def background():
         with lock:
             order.append("background")
@@ -38,6 +37,13 @@ def test_a_waiting_request_goes_before_waiting_background_work():
     def request():
         with lock.request():
             order.append("request")
+
+    return background, request
+
+
+def test_a_waiting_request_goes_before_waiting_background_work():
+    lock, order = ModelLock(), []
+    background, request = _takers(lock, order)
 
     lock.acquire()  # background work in hand
     waiting = _thread(background)
@@ -101,46 +107,84 @@ def test_the_lock_is_reentrant_in_both_modes_and_lending_keeps_the_depth():
         lock.release()
 
 
+def test_the_background_turn_leaves_requests_alone_and_keeps_other_background_work_out():
+    lock, order = ModelLock(), []
+    background, request = _takers(lock, order)
+
+    with lock.turn:  # a reading beside the requests
+        asking, waiting = _thread(request), _thread(background)
+        asking.join(5)
+        time.sleep(0.05)
+        assert order == ["request"]  # served at once; the other background task waits
+    waiting.join(5)
+    assert order == ["request", "background"]
+
+
 # -- the engine -------------------------------------------------------------------------------
 
-def test_a_reading_batch_serves_a_request_between_decoding_steps(tiny_engine):  # noqa: F811
-    """The request is answered while the batch is still decoding, with the memory on;
-    the batch reads with the memory off before and after, and both give what they give
-    alone."""
+def test_a_request_is_answered_while_a_reading_batch_decodes(tiny_engine):  # noqa: F811
+    """The reading runs on a view of the weights without the memory, beside requests: a
+    request sent mid-batch is answered before the batch's next step, and both give what
+    they give alone."""
+    from memoird.editor.residual import ResidualDownProj
+
     engine, (loaded, memoir, _), _ = tiny_engine
     chat = engine.base_chat(batch_size=4)
     batch = [[{"role": "user", "content": f"{w} plays for"}] for w in ("messi", "kane", "who")]
     prompt = "the capital of france is"
     alone_reply = chat.chat(batch, max_new_tokens=24)
     alone_answer = engine.complete([prompt], max_new_tokens=6)[0].text
+    view = engine._local_chat(4, 1).model
+    live = {id(p) for p in loaded.model.parameters()}
+    assert view is not loaded.model and {id(p) for p in view.parameters()} <= live
+    assert not any(isinstance(m, ResidualDownProj) for m in view.modules())
 
-    reader = threading.get_ident()
-    seen: list[tuple[str, bool]] = []  # (whose forward pass, memory on)
-    answered: list[str] = []
+    answered, steps, memory_on = [], [], []
 
-    def request():
-        answered.append(engine.complete([prompt], max_new_tokens=6)[0].text)
+    def on_step(*_):
+        steps.append(len(answered))
+        memory_on.append(memoir.wrapper.enabled)
+        if len(steps) == 3:  # a request arrives while the batch decodes
+            _thread(lambda: answered.append(engine.complete([prompt], max_new_tokens=6)[0].text))
+            _until(lambda: answered)  # served without waiting for the reading
 
-    def on_forward(*_):
-        mine = threading.get_ident() == reader
-        seen.append(("reading" if mine else "request", memoir.wrapper.enabled))
-        if mine and len(seen) == 3:  # a request arrives while the batch decodes
-            _thread(request)
-            _until(lambda: engine.lock.requests_waiting == 1)
-        if mine:
-            time.sleep(0.002)
-
-    hook = loaded.model.register_forward_pre_hook(on_forward)
+    hook = view.register_forward_pre_hook(on_step)
     try:
         reply = chat.chat(batch, max_new_tokens=24)
     finally:
         hook.remove()
     assert reply == alone_reply and answered == [alone_answer]
-    whose = [w for w, _ in seen]
-    first, last = whose.index("request"), len(whose) - 1 - whose[::-1].index("request")
-    assert "reading" in whose[:first] and "reading" in whose[last:]  # served mid-batch
-    assert {on for w, on in seen if w == "reading"} == {False}
-    assert {on for w, on in seen if w == "request"} == {True}
+    assert steps[:3] == [0, 0, 0] and len(steps) > 4 and set(memory_on) == {True}
+
+
+def test_a_probe_batch_lends_the_model_between_decoding_steps(tiny_engine):  # noqa: F811
+    """Work on the live model (probing, verification, edits) hands it to a waiting
+    request between two steps, the memory's state for the paused batch kept aside."""
+    engine, (loaded, memoir, _), _ = tiny_engine
+    backend = engine.prober().backend
+    prompts = ["messi plays for", "kane plays for the", "who sings"]
+    prompt = "the capital of france is"
+    alone = backend.greedy(prompts)
+    alone_answer = engine.complete([prompt], max_new_tokens=6)[0].text
+    prober = threading.get_ident()
+    seen: list[str] = []
+    answered: list[str] = []
+
+    def on_forward(*_):
+        mine = threading.get_ident() == prober
+        seen.append("probe" if mine else "request")
+        if mine and seen.count("probe") == 3:
+            _thread(lambda: answered.append(engine.complete([prompt], max_new_tokens=6)[0].text))
+            _until(lambda: engine.lock.requests_waiting == 1)
+
+    hook = loaded.model.register_forward_pre_hook(on_forward)
+    try:
+        answers = backend.greedy(prompts)
+    finally:
+        hook.remove()
+    assert answers == alone and answered == [alone_answer]
+    first, last = seen.index("request"), len(seen) - 1 - seen[::-1].index("request")
+    assert seen[:first] == ["probe"] * 3 and "probe" in seen[last:]  # served mid-batch
     assert engine.lock.lent >= 1 and memoir.wrapper.enabled
 
 
