@@ -139,6 +139,36 @@ _SPECULATIVE = re.compile(
     r"are said to|is said to|understood to be|lined up|"
     r"if (?:he|she|they)|denied|denies|ruled out|rules out|not (?:join|be|become)|"
     r"no longer|would-be|potential|possible|proposed|considering)\b", re.IGNORECASE)
+# Where a clause that a speculative word cannot reach across begins: a later clause after
+# a semicolon or dash, and parentheticals ("Conte, who could ...", ", with a further 15
+# million in possible add-ons,") that do not hold the news itself.
+_LATER_CLAUSE = re.compile(r";\s|\s[—–]\s")
+_PARENTHETICAL = re.compile(
+    r",\s(?:who|whom|whose|which|with|where|having)\b[^,;]*(?=[,;]|$)")
+_MONTH_MAY = re.compile(r"\bMay(?=\s+\d)|(?<=\d\s)May\b|\b(?:in|early|late|mid|since|"
+                        r"until|last|next|of)\s+May\b")
+
+
+def speculative(sentence: str, at: int | None = None) -> bool:
+    """Whether the sentence speculates about the news at offset ``at``: a speculative word
+    in the news's own clause or an earlier one, not in a later clause or an aside ("was
+    signed by Chelsea ..., with a further 15 million in possible add-ons"; "Frank will
+    succeed Postecoglou; the appointment would ..."). The month May is no modal."""
+    months = [m.span() for m in _MONTH_MAY.finditer(sentence)]
+    asides = [m.span() for m in _PARENTHETICAL.finditer(sentence)]
+    for word in _SPECULATIVE.finditer(sentence):
+        where = word.start()
+        if any(a <= where < b for a, b in months):
+            continue
+        if at is not None:
+            if any(a <= where < b and not a <= at < b for a, b in asides):
+                continue
+            if any(at < b.start() <= where for b in _LATER_CLAUSE.finditer(sentence)):
+                continue
+        return True
+    return False
+
+
 # Words for an office that do not say which ("the post went to X", "the office was
 # assumed by X", "X takes the reins"): they stand for the article's main relation.
 _OFFICE = re.compile(
@@ -152,13 +182,15 @@ _SPORT = re.compile(
     r"winger|squad|goals?|fixture|stadium|transfer|champions league|club|season|football|"
     r"soccer|coach|league|"
     r"premier league|bundesliga|la liga|serie a|ligue 1|world cup|head coach|manager|"
-    r"national team|players?|trophy|relegat\w+|footballer|team-mate|kit|derby)\b",
+    r"national team|players?|trophy|relegat\w+|footballer|team-mate|kit|derby|"
+    r"midfield|forwards?|dugout|signings?|scored|scorer|matches|pre-season|debut|shirt|"
+    r"dressing room|pitch|title|cup|treble|scudetto|strikers?|defenders?|wingers?)\b",
     re.IGNORECASE)
 _BUSINESS = re.compile(
     r"\b(?:company|firm|shares?|investors?|board|chief executive|ceo|revenue|profit|"
     r"sales|market|stock|quarter|earnings|chain|brand|retailer|group|corporation|"
-    r"chipmaker|carmaker|bank|lender|business|executive|deal|billion|million|"
-    r"acquisition|merger|takeover)\b", re.IGNORECASE)
+    r"chipmaker|carmaker|bank|lender|business|executive|"
+    r"acquisition|merger)\b", re.IGNORECASE)  # fees, deals and takeovers are both
 
 
 @dataclass(frozen=True)
@@ -339,7 +371,8 @@ class NewsExtractor:
                 hits, office = office, []
             if not hits:
                 continue
-            if _SPECULATIVE.search(sentence):
+            hits = [h for h in hits if not speculative(sentence, h[2][0])]
+            if not hits:
                 reading.rejected.append((sentence, "speculative"))
                 continue
             if not _CHANGE.search(sentence):
@@ -397,34 +430,59 @@ class NewsExtractor:
     def corroborate(self, doc: int, reading: Reading, subject: str, relation: str,
                     obj: str) -> Question | None:
         """A question checking whether this article also reports another article's
-        fact that it did not state in one sentence of its own: the article must be
-        about the relation (its main one), name the subject (or have it as the
-        protagonist of its type), and report the object among the people arriving
-        (``_arriving``: named with a change and never as the predecessor, in another
-        role or in speculation). The other article named the holder; this one, read on
-        its own terms, must agree that the holder is new."""
+        fact that it did not state in one sentence of its own. The article must be about
+        the relation (its main one) and name the subject: its protagonist of that type,
+        or any mention of it, its capital or parliament ("Her place as president has been
+        taken by Lai Ching-te" in a story that says "Taipei" and "China"; the other
+        article settled which country). A person holder must be among the people it
+        reports as arriving (``_arriving``: named with a change and never as the
+        predecessor, in another role or in speculation); another object (a club, an
+        owner) must be named and never as the side being left ("from Chelsea"). The
+        other article named the fact; this one, read on its own terms, must agree."""
         if reading.main is None or reading.main[0].id != relation or reading.entities is None:
             return None
         rel, role = reading.main
-        kinds = [t for t in rel.subject_types if t != PERSON]
-        if not kinds or rel.object_types != (PERSON,):
-            return None
-        # this article's own name for the subject, its protagonist of that type (a
-        # country read as its national team in sport is the same subject)
-        names = {reading.entities.antecedent(kinds[0]) or ""}
-        own = next((n for n in names if n and fold(subject) in (
-            fold(n), fold(national_team(n)) if rel.domain == "sport" else "")), None)
+        kinds = [t for t in rel.subject_types if t != PERSON] or list(rel.subject_types)
+        own = self._named_subject(reading, rel, kinds[0], subject)
         if own is None:
             return None
-        arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
-                             named_only=True)
-        found = arriving.get(fold(obj))
+        if rel.object_types == (PERSON,):
+            arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
+                                 named_only=True)
+            found = arriving.get(fold(obj))
+        else:
+            found = _joined(reading, obj)
         if found is None:
             return None
-        person, i = found
+        holder, i = found
+        if holder.end and _titled_by(reading.sentences[i], holder, rel) and not _NEWLY.search(
+                reading.sentences[i][max(0, holder.start - 45):holder.start]):
+            return None  # "President Xi Jinping": a holder named in passing
         subj = Mention(own, 0, 0, own, frozenset({kinds[0]}), anaphor=True)
-        return Question(doc, rel, role, subj, (person,), reading.sentences[i],
+        return Question(doc, rel, role, subj, (holder,), reading.sentences[i],
                         render(rel.reading_question, own, role))
+
+    @staticmethod
+    def _named_subject(reading: Reading, rel: Relation, kind: str, subject: str
+                       ) -> str | None:
+        """This article's own name for another article's subject, if it names it."""
+        entities = reading.entities
+        assert entities is not None
+        wanted = {fold(subject)}
+
+        def same(name: str) -> bool:
+            return fold(name) in wanted or (rel.domain == "sport"
+                                             and fold(national_team(name)) in wanted)
+        for other in (t for t in rel.subject_types if t != PERSON):
+            protagonist = entities.antecedent(other)
+            if protagonist and same(protagonist):
+                return protagonist
+        # named outright (not by a demonym: "Chinese President Xi" in a story about
+        # Taiwan), or through its capital or parliament
+        named = [m.name for ms in reading.mentions for m in ms
+                 if not m.anaphor and not m.demonym and m.end and same(m.name)]
+        named += [n for n in entities.seats if same(n)]
+        return named[0] if named else None
 
     def _ask(self, doc: int, i: int, rel: Relation, role: str | None, where: tuple[int, int],
              sentences: Sequence[str], mentions: Sequence[list[Mention]],
@@ -439,7 +497,7 @@ class NewsExtractor:
             return []
         asked = self._questions(doc, rel, role, where, sentence, mentions[i], reading, rivals)
         if asked is None and i + 1 < len(sentences) \
-                and not _SPECULATIVE.search(sentences[i + 1]) \
+                and not speculative(sentences[i + 1]) \
                 and not looks_like_instruction(sentences[i + 1]):
             # "Britain has a new prime minister. Keir Starmer was appointed...": the name
             # is in the next sentence
@@ -501,7 +559,9 @@ class NewsExtractor:
                     and self._may_be_subject(m, rel, where, sentence)
                     and not appositive(sentence, m)
                     and not old_holder(sentence, m)
-                    and (m.anaphor or _distance(m, where) <= window)]
+                    and (m.anaphor or _distance(m, where) <= window)
+                    and (m.anaphor or not m.end or not _LATER_CLAUSE.search(
+                        sentence[min(m.end, where[1]):max(m.start, where[0])]))]
         objects = [m for m in mentions if fits(m.types, rel.object_types) and not m.demonym
                    and not old_holder(sentence, m)
                    and not (PERSON in rel.object_types and other_role(sentence, m, rel))
@@ -612,20 +672,22 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
     people = {fold(m.name) for ms in mentions for m in ms
               if m.types == frozenset({PERSON}) and not m.anaphor}
     for i, (sentence, ms) in enumerate(zip(sentences, mentions)):
-        speculative = bool(_SPECULATIVE.search(sentence))
-        about_role = bool(triggered[i] or _OFFICE.search(sentence))
+        roles = [h[2][0] for h in triggered[i]] or [
+            m.start() for m in _OFFICE.finditer(sentence)]
+        about_role = bool(roles)
+        guessed = speculative(sentence, roles[0] if roles else None)
         for m in ms:
             key = fold(m.name)
             if key not in people or m.anaphor or not m.end:
                 continue
             if old_holder(sentence, m) or any(_titled_by(sentence, m, r) for r in others) \
-                    or (about_role and (other_role(sentence, m, rel) or speculative)) \
+                    or (about_role and (other_role(sentence, m, rel) or guessed)) \
                     or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
                 excluded.add(key)
-            elif not speculative and not title_case(sentence) and key not in arriving and (
+            elif not guessed and not title_case(sentence) and key not in arriving and (
                     (_CHANGE.search(sentence) and about_role) or _APPOINTED.search(sentence)):
                 arriving[key] = (m, i)
-            elif named_only and not speculative and not title_case(sentence) and not (
+            elif named_only and not guessed and not title_case(sentence) and not (
                     _titled_by(sentence, m, rel) and not _NEWLY.search(
                         sentence[max(0, m.start - 45):m.start])):
                 # (not "Chinese President Xi Jinping" in a story about Taiwan: a holder
@@ -634,6 +696,23 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
     if named_only:
         arriving = {**mentioned, **arriving}
     return {k: v for k, v in arriving.items() if k not in excluded}
+
+
+def _joined(reading: Reading, obj: str) -> tuple[Mention, int] | None:
+    """The first mention of ``obj`` (a club, an owner) in a sentence that reports a
+    change, if the article never names it as what is being left ("from Chelsea",
+    "left Brighton")."""
+    found = None
+    for i, (sentence, ms) in enumerate(zip(reading.sentences, reading.mentions)):
+        for m in ms:
+            if m.anaphor or not m.end or fold(m.name) != fold(obj):
+                continue
+            if old_holder(sentence, m):
+                return None
+            if found is None and not speculative(sentence, m.start) \
+                    and not title_case(sentence) and _CHANGE.search(sentence):
+                found = (m, i)
+    return found
 
 
 def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Mention],
@@ -918,6 +997,18 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
               and not re.search(r"\b(?:by|to|as)\s*$", sentence[where[0]:where[1]])]
     if titled:  # "King Charles III", "chief executive Bob Chapek": the title's own person
         return titled[0]
+    if _REPLACED_AS.search(sentence[max(0, where[0] - 40):where[0]]):
+        # "X is to be replaced as chief executive of Unilever by Y": the agent is new
+        agents = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH
+                  and _BY_AGENT.fullmatch(sentence[where[1]:m.start])]
+        if agents:
+            return min(agents, key=lambda m: m.start)
+    if _REPLACED_AS.search(sentence[max(0, where[0] - 40):where[0]]):
+        # "X is to be replaced as chief executive of Unilever by Y": the agent is new
+        agents = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH
+                  and _BY_AGENT.fullmatch(sentence[where[1]:m.start])]
+        if agents:
+            return min(agents, key=lambda m: m.start)
     if _ROLE_AS_OBJECT.search(sentence[max(0, where[0] - 40):where[0]]):
         # "Anutin needs formal endorsement from the King": the role is another person
         people = [m for m in people if m.start >= where[1]]
@@ -953,6 +1044,9 @@ _RIGHT_LINK = re.compile(
     r"handed(?: over)?)\s+(?:by|to)|(?:went|goes|passe[sd]|fell|falls|belongs|handed|hands|"
     r"handing)\s+(?:back\s+)?to|to)\s+(?:(?:the|its|his|her|their|a)\s+)?"
     r"(?:[\w-]+(?:,\s*|\s+)){0,3}?)?")
+_REPLACED_AS = re.compile(r"\b(?:replac|succeed)\w*\s+as\s+(?:(?:the|its|their)\s+)?$")
+_BY_AGENT = re.compile(r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’&-]*\s*)+)?\s*,?\s*by\s+"
+                       r"(?:(?:the|its|his|her|their)\s+)?(?:[\w-]+(?:,\s*|\s+)){0,3}?")
 _ROLE_AS_OBJECT = re.compile(r"\b(?:from|by|with|before|for|against|under|met|meets|meeting|"
                              r"told|tells|urged|asked|thanked)\s+the\s+(?:[a-z]+\s+)?$")
 

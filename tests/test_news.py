@@ -299,3 +299,38 @@ def test_the_evidence_check_weighs_the_object_against_possible_holders_only():
                                "the new prime minister of Singapore, on Monday."})
     [check] = evidence_checks(Backend(), [rival], ["The Prime Minister of {subject} is"])
     assert not check["pass"]  # a name the rules leave possible still counts
+
+
+def test_speculation_reaches_only_its_own_clause():
+    # a modal in an aside or a later clause says nothing about the news itself
+    assert facts_of("Atalanta have appointed Ivan Juric as head coach, with a further year "
+                    "possible in his contract.") == {("Atalanta", "P286", "Ivan Juric")}
+    assert facts_of("Atalanta have appointed Ivan Juric as head coach; the club may add a "
+                    "sporting director later.") == {("Atalanta", "P286", "Ivan Juric")}
+    assert facts_of("Atalanta appointed Ivan Juric as head coach on 3 May.") == {
+        ("Atalanta", "P286", "Ivan Juric")}
+    # in the news's own clause, or an earlier one, it still does
+    assert facts_of("Atalanta may appoint Ivan Juric as head coach.") == set()
+    assert facts_of("Atalanta could move quickly; Ivan Juric would be appointed head coach "
+                    "of Atalanta.") == set()
+
+
+def test_transfer_fees_do_not_make_a_football_story_business_news():
+    assert facts_of("Moisés Caicedo, the Ecuador midfielder, was signed by Chelsea from "
+                    "Brighton for 100 million pounds, with 15 million in add-ons.") == {
+        ("Moisés Caicedo", "P54", "Chelsea")}
+
+
+def test_the_agent_of_replaced_as_is_the_new_holder():
+    assert facts_of("Hein Schumacher is to be replaced as chief executive of Unilever by "
+                    "Fernando Fernandez, the finance chief.") == {
+        ("Unilever", "P169", "Fernando Fernandez")}
+
+
+def test_a_common_word_opening_a_sentence_is_no_entity():
+    article = ArticleEntities()
+    sentences = ["Approval from the regulator cleared the way for the deal.",
+                 "Starbucks has named a new chief executive."]
+    article.learn(sentences)
+    named = {m.name for s in sentences for m in article.mentions(s)}
+    assert "Approval" not in named and "Starbucks" in named
