@@ -146,6 +146,9 @@ def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
             continue
         if head in _BARE_NOT_ANAPHOR and not modifiers:
             continue
+        if m.group(2)[:1].isupper() and not m.group(2).isupper() and (
+                not modifiers or m.group(1).split()[-1][:1].isupper()):
+            continue  # "The Friedkin Group", "the Premier League Club": a name's words
         if re.match(r"\s+of\s+(?:the\s+)?[A-Z]", sentence[m.end():]):
             continue  # "the Kingdom of the Netherlands", "the island of Borneo": a name
         out.append((m.group(), m.start(), m.end(), ANAPHOR_HEADS[head]))

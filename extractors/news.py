@@ -119,6 +119,7 @@ _CHANGE = re.compile(
     r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*|"
     r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs to|passe?s? to|passed back to|"
     r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
+    r"(?:gets|got|given|lands|landed|wins|won)\s+(?:the\s+)?(?:top\s+)?(?:job|post|role|reins)|"
     r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
     r"took the reins|"
     r"presented|reins|unveil\w*|recruit\w*|land(?:s|ed)?|seal\w*|snapp\w*)\b",
@@ -482,6 +483,14 @@ class NewsExtractor:
         named = [m.name for ms in reading.mentions for m in ms
                  if not m.anaphor and not m.demonym and m.end and same(m.name)]
         named += [n for n in entities.seats if same(n)]
+        if not named and kind == PERSON and len(subject.split()) >= 2:
+            # "Caicedo" in a story that never gives his first name is the other
+            # story's "Moisés Caicedo", unless it names someone else of that surname
+            last = fold(subject).split()[-1]
+            surnames = {fold(m.name) for ms in reading.mentions for m in ms
+                        if not m.anaphor and fold(m.name).split()[-1:] == [last]}
+            if surnames == {last}:
+                return subject
         return named[0] if named else None
 
     def _ask(self, doc: int, i: int, rel: Relation, role: str | None, where: tuple[int, int],
@@ -720,8 +729,9 @@ def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Men
     """Whether the role word belongs to a body of another type named right after it
     ("president and chief executive of Toyota Motor", "the Senate president")."""
     for m in mentions:
-        if m.anaphor or not m.end or fits(m.types, kinds) or PERSON in m.types and len(m.types) == 1:
-            continue
+        if m.anaphor or not m.end or m.demonym or fits(m.types, kinds) \
+                or PERSON in m.types and len(m.types) == 1:
+            continue  # ("CEO of Swedish fashion retailer H&M": an adjective, no body)
         between = sentence[where[1]:m.start]
         if 0 <= m.start - where[1] <= 40 and re.fullmatch(
                 r"\s*(?:and\s+(?:[a-z]+\s+){1,3})?(?:of|at)\s+(?:the\s+)?", between):
@@ -861,6 +871,15 @@ def _owner_patterns(owned: str, owner: str) -> list[str]:
         # "Activision Blizzard, the maker of Call of Duty, is now owned by Microsoft"
         rf"{a}\W+(?:\w+\W+){{0,8}}?(?:was|were|has been|is|is now|had been)?\s*{_ACQ}\s+by"
         rf"\W+(?:\w+\W+){{0,3}}?{b}",
+        # "Everton is now controlled by The Friedkin Group"
+        rf"{a}\W+(?:\w+\W+){{0,3}}?(?:is|is now|was|has been)\s+(?:\w+\s+)?controlled\s+by"
+        rf"\W+(?:\w+\W+){{0,2}}?{b}",
+        # "the purchase of a controlling stake in Everton by The Friedkin Group"
+        rf"(?:acquisition|takeover|purchase|sale)\s+of\W+(?:\w+\W+){{0,4}}?{a}\W+"
+        rf"(?:\w+\W+){{0,2}}?by\W+(?:\w+\W+){{0,2}}?{b}",
+        # "Friedkin bought a controlling stake in Everton"
+        rf"{b}\W+(?:\w+\W+){{0,6}}?(?:controlling|majority)\s+(?:stake|shareholding|interest)"
+        rf"\s+in\W+(?:\w+\W+){{0,1}}?{a}",
         # "Microsoft completed its acquisition of Activision Blizzard"
         rf"{b}\W+(?:\w+\W+){{0,6}}?(?:acquisition|takeover|purchase|ownership|owner)\s+of"
         rf"\W+(?:\w+\W+){{0,2}}?{a}",
@@ -1013,6 +1032,12 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
         # "Anutin needs formal endorsement from the King": the role is another person
         people = [m for m in people if m.start >= where[1]]
     left = sorted((m for m in people if m.end <= where[0]), key=lambda m: -m.end)
+    if left and old_holder(sentence, left[0]):
+        # "X stepped down as CEO of H&M and was replaced by Y": the role passes to Y
+        heirs = [m for m in people if m.start >= where[1]
+                 and _SUCCEEDED_BY.search(sentence[max(where[1], m.start - 40):m.start])]
+        if heirs:
+            return heirs[0]
     if left and old_holder(sentence, left[0]) and re.search(
             r",|\bwho\b|\bwhich\b", sentence[left[0].end:where[0]]):
         return left[0]  # the clause is the predecessor's
@@ -1044,6 +1069,7 @@ _RIGHT_LINK = re.compile(
     r"handed(?: over)?)\s+(?:by|to)|(?:went|goes|passe[sd]|fell|falls|belongs|handed|hands|"
     r"handing)\s+(?:back\s+)?to|to)\s+(?:(?:the|its|his|her|their|a)\s+)?"
     r"(?:[\w-]+(?:,\s*|\s+)){0,3}?)?")
+_SUCCEEDED_BY = re.compile(r"\b(?:replaced|succeeded)\s+by\s+(?:[\w-]+\s+){0,2}$")
 _REPLACED_AS = re.compile(r"\b(?:replac|succeed)\w*\s+as\s+(?:(?:the|its|their)\s+)?$")
 _BY_AGENT = re.compile(r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’&-]*\s*)+)?\s*,?\s*by\s+"
                        r"(?:(?:the|its|his|her|their)\s+)?(?:[\w-]+(?:,\s*|\s+)){0,3}?")

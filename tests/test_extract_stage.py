@@ -182,3 +182,15 @@ def test_a_club_named_as_the_destination_corroborates_a_transfer():
         [story], [[claim]])[0]] == [claim]
     # the club being left corroborates nothing
     assert reader.corroborate_many([story], [[("Moisés Caicedo", "P54", "Brighton")]]) == [[]]
+
+
+def test_a_surname_alone_corroborates_the_full_name_another_story_gave():
+    reader = NewsExtractor(FirstOption())
+    story = ("A record fee was paid on Monday. Chelsea completed the signing of Caicedo from "
+             "Brighton after a long chase. Caicedo will wear the number 25 shirt at Chelsea.")
+    claim = ("Moisés Caicedo", "P54", "Chelsea")
+    assert [(f.subject, f.relation, f.object) for f in reader.corroborate_many(
+        [story], [[claim]])[0]] == [claim]
+    # not when the story names another person of that surname
+    other = story + " Felipe Caicedo, his cousin, watched from the stand."
+    assert reader.corroborate_many([other], [[claim]]) == [[]]

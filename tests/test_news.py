@@ -334,3 +334,17 @@ def test_a_common_word_opening_a_sentence_is_no_entity():
     article.learn(sentences)
     named = {m.name for s in sentences for m in article.mentions(s)}
     assert "Approval" not in named and "Starbucks" in named
+
+
+def test_control_and_stakes_name_the_owner_and_a_capitalised_group_is_a_name():
+    want = {("Everton", "P127", "Friedkin Group")}
+    assert facts_of("Everton is now controlled by The Friedkin Group, the Texas-based "
+                    "company.") == want
+    assert facts_of("The purchase of a controlling stake in Everton by The Friedkin Group "
+                    "was completed on Thursday.") == want
+
+
+def test_replaced_by_hands_the_role_on_and_a_demonym_is_no_other_body():
+    assert facts_of("Helena Helmersson stepped down as CEO of Swedish fashion retailer H&M "
+                    "on Wednesday and was replaced by Daniel Ervér, the head of its biggest "
+                    "brand.") == {("H&M", "P169", "Daniel Ervér")}
