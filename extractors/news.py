@@ -117,7 +117,7 @@ _CHANGE = re.compile(
     r"heads? for|arriv\w*|officially|from (?:monday|tuesday|wednesday|thursday|friday|"
     r"saturday|sunday|today)|handover|hand(?:s|ed|ing)|passes|passed|part of|owner|again|"
     r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*|"
-    r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs to|passe?s? to|passed back to|"
+    r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs? to|passe?s? to|passed back to|"
     r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
     r"(?:gets|got|given|lands|landed|wins|won)\s+(?:the\s+)?(?:top\s+)?(?:job|post|role|reins)|"
     r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
@@ -145,7 +145,11 @@ _SPECULATIVE = re.compile(
 # million in possible add-ons,") that do not hold the news itself.
 _LATER_CLAUSE = re.compile(r";\s|\s[—–]\s")
 _PARENTHETICAL = re.compile(
-    r",\s(?:who|whom|whose|which|with|where|having)\b[^,;]*(?=[,;]|$)")
+    r",\s(?:who|whom|whose|which|with|where|having)\b[^,;]*(?=[,;]|$)"
+    # "for 100 million pounds that could rise to 116 million" (not "said that he would")
+    r"|(?<!said)(?<!says)(?<!announced)(?<!confirmed)(?<!reported)(?<!believes)(?<!hopes)"
+    r"(?<!expects)(?<!insists)(?<!claims)\s(?:that|which)\s+(?:could|might|may|would)\b"
+    r"[^,;]*(?=[,;]|$)")
 _MONTH_MAY = re.compile(r"\bMay(?=\s+\d)|(?<=\d\s)May\b|\b(?:in|early|late|mid|since|"
                         r"until|last|next|of)\s+May\b")
 
@@ -173,7 +177,8 @@ def speculative(sentence: str, at: int | None = None) -> bool:
 # Words for an office that do not say which ("the post went to X", "the office was
 # assumed by X", "X takes the reins"): they stand for the article's main relation.
 _OFFICE = re.compile(
-    r"\b(?:the (?:top |vacant |vacated )?(?:office|post|job|role|position|hot seat|dugout|"
+    r"\b(?:the (?:top |vacant |vacated )?(?:executive )?(?:office|post|job|role|position|"
+    r"hot seat|dugout|bench|"
     r"reins|helm|top job|mantle)|in charge|(?:take|takes|took|taking) charge|took office|"
     r"takes office|take office|"
     r"taking office|sworn in|oath of office|(?:his|her|their) (?:place|seat))\b",

@@ -348,3 +348,13 @@ def test_replaced_by_hands_the_role_on_and_a_demonym_is_no_other_body():
     assert facts_of("Helena Helmersson stepped down as CEO of Swedish fashion retailer H&M "
                     "on Wednesday and was replaced by Daniel Ervér, the head of its biggest "
                     "brand.") == {("H&M", "P169", "Daniel Ervér")}
+
+
+def test_a_modal_in_a_relative_clause_about_the_fee_is_no_speculation():
+    assert facts_of("The Premier League club announced that the midfielder Florian Wirtz had "
+                    "completed his move to Liverpool for 100 million pounds that could rise "
+                    "to 116 million.") == {
+        ("Florian Wirtz", "P54", "Liverpool")}
+    # a modal after a verb of saying still is
+    assert facts_of("The Bundesliga club said that the midfielder Florian Wirtz would join "
+                    "Liverpool.") == set()
