@@ -358,3 +358,8 @@ def test_a_modal_in_a_relative_clause_about_the_fee_is_no_speculation():
     # a modal after a verb of saying still is
     assert facts_of("The Bundesliga club said that the midfielder Florian Wirtz would join "
                     "Liverpool.") == set()
+
+
+def test_an_office_title_that_names_its_country_gives_the_subject():
+    assert facts_of("Micheál Martin has been appointed Taoiseach by the president, "
+                    "succeeding Simon Harris.") == {("Ireland", "P6", "Micheál Martin")}
