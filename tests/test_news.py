@@ -247,11 +247,15 @@ def test_policy_refuses_ill_typed_and_unreadable_claims_and_says_why(store_db):
     # the first round's inverted edit: a person as the team, a club as the coach
     for domain in ("alpha.example", "beta.example"):
         _typed_fact(store_db, src, domain, "Arne Slot", "Liverpool", "person", "organisation")
-    # well typed, but the evidence does not read back in one of the two domains
-    _typed_fact(store_db, src, "alpha.example", "Chelsea", "Enzo Maresca", "organisation",
-                "person")
-    _typed_fact(store_db, src, "beta.example", "Chelsea", "Enzo Maresca", "organisation",
-                "person", check=False)
+    # well typed, but the evidence reads back in neither domain
+    for domain in ("alpha.example", "beta.example"):
+        _typed_fact(store_db, src, domain, "Chelsea", "Enzo Maresca", "organisation",
+                    "person", check=False)
+    # read back in one domain of two: the other agrees through the reader
+    _typed_fact(store_db, src, "alpha.example", "Tottenham Hotspur", "Thomas Frank",
+                "organisation", "person")
+    _typed_fact(store_db, src, "beta.example", "Tottenham Hotspur", "Thomas Frank",
+                "organisation", "person", check=False)
     # well typed and read back twice: an edit that asks the question forms too
     for domain in ("alpha.example", "beta.example"):
         _typed_fact(store_db, src, domain, "Liverpool", "Arne Slot", "organisation", "person")
@@ -263,6 +267,7 @@ def test_policy_refuses_ill_typed_and_unreadable_claims_and_says_why(store_db):
     assert "does not fit head coach" in by_subject["Arne Slot"].why
     assert by_subject["Chelsea"].status == "rejected"
     assert "read back" in by_subject["Chelsea"].why
+    assert by_subject["Tottenham Hotspur"].status == "approved"
     good = by_subject["Liverpool"]
     assert good.status == "approved" and good.target == "Arne Slot"
     assert good.prompt == "The head coach of Liverpool is"
@@ -299,6 +304,17 @@ def test_the_evidence_check_weighs_the_object_against_possible_holders_only():
                                "the new prime minister of Singapore, on Monday."})
     [check] = evidence_checks(Backend(), [rival], ["The Prime Minister of {subject} is"])
     assert not check["pass"]  # a name the rules leave possible still counts
+    # the person whose surname names the owning group is the owner's side, no rival
+    owner = SimpleNamespace(
+        subject="Everton", relation="P127", object="Friedkin Group",
+        subject_type="organisation",
+        evidence="Everton is now controlled by The Friedkin Group, led by Dan Friedkin.")
+
+    class Likes(Backend):
+        def continuation_logprobs(self, prompts, continuations):
+            return [-1.0 if c == "Dan Friedkin" else -3.0 for c in continuations]
+    [check] = evidence_checks(Likes(), [owner], ["{subject} is owned by"])
+    assert check["pass"] and "Dan Friedkin" not in check["logprobs"]
 
 
 def test_speculation_reaches_only_its_own_clause():
