@@ -164,6 +164,18 @@ def test_entities_merge_short_forms_aliases_and_suffixes(store_db):
     assert entities.resolve(store_db, "Mishal al-Ahmad al-Jaber al-Sabah", "person").id \
         == mishal.id
     assert entities.resolve(store_db, "Mohamed bin Salman", "person").id != mbz.id
+    # an organisation's first word, either way round, when one organisation fits
+    novo = entities.resolve(store_db, "Novo", "organisation")
+    assert entities.resolve(store_db, "Novo Nordisk", "organisation").id == novo.id
+    assert entities.get_entity(store_db, novo.id).name == "Novo Nordisk"
+    inter = entities.resolve(store_db, "Inter Milan", "organisation")
+    assert entities.resolve(store_db, "Inter", "organisation").id == inter.id
+    entities.resolve(store_db, "Inter Miami", "organisation")  # now "Inter" is ambiguous
+    assert entities.resolve(store_db, "Inter Miami", "organisation").id != inter.id
+    # a place is nobody's short form
+    place = {"manchester"}.__contains__
+    assert entities.resolve(store_db, "Manchester", "organisation", place=place).id not in (
+        city.id, entities.resolve(store_db, "Manchester United", "organisation").id)
 
 
 def test_embedding_judge_merges_spelling_variants_not_rivals(store_db):
