@@ -33,7 +33,8 @@ from functools import cached_property
 from typing import Sequence
 
 from .chat import ChatBackend, Conversation, Message
-from .entities import (COUNTRY, ORGANISATION, PERSON, ArticleEntities, Mention, fits, title_case)
+from .entities import (COUNTRY, ORGANISATION, PERSON, ArticleEntities, Mention, fits, seat_of,
+                       title_case)
 from .normalize import fold
 from .schema import Relation, RelationSchema, render
 from .triples import ExtractedFact, UnitReport, dedup, defuse, looks_like_instruction, \
@@ -91,7 +92,7 @@ _NEW_BEFORE = re.compile(r"\b(?:succeeded by|replaced by|belongs to|went to|goes
                          r"\W*(?:\w+\W+){0,1}$", re.IGNORECASE)
 _OLD_AFTER = re.compile(
     r"^\W*(?:\w+\W+){0,4}?(?:who |which )?(?:has |had )?(?:stepped down|steps down|"
-    r"resigned|resigns|left|leaves|departed|was sacked|was dismissed|was ousted|quit|"
+    r"resigned|resigns|(?<!having )left|leaves|departed|was sacked|was dismissed|was ousted|quit|"
     r"(?:is|was|will be|is to be|has been|is being) (?:replaced|succeeded)|"
     r"(?:has |had )?relinquish\w*|hand(?:s|ed|ing)? over|steps? aside|stepped aside|"
     r"gave up|give up|gives up|bows? out|bowed out|abdicat\w*|came to an end|ended|"
@@ -490,6 +491,10 @@ class NewsExtractor:
         named = [m.name for ms in reading.mentions for m in ms
                  if not m.anaphor and not m.demonym and m.end and same(m.name)]
         named += [n for n in entities.seats if same(n)]
+        # its capital or parliament in any role ("Taipei's top envoy"): the other story
+        # settled the country, this one need only name it somehow
+        named += [seat_of(m.name) or "" for ms in reading.mentions for m in ms
+                  if not m.anaphor and PERSON not in m.types and same(seat_of(m.name) or "")]
         if not named and kind == PERSON and len(subject.split()) >= 2:
             # "Caicedo" in a story that never gives his first name is the other
             # story's "Moisés Caicedo", unless it names someone else of that surname
@@ -715,20 +720,22 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
 
 
 def _joined(reading: Reading, obj: str) -> tuple[Mention, int] | None:
-    """The first mention of ``obj`` (a club, an owner) in a sentence that reports a
-    change, if the article never names it as what is being left ("from Chelsea",
-    "left Brighton")."""
-    found = None
+    """A mention of ``obj`` (a club, an owner), in a sentence that reports a change if
+    any, provided the article never names it as what is being left ("from Chelsea",
+    "left Brighton") and not only in speculation."""
+    reported = plain = None
     for i, (sentence, ms) in enumerate(zip(reading.sentences, reading.mentions)):
         for m in ms:
             if m.anaphor or not m.end or fold(m.name) != fold(obj):
                 continue
             if old_holder(sentence, m):
                 return None
-            if found is None and not speculative(sentence, m.start) \
-                    and not title_case(sentence) and _CHANGE.search(sentence):
-                found = (m, i)
-    return found
+            if speculative(sentence, m.start) or title_case(sentence):
+                continue
+            if reported is None and _CHANGE.search(sentence):
+                reported = (m, i)
+            plain = plain or (m, i)  # "will wear the number 29 shirt at Arsenal"
+    return reported or plain
 
 
 def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Mention],

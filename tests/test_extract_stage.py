@@ -194,3 +194,18 @@ def test_a_surname_alone_corroborates_the_full_name_another_story_gave():
     # not when the story names another person of that surname
     other = story + " Felipe Caicedo, his cousin, watched from the stand."
     assert reader.corroborate_many([other], [[claim]]) == [[]]
+
+
+def test_a_club_named_without_a_change_word_still_corroborates_and_a_capital_names_its_country():
+    reader = NewsExtractor(FirstOption())
+    story = ("The north London club completed its first signing of the summer on Wednesday. "
+             "Kai Havertz will wear the number 29 shirt at Arsenal, having left his previous "
+             "club after three seasons.")
+    claim = ("Kai Havertz", "P54", "Arsenal")
+    assert [(f.subject, f.relation, f.object) for f in reader.corroborate_many(
+        [story], [[claim]])[0]] == [claim]
+    taiwan = ("Her place as president has been taken by her deputy, Lai Ching-te. Hsiao "
+              "Bi-khim, until recently Taipei's top envoy abroad, became vice-president.")
+    got = reader.corroborate_many([taiwan], [[("Taiwan", "P35", "Lai Ching-te")]])
+    assert [(f.subject, f.relation, f.object) for f in got[0]] == [
+        ("Taiwan", "P35", "Lai Ching-te")]

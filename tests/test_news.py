@@ -391,3 +391,8 @@ def test_a_modal_in_a_relative_clause_about_the_fee_is_no_speculation():
 def test_an_office_title_that_names_its_country_gives_the_subject():
     assert facts_of("Micheál Martin has been appointed Taoiseach by the president, "
                     "succeeding Simon Harris.") == {("Ireland", "P6", "Micheál Martin")}
+
+
+def test_having_left_says_what_the_player_left_not_the_new_club():
+    assert facts_of("The forward Kai Havertz signed for Arsenal on Wednesday, having left "
+                    "Chelsea after three seasons.") == {("Kai Havertz", "P54", "Arsenal")}
