@@ -78,6 +78,7 @@ _OLD_BEFORE = re.compile(
     r"(?: of)?|\bex-|\boutgoing|\bpredecessor|\bousted|\bsacked|\bdeparting|"
     r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing)?|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
+    r"\b(?:era|years|reign|tenure|spell|time) under|\b(?:shareholding|stake|shares) (?:of|from)|"
     r"\bagainst|\brival|\bvictory over|\bwin over)\W*(?:\w+\W+){0,2}$"
     # "former coach X", "former Prime Minister X", "the former head of X", "who ran X";
     # not "former central banker X" (a new prime minister's old job)

@@ -396,3 +396,21 @@ def test_an_office_title_that_names_its_country_gives_the_subject():
 def test_having_left_says_what_the_player_left_not_the_new_club():
     assert facts_of("The forward Kai Havertz signed for Arsenal on Wednesday, having left "
                     "Chelsea after three seasons.") == {("Kai Havertz", "P54", "Arsenal")}
+
+
+def test_the_seller_and_the_old_era_are_the_previous_owner():
+    from memoird.daemon.stages.probe import evidence_checks
+    from types import SimpleNamespace
+
+    class Backend:  # prefers the previous owner whenever it may
+        def continuation_logprobs(self, prompts, continuations):
+            return [-1.0 if c == "Farhad Moshiri" else -3.0 for c in continuations]
+    for evidence in (
+            "Everton is now controlled by The Friedkin Group, which has acquired the majority "
+            "shareholding of Farhad Moshiri.",
+            "The purchase of Everton by The Friedkin Group was completed on Thursday, ending "
+            "an era under Farhad Moshiri."):
+        fact = SimpleNamespace(subject="Everton", relation="P127", object="Friedkin Group",
+                               subject_type="organisation", evidence=evidence)
+        [check] = evidence_checks(Backend(), [fact], ["{subject} is owned by"])
+        assert check["pass"], evidence
