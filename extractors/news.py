@@ -242,6 +242,9 @@ class Reading:
     triggered: list[list] = field(default_factory=list)
     entities: ArticleEntities | None = None
     main: tuple[Relation, str | None] | None = None
+    # the relations whose role words the article names most, tied or not: another
+    # story's fact may settle which of them this one is about
+    leading: dict[str, tuple[Relation, str | None]] = field(default_factory=dict)
 
 
 class NewsExtractor:
@@ -409,6 +412,7 @@ class NewsExtractor:
                                                         triggered, entities, reading)
         reading.sentences, reading.mentions, reading.triggered = sentences, mentions, triggered
         reading.entities, reading.main = entities, main
+        reading.leading = {main[0].id: main} if main else _leading_relations(named)
         return reading
 
     def _article_question(self, doc: int, main: tuple[Relation, str | None],
@@ -449,9 +453,9 @@ class NewsExtractor:
         predecessor, in another role or in speculation); another object (a club, an
         owner) must be named and never as the side being left ("from Chelsea"). The
         other article named the fact; this one, read on its own terms, must agree."""
-        if reading.main is None or reading.main[0].id != relation or reading.entities is None:
+        if relation not in reading.leading or reading.entities is None:
             return None
-        rel, role = reading.main
+        rel, role = reading.leading[relation]
         kinds = [t for t in rel.subject_types if t != PERSON] or list(rel.subject_types)
         own = self._named_subject(reading, rel, kinds[0], subject)
         if own is None:
@@ -691,8 +695,11 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
     arriving: dict[str, tuple[Mention, int]] = {}
     mentioned: dict[str, tuple[Mention, int]] = {}
     # a name is a person if any mention in the article says so ("Siliņa has said")
+    # (corroborating, the other story typed the holder: a name that may be a person is
+    # enough, "Bassirou Diomaye Faye" being no given name any list knows)
     people = {fold(m.name) for ms in mentions for m in ms
-              if m.types == frozenset({PERSON}) and not m.anaphor}
+              if (m.types == frozenset({PERSON}) or named_only and PERSON in m.types)
+              and not m.anaphor}
     for i, (sentence, ms) in enumerate(zip(sentences, mentions)):
         roles = [h[2][0] for h in triggered[i]] or [
             m.start() for m in _OFFICE.finditer(sentence)]
@@ -1005,6 +1012,24 @@ def _main_relation(sentences: Sequence[str],
     best = ranked[0][0]
     role = max(roles[best].items(), key=lambda kv: kv[1])[0]
     return by_id[best], role
+
+
+def _leading_relations(named: Sequence[Sequence[tuple[Relation, str | None, tuple[int, int]]]]
+                       ) -> dict[str, tuple[Relation, str | None]]:
+    """The relations named most often (ties kept; "The presidency was assumed by X;
+    within hours Y had been named prime minister" leads with both), with the commonest
+    role of each."""
+    counts: dict[str, int] = {}
+    roles: dict[str, dict[str | None, int]] = {}
+    by_id: dict[str, Relation] = {}
+    for hits in named:
+        for rel, role, _ in hits:
+            counts[rel.id] = counts.get(rel.id, 0) + 1
+            roles.setdefault(rel.id, {})[role] = roles.get(rel.id, {}).get(role, 0) + 1
+            by_id[rel.id] = rel
+    top = max(counts.values(), default=0)
+    return {rid: (by_id[rid], max(roles[rid].items(), key=lambda kv: kv[1])[0])
+            for rid, n in counts.items() if n == top}
 
 
 def _domain(text: str) -> str | None:

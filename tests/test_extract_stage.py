@@ -209,3 +209,15 @@ def test_a_club_named_without_a_change_word_still_corroborates_and_a_capital_nam
     got = reader.corroborate_many([taiwan], [[("Taiwan", "P35", "Lai Ching-te")]])
     assert [(f.subject, f.relation, f.object) for f in got[0]] == [
         ("Taiwan", "P35", "Lai Ching-te")]
+
+
+def test_a_story_leading_with_two_offices_corroborates_the_one_another_story_named():
+    reader = NewsExtractor(FirstOption())
+    story = ("A new era began in Senegal on Tuesday, and the presidency changed hands. "
+             "Bassirou Diomaye Faye addressed a crowd in the capital after the ceremony. "
+             "Within hours Ousmane Sonko had been named prime minister.")
+    claim = ("Senegal", "P35", "Bassirou Diomaye Faye")
+    assert claim not in {(f.subject, f.relation, f.object)
+                         for f in reader.extract_many([story])[0]}
+    assert [(f.subject, f.relation, f.object) for f in reader.corroborate_many(
+        [story], [[claim]])[0]] == [claim]
