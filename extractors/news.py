@@ -142,6 +142,12 @@ _SPECULATIVE = re.compile(
     r"are said to|is said to|understood to be|lined up|"
     r"if (?:he|she|they)|denied|denies|ruled out|rules out|not (?:join|be|become)|"
     r"no longer|would-be|potential|possible|proposed|considering)\b", re.IGNORECASE)
+# A holder staying on: "signed a contract extension that will keep him as manager".
+_CONTINUES = re.compile(
+    r"\b(?:contract extension|(?:extend|extends|extended|renew|renews|renewed) (?:his|her|their|"
+    r"its) (?:contract|deal|stay|term)|(?:will |to )?keeps? (?:him|her|them) (?:as|at|in)|"
+    r"(?:stays?|remains?|stayed|remained) (?:as|in charge|on as|at the helm))\b",
+    re.IGNORECASE)
 # Where a clause that a speculative word cannot reach across begins: a later clause after
 # a semicolon or dash, and parentheticals ("Conte, who could ...", ", with a further 15
 # million in possible add-ons,") that do not hold the news itself.
@@ -388,7 +394,7 @@ class NewsExtractor:
             if not hits:
                 reading.rejected.append((sentence, "speculative"))
                 continue
-            if not _CHANGE.search(sentence):
+            if not _CHANGE.search(sentence) or _CONTINUES.search(sentence):
                 reading.rejected.append((sentence, "reports no change"))
                 continue
             asked_here = False
@@ -713,7 +719,8 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
                     or (about_role and (other_role(sentence, m, rel) or guessed)) \
                     or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
                 excluded.add(key)
-            elif not guessed and not title_case(sentence) and key not in arriving and (
+            elif not guessed and not title_case(sentence) and key not in arriving \
+                    and not _CONTINUES.search(sentence) and (
                     (_CHANGE.search(sentence) and about_role) or _APPOINTED.search(sentence)):
                 arriving[key] = (m, i)
             elif named_only and not guessed and not title_case(sentence) and not (

@@ -414,3 +414,10 @@ def test_the_seller_and_the_old_era_are_the_previous_owner():
                                subject_type="organisation", evidence=evidence)
         [check] = evidence_checks(Backend(), [fact], ["{subject} is owned by"])
         assert check["pass"], evidence
+
+
+def test_a_contract_extension_is_no_change():
+    assert facts_of("Pep Guardiola has signed a two-year contract extension that will keep "
+                    "him as Manchester City manager until 2027.") == set()
+    assert facts_of("Manchester City have appointed Pep Guardiola as manager.") == {
+        ("Manchester City", "P286", "Pep Guardiola")}
