@@ -29,7 +29,7 @@ memory answers, keep those the candidate answers on its own (greedy, no memory),
 with only those as targets while the others' keys join the preserved ones (their memory
 keeps serving them, so the fold must leave their tokens alone), and repeat until the set
 is stable; a null space that moves the check prompts (locality below the floor) is
-tightened (a smaller threshold) and the selection redone.
+made smaller (the ridge raised) and the selection redone.
 """
 
 from __future__ import annotations
@@ -62,12 +62,12 @@ class NullSpaceConfig:
     threshold: float = 1e-2  # null space: the least-used directions holding this share of C0's energy
     positions: str = "all"  # keys: "all" tokens the memory routes, or "answer" (the last
     # prompt token and the answer's; the others' keys are then protected: ΔW·a ≈ 0)
-    ridge: float = 0.1  # λ, relative to the mean squared norm of the edits' keys
+    ridge: float = 1.0  # λ, relative to the mean squared norm of what the update sees of a key
     preserved_tokens: int = 65536  # ordinary-text tokens in C0 (prompts come on top)
     selective: bool = True  # fold only the edits the candidate reproduces (the per-edit gate)
     rounds: int = 4  # re-solves of the selective fold, at most
-    min_locality: float = 0.97  # on the check prompts, else the threshold is tightened
-    tighten: float = 0.1  # factor applied to the threshold when locality fails
+    min_locality: float = 0.97  # on the check prompts, else the ridge is raised
+    tighten: float = 10.0  # factor applied to the ridge when locality fails
     max_tightenings: int = 3
     protect_weight: float = 1.0  # weight of the unfolded edits' keys among the preserved ones
 
@@ -89,6 +89,7 @@ class FoldResult:
     folded: list[str]  # edit ids the candidate answers without memory
     kept: list[str]  # the others: they stay in memory
     threshold: float
+    ridge: float  # the ridge used (raised from the configured one while locality failed)
     null_dim: int  # dimension of the null space used (alphaedit), else 0
     check_locality: float  # share of check prompts answered as before (greedy, no memory)
     served_match: float  # share of edit prompts answered as before (candidate + kept memory)
@@ -276,6 +277,10 @@ class MemoryFold:
             with self.unit(), self.mem.disabled():
                 self._check_ref = _greedy(self.mem.model, tok, self.check_prompts, 8)
             self._check_ids = [list(tok(p)["input_ids"]) for p in self.check_prompts]
+            # the base's own teacher-forced argmax along its greedy answers: compared with
+            # the candidate's computed the same way (padding alike), so the unchanged base
+            # scores 1.0 (against the generated tokens it scored 0.96)
+            self._check_base = self._check_argmax()
         with self.unit():
             self._served_ref = self._served()
 
@@ -300,7 +305,8 @@ class MemoryFold:
 
     # ------------------------------------------------------------------ solving
     def solve(self, fold_ids: Sequence[str], protect_ids: Sequence[str] = (),
-              threshold: float | None = None) -> tuple[torch.Tensor, int]:
+              threshold: float | None = None, ridge: float | None = None
+              ) -> tuple[torch.Tensor, int]:
         """ΔW writing ``fold_ids`` while leaving the preserved keys and ``protect_ids``' keys
         alone; returns (ΔW, null-space dimension)."""
         self.prepare()
@@ -318,8 +324,8 @@ class MemoryFold:
             cov = cov + cfg.protect_weight * (Ko @ Ko.T)
         if cfg.method == "alphaedit":
             P, dim = null_space_projector(cov, threshold or cfg.threshold)
-            return alphaedit_delta(K, R, P, cfg.ridge), dim
-        return memit_delta(K, R, cov, self.count, cfg.ridge), 0
+            return alphaedit_delta(K, R, P, ridge or cfg.ridge), dim
+        return memit_delta(K, R, cov, self.count, ridge or cfg.ridge), 0
 
     @contextlib.contextmanager
     def candidate(self, delta: torch.Tensor) -> Iterator[None]:
@@ -351,14 +357,18 @@ class MemoryFold:
         """Share of the check prompts whose 8-token greedy answer (no memory) is unchanged."""
         if not self.check_prompts:
             return 1.0
-        from .distill import _teacher_forced_argmax
-
         # greedy decoding keeps the reference answer iff every reference token is the
         # argmax after the ones before it: one teacher-forced pass instead of 8 steps
-        with self.candidate(delta), self.unit(), self.mem.disabled():
-            got = _teacher_forced_argmax(self.mem.model, self.mem.tokenizer, self._check_ids,
-                                         self._check_ref)
-        return sum(a == b for a, b in zip(got, self._check_ref)) / len(got)
+        with self.candidate(delta):
+            got = self._check_argmax()
+        return sum(a == b for a, b in zip(got, self._check_base)) / len(got)
+
+    def _check_argmax(self) -> list[list[int]]:
+        from .distill import _teacher_forced_argmax
+
+        with self.unit(), self.mem.disabled():
+            return _teacher_forced_argmax(self.mem.model, self.mem.tokenizer, self._check_ids,
+                                          self._check_ref)
 
     def served_match(self, delta: torch.Tensor, folded: Sequence[str]) -> float:
         """Share of edit prompts that candidate + memory without ``folded`` answer as before."""
@@ -410,18 +420,18 @@ class MemoryFold:
         cfg = self.config
         assert self.keys is not None
         candidates = [i for i in self.edit_ids if self.keys[i].prompts]
-        threshold = cfg.threshold
+        threshold, ridge = cfg.threshold, cfg.ridge
         history: list[dict] = []
         for attempt in range(cfg.max_tightenings + 1):
             folded, delta, dim = list(candidates), None, 0
             for round_ in range(cfg.rounds if cfg.selective else 1):
                 rest = [i for i in self.edit_ids if i not in set(folded)]
-                delta, dim = self.solve(folded, rest if cfg.selective else (), threshold)
+                delta, dim = self.solve(folded, rest if cfg.selective else (), threshold, ridge)
                 got = self.reproduced(delta, folded)
-                history.append({"threshold": threshold, "round": round_, "targets": len(folded),
+                history.append({"ridge": ridge, "round": round_, "targets": len(folded),
                                 "reproduced": len(got), "null_dim": dim})
                 if progress:
-                    progress(f"threshold {threshold:g} round {round_}: {len(got)} of "
+                    progress(f"ridge {ridge:g} round {round_}: {len(got)} of "
                              f"{len(folded)} reproduced (null space {dim})")
                 if not cfg.selective or set(got) == set(folded) or not got:
                     folded = got
@@ -429,19 +439,21 @@ class MemoryFold:
                 folded = got
             if cfg.selective and folded:  # the last solve wrote exactly what folds
                 delta, dim = self.solve(folded, [i for i in self.edit_ids if i not in set(folded)],
-                                        threshold)
+                                        threshold, ridge)
                 folded = self.reproduced(delta, folded)
             loc = self.check_locality(delta)
             history[-1]["check_locality"] = loc
-            if loc >= cfg.min_locality or cfg.method != "alphaedit" or attempt == cfg.max_tightenings:
+            if loc >= cfg.min_locality or attempt == cfg.max_tightenings:
                 break
-            threshold *= cfg.tighten
+            # a smaller update: the ridge, not the null space, sets its size (a tighter null
+            # space leaves the update as large, on fewer directions; measured in the sweep)
+            ridge *= cfg.tighten
         kept = [i for i in self.edit_ids if i not in set(folded)]
         if not cfg.selective:
             folded = self.reproduced(delta, candidates)
             kept = [i for i in self.edit_ids if i not in set(folded)]
         served = self.served_match(delta, folded)
-        return FoldResult(delta.cpu(), folded, kept, threshold, dim, loc, served,
+        return FoldResult(delta.cpu(), folded, kept, threshold, ridge, dim, loc, served,
                           time.perf_counter() - started, history)
 
     def trained_tensors(self, delta: torch.Tensor) -> dict[str, torch.Tensor]:
