@@ -179,7 +179,7 @@ def _train_and_gate(runtime, active: Checkpoint, mem_file: Path, run_dir: Path, 
                                                        run_dir, layer, progress, stop, step_lock)
                 else:
                     tensors, fold = _fold_memory(base, mem_file, texts, plan, cfg.method,
-                                                 stop, step_lock)
+                                                 cfg.min_locality, stop, step_lock)
                     _write_json(run_dir / FOLD, fold)
                 distill.write_checkpoint(active.path, tensors, folder, base.tokenizer)
                 del tensors
@@ -230,8 +230,8 @@ def _train_student(base, examples, texts, train_config, run_dir, layer, progress
     return trainer.trained_tensors(), training
 
 
-def _fold_memory(base, mem_file: Path, texts: dict, plan: dict, method: str, stop,
-                 step_lock) -> tuple[dict, dict]:
+def _fold_memory(base, mem_file: Path, texts: dict, plan: dict, method: str, min_locality: float,
+                 stop, step_lock) -> tuple[dict, dict]:
     """The memory-layer fold (editor/nullspace.py): the edits it reproduces, chosen per edit.
 
     Preserved sample: the run's replay articles and anchor prompts; every fifth anchor is
@@ -252,7 +252,8 @@ def _fold_memory(base, mem_file: Path, texts: dict, plan: dict, method: str, sto
     mem = Memoir.load(mem_file, base.model, base.tokenizer)
     mem.path = None  # read only: the active memory file is never written from here
     try:
-        fold = MemoryFold(mem, articles, prompts, check, NullSpaceConfig(method=method),
+        config = NullSpaceConfig(method=method, min_locality=min_locality)  # the gate's floor
+        fold = MemoryFold(mem, articles, prompts, check, config,
                           edit_ids=[str(i) for i in plan["edit_ids"]], unit=unit)
         fold.prepare()
         if stop is not None and stop():
