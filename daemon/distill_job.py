@@ -4,15 +4,20 @@
 
 1. **Snapshot** the edits the active checkpoint's memory file holds (the file is the commit
    point) and the teacher's answers to them, into ``<data>/runs/distill-from-<id>/``.
-2. **Train** the student (``editor/distill.py``); its state is saved there as it goes.
+2. **Fold** the memory by ``[distill] method``: ``alphaedit``/``memit`` change the memory
+   layer's own ``down_proj`` in closed form and fold only the edits the result reproduces
+   (``editor/nullspace.py``; its summary is kept in ``fold.json``); ``student`` trains MLP
+   layers (``editor/distill.py``), its state saved there as it goes.
 3. **Write** the candidate folder ``<data>/checkpoints/distilled-<id>-g<generation>/``
    (atomically) and register it as a ``candidate`` child of the active checkpoint.
-4. **Gate** it without memory: the share of the snapshot's edits it answers (greedy exact
-   match), locality (agreement with the previous base on held-out unrelated prompts),
-   perplexity drift on held-out text. The report is stored on the checkpoint row; a
-   failing candidate stays ``candidate``.
-5. **Switch** (``switch_checkpoint``) to a passing one: a memory for it is built with only
-   the edits it did not absorb (background mean fitted on the new weights), then one
+4. **Gate** it without memory (``distill_gate.py``): the share of the edits it answers
+   (greedy exact match), locality (agreement with the previous base on held-out unrelated
+   prompts), perplexity drift on held-out text, and for a selective fold the served match.
+   The report is stored on the checkpoint row and in the folder's model card
+   (``checkpoint_card.py``); a failing candidate stays ``candidate``.
+5. **Switch** (``switch_checkpoint``) to a passing one: a memory for it holds only the
+   edits it did not absorb (after a memory-layer fold, the active memory carried over
+   as it is; otherwise rebuilt on the new weights), then one
    database transaction activates it and moves every edit (absorbed -> ``distilled``
    with the checkpoint id; the others get an event saying which memory now holds them).
    The live engine is then swapped to the new checkpoint and memory.

@@ -62,13 +62,13 @@ class NullSpaceConfig:
     threshold: float = 1e-2  # null space: the least-used directions holding this share of C0's energy
     positions: str = "all"  # keys: "all" tokens the memory routes, or "answer" (the last
     # prompt token and the answer's; the others' keys are then protected: ΔW·a ≈ 0)
-    ridge: float = 1.0  # λ, relative to the mean squared norm of what the update sees of a key
+    ridge: float = 0.01  # λ, relative to the mean squared norm of what the update sees of a key
     preserved_tokens: int = 65536  # ordinary-text tokens in C0 (prompts come on top)
     selective: bool = True  # fold only the edits the candidate reproduces (the per-edit gate)
     rounds: int = 4  # re-solves of the selective fold, at most
     min_locality: float = 0.97  # on the check prompts, else the ridge is raised
     tighten: float = 10.0  # factor applied to the ridge when locality fails
-    max_tightenings: int = 3
+    max_tightenings: int = 4
     protect_weight: float = 1.0  # weight of the unfolded edits' keys among the preserved ones
 
     def __post_init__(self) -> None:
