@@ -441,6 +441,8 @@ class MemoryFold:
                 delta, dim = self.solve(folded, [i for i in self.edit_ids if i not in set(folded)],
                                         threshold, ridge)
                 folded = self.reproduced(delta, folded)
+            if cfg.selective and not folded:  # nothing to write: the base as it is
+                delta = torch.zeros_like(self.down.weight, dtype=torch.float32)
             loc = self.check_locality(delta)
             history[-1]["check_locality"] = loc
             if loc >= cfg.min_locality or attempt == cfg.max_tightenings:
