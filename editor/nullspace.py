@@ -19,12 +19,12 @@ question-form prompts; covariance ``C0 = K0·K0ᵀ``):
   ``ΔW = R·Kᵀ·P·(K·Kᵀ·P + λI)⁻¹``. Every row of ``ΔW`` lies in the null space, so
   ``ΔW·k0 ≈ 0`` for preserved keys by construction, not by a penalty's trade-off;
 - ``memit`` (Meng et al., 2023), covariance-regularised:
-  ``ΔW = R·Kᵀ·(K·Kᵀ + λ·C0/|K0|·N)⁻¹`` at one layer; ``memit_spread`` spreads the change
-  over the memory layer and the ones below it, as MEMIT does (each layer writes its share
-  of what is still missing at the top layer, re-measured after the layers below changed).
-  Changing layers below the memory moves its inputs: the whole memory is folded or none.
+  ``ΔW = R·Kᵀ·(K·Kᵀ + λ·C0/|K0|·N)⁻¹``, at the memory's layer only. MEMIT proper spreads
+  the change over several layers below; that is not done here: changing a layer below the
+  memory moves the memory's inputs, so the edits left in memory would have to be re-fitted,
+  and the single-layer solve already fails locality (bench/results/dev/nullspace_quick100.json).
 
-Selective fold (``MemoryFold.select``). The gate works per edit: solve for every edit the
+Selective fold (``MemoryFold.fold``). The gate works per edit: solve for every edit the
 memory answers, keep those the candidate answers on its own (greedy, no memory), re-solve
 with only those as targets while the others' keys join the preserved ones (their memory
 keeps serving them, so the fold must leave their tokens alone), and repeat until the set
