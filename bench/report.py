@@ -34,7 +34,7 @@ COLUMNS: dict[str, list[str]] = {
                       "folded_share", "served_match", "layers", "wall_s"],
     "api_bench": ["kind", "clients", "background", "duration_s", "requests", "errors",
                   "p50_ratio", "p95_ratio", "throughput_ratio", "stage", "exit_s", "clean",
-                  "edit_page_ms"],
+                  "load_1m_start", "run", "edit_page_ms"],
     # one summary row per run, then one row per item
     "news_bench": ["dataset", "extractor", "method", "id", "item_kind", "relation", "items",
                    "changes", "edits_applied", "edits_correct", "edits_wrong", "edits",

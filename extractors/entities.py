@@ -146,6 +146,9 @@ def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
             continue
         if head in _BARE_NOT_ANAPHOR and not modifiers:
             continue
+        if m.group(2)[:1].isupper() and not m.group(2).isupper() and (
+                not modifiers or m.group(1).split()[-1][:1].isupper()):
+            continue  # "The Friedkin Group", "the Premier League Club": a name's words
         if re.match(r"\s+of\s+(?:the\s+)?[A-Z]", sentence[m.end():]):
             continue  # "the Kingdom of the Netherlands", "the island of Borneo": a name
         out.append((m.group(), m.start(), m.end(), ANAPHOR_HEADS[head]))
@@ -165,6 +168,8 @@ _ROLE_AFTER = re.compile(
 _LOCUS = re.compile(r"(?:^|\b(?:in|at|the)\s+)\|"
                     r"|\|(?:'s|’s)?\s*(?:parliament|government|court|palace|voted|approved|"
                     r"met|said|lawmakers|announced|confirmed|elected|chose)\b")
+_BEFORE_PREPOSITION = re.compile(r"\s+(?:from|of|for|to|in|on|at|with|by|over|under|after|"
+                                 r"before|between|among|against|across|about)\b")
 _BARE_MARKERS = {"club", "group", "company", "bank", "party", "council", "league", "team",
                  "fc", "corporation", "firm", "ministry", "government", "parliament"}
 _AMBIGUOUS_CURRENCIES = {"won", "real", "rand", "dram", "lek", "kip", "pula"}
@@ -394,19 +399,43 @@ class ArticleEntities:
     counts: dict[str, int] = field(default_factory=dict)  # name -> mentions so far
     seen: dict[str, frozenset[str]] = field(default_factory=dict)  # name -> types
     seats: dict[str, int] = field(default_factory=dict)  # country -> capital/institution mentions
+    inside: set[str] = field(default_factory=set)  # words capitalised inside a sentence
+    openings: dict[str, int] = field(default_factory=dict)  # word -> sentences it opens
 
     def learn(self, sentences: Sequence[str]) -> None:
         """First pass over the article: every full person name and each name's types."""
         for sentence in sentences:
             if title_case(sentence):
                 continue
-            for text, _, end, before in raw_mentions(sentence):
+            words = _tokens(sentence)
+            self.inside |= {fold(w) for w, start, _ in words if start and _capitalised(w)}
+            if words:
+                first = fold(re.sub(r"(?:'s|’s)$", "", words[0][0]))
+                self.openings[first] = self.openings.get(first, 0) + 1
+            for text, start, end, before in raw_mentions(sentence):
+                if self.opening_word(text, start, sentence):
+                    continue
                 types = name_types(text, before, sentence[end:end + 16])
                 name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
                 self.seen[name] = self.seen.get(name, frozenset()) | types \
                     if PERSON not in types or PERSON in self.seen.get(name, {PERSON}) else types
                 if PERSON in types and len(name.split()) >= 2 and name not in self.persons:
                     self.persons.append(name)
+
+    def opening_word(self, text: str, start: int, sentence: str) -> bool:
+        """A capitalised word that opens a sentence before a preposition ("Approval from
+        the league cleared the way") and that no list knows and the article never
+        capitalises elsewhere: an ordinary word, not a name ("Starbucks has named..."
+        opens with a verb after it; a name also opens several sentences)."""
+        if start or " " in text.strip() or fold(text) in self.inside \
+                or self.openings.get(fold(text), 0) >= 2 \
+                or not _BEFORE_PREPOSITION.match(sentence[len(text):]):
+            return False
+        folded = fold(canonical_form(text))
+        gaz = gazetteer()
+        return not (country_name(text) or folded in gaz.cities or folded in gaz.currencies
+                    or fold(text) in entity_aliases() or gaz.is_given_name(text)
+                    or (text.isupper() and len(text) <= 5))
 
     def resolve(self, text: str) -> str:
         """The article's full name for a short mention ("Slot" -> "Arne Slot")."""
@@ -447,6 +476,8 @@ class ArticleEntities:
                     out.append(Mention(last, 0, 0, person, frozenset({PERSON})))
         else:
             for text, start, end, before in raw_mentions(sentence):
+                if self.opening_word(text, start, sentence):
+                    continue
                 name = self.resolve(text)
                 types = name_types(text, before, sentence[end:end + 16])
                 if name != canonical_form(text):

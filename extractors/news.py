@@ -33,7 +33,8 @@ from functools import cached_property
 from typing import Sequence
 
 from .chat import ChatBackend, Conversation, Message
-from .entities import (COUNTRY, ORGANISATION, PERSON, ArticleEntities, Mention, fits, title_case)
+from .entities import (COUNTRY, ORGANISATION, PERSON, ArticleEntities, Mention, fits, seat_of,
+                       title_case)
 from .normalize import fold
 from .schema import Relation, RelationSchema, render
 from .triples import ExtractedFact, UnitReport, dedup, defuse, looks_like_instruction, \
@@ -77,6 +78,7 @@ _OLD_BEFORE = re.compile(
     r"(?: of)?|\bex-|\boutgoing|\bpredecessor|\bousted|\bsacked|\bdeparting|"
     r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing)?|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
+    r"\b(?:era|years|reign|tenure|spell|time) under|\b(?:shareholding|stake|shares) (?:of|from)|"
     r"\bagainst|\brival|\bvictory over|\bwin over)\W*(?:\w+\W+){0,2}$"
     # "former coach X", "former Prime Minister X", "the former head of X", "who ran X";
     # not "former central banker X" (a new prime minister's old job)
@@ -91,7 +93,7 @@ _NEW_BEFORE = re.compile(r"\b(?:succeeded by|replaced by|belongs to|went to|goes
                          r"\W*(?:\w+\W+){0,1}$", re.IGNORECASE)
 _OLD_AFTER = re.compile(
     r"^\W*(?:\w+\W+){0,4}?(?:who |which )?(?:has |had )?(?:stepped down|steps down|"
-    r"resigned|resigns|left|leaves|departed|was sacked|was dismissed|was ousted|quit|"
+    r"resigned|resigns|(?<!having )left|leaves|departed|was sacked|was dismissed|was ousted|quit|"
     r"(?:is|was|will be|is to be|has been|is being) (?:replaced|succeeded)|"
     r"(?:has |had )?relinquish\w*|hand(?:s|ed|ing)? over|steps? aside|stepped aside|"
     r"gave up|give up|gives up|bows? out|bowed out|abdicat\w*|came to an end|ended|"
@@ -117,8 +119,9 @@ _CHANGE = re.compile(
     r"heads? for|arriv\w*|officially|from (?:monday|tuesday|wednesday|thursday|friday|"
     r"saturday|sunday|today)|handover|hand(?:s|ed|ing)|passes|passed|part of|owner|again|"
     r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*|"
-    r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs to|passe?s? to|passed back to|"
+    r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs? to|passe?s? to|passed back to|"
     r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
+    r"(?:gets|got|given|lands|landed|wins|won)\s+(?:the\s+)?(?:top\s+)?(?:job|post|role|reins)|"
     r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
     r"took the reins|"
     r"presented|reins|unveil\w*|recruit\w*|land(?:s|ed)?|seal\w*|snapp\w*)\b",
@@ -139,10 +142,47 @@ _SPECULATIVE = re.compile(
     r"are said to|is said to|understood to be|lined up|"
     r"if (?:he|she|they)|denied|denies|ruled out|rules out|not (?:join|be|become)|"
     r"no longer|would-be|potential|possible|proposed|considering)\b", re.IGNORECASE)
+# Where a clause that a speculative word cannot reach across begins: a later clause after
+# a semicolon or dash, and parentheticals ("Conte, who could ...", ", with a further 15
+# million in possible add-ons,") that do not hold the news itself.
+_LATER_CLAUSE = re.compile(r";\s|\s[—–]\s")
+_PARENTHETICAL = re.compile(
+    r",\s(?:who|whom|whose|which|with|where|having)\b[^,;]*(?=[,;]|$)"
+    # "for 100 million pounds that could rise to 116 million" (not "said that he would")
+    r"|(?<!said)(?<!says)(?<!announced)(?<!confirmed)(?<!reported)(?<!believes)(?<!hopes)"
+    r"(?<!expects)(?<!insists)(?<!claims)\s(?:that|which)\s+(?:could|might|may|would)\b"
+    r"[^,;]*(?=[,;]|$)")
+_MONTH_MAY = re.compile(r"\bMay(?=\s+\d)|(?<=\d\s)May\b|\b(?:in|early|late|mid|since|"
+                        r"until|last|next|of)\s+May\b")
+
+
+def speculative(sentence: str, at: int | None = None) -> bool:
+    """Whether the sentence speculates about the news at offset ``at``: a speculative word
+    in the news's own clause or an earlier one, not in a later clause or an aside ("was
+    signed by Chelsea ..., with a further 15 million in possible add-ons"; "Frank will
+    succeed Postecoglou; the appointment would ..."). The month May is no modal."""
+    months = [m.span() for m in _MONTH_MAY.finditer(sentence)]
+    asides = [m.span() for m in _PARENTHETICAL.finditer(sentence)]
+    for word in _SPECULATIVE.finditer(sentence):
+        where = word.start()
+        if any(a <= where < b for a, b in months):
+            continue
+        if at is not None:
+            if any(a <= where < b and not a <= at < b for a, b in asides):
+                continue
+            if any(at < b.start() <= where for b in _LATER_CLAUSE.finditer(sentence)):
+                continue
+        return True
+    return False
+
+
+# Office titles that name their country ("Micheál Martin has been appointed Taoiseach").
+_ROLE_COUNTRY = {"taoiseach": "Ireland"}
 # Words for an office that do not say which ("the post went to X", "the office was
 # assumed by X", "X takes the reins"): they stand for the article's main relation.
 _OFFICE = re.compile(
-    r"\b(?:the (?:top |vacant |vacated )?(?:office|post|job|role|position|hot seat|dugout|"
+    r"\b(?:the (?:top |vacant |vacated )?(?:executive )?(?:office|post|job|role|position|"
+    r"hot seat|dugout|bench|"
     r"reins|helm|top job|mantle)|in charge|(?:take|takes|took|taking) charge|took office|"
     r"takes office|take office|"
     r"taking office|sworn in|oath of office|(?:his|her|their) (?:place|seat))\b",
@@ -152,13 +192,15 @@ _SPORT = re.compile(
     r"winger|squad|goals?|fixture|stadium|transfer|champions league|club|season|football|"
     r"soccer|coach|league|"
     r"premier league|bundesliga|la liga|serie a|ligue 1|world cup|head coach|manager|"
-    r"national team|players?|trophy|relegat\w+|footballer|team-mate|kit|derby)\b",
+    r"national team|players?|trophy|relegat\w+|footballer|team-mate|kit|derby|"
+    r"midfield|forwards?|dugout|signings?|scored|scorer|matches|pre-season|debut|shirt|"
+    r"dressing room|pitch|title|cup|treble|scudetto|strikers?|defenders?|wingers?)\b",
     re.IGNORECASE)
 _BUSINESS = re.compile(
     r"\b(?:company|firm|shares?|investors?|board|chief executive|ceo|revenue|profit|"
     r"sales|market|stock|quarter|earnings|chain|brand|retailer|group|corporation|"
-    r"chipmaker|carmaker|bank|lender|business|executive|deal|billion|million|"
-    r"acquisition|merger|takeover)\b", re.IGNORECASE)
+    r"chipmaker|carmaker|bank|lender|business|executive|"
+    r"acquisition|merger)\b", re.IGNORECASE)  # fees, deals and takeovers are both
 
 
 @dataclass(frozen=True)
@@ -200,6 +242,9 @@ class Reading:
     triggered: list[list] = field(default_factory=list)
     entities: ArticleEntities | None = None
     main: tuple[Relation, str | None] | None = None
+    # the relations whose role words the article names most, tied or not: another
+    # story's fact may settle which of them this one is about
+    leading: dict[str, tuple[Relation, str | None]] = field(default_factory=dict)
 
 
 class NewsExtractor:
@@ -339,7 +384,8 @@ class NewsExtractor:
                 hits, office = office, []
             if not hits:
                 continue
-            if _SPECULATIVE.search(sentence):
+            hits = [h for h in hits if not speculative(sentence, h[2][0])]
+            if not hits:
                 reading.rejected.append((sentence, "speculative"))
                 continue
             if not _CHANGE.search(sentence):
@@ -366,6 +412,7 @@ class NewsExtractor:
                                                         triggered, entities, reading)
         reading.sentences, reading.mentions, reading.triggered = sentences, mentions, triggered
         reading.entities, reading.main = entities, main
+        reading.leading = {main[0].id: main} if main else _leading_relations(named)
         return reading
 
     def _article_question(self, doc: int, main: tuple[Relation, str | None],
@@ -397,34 +444,71 @@ class NewsExtractor:
     def corroborate(self, doc: int, reading: Reading, subject: str, relation: str,
                     obj: str) -> Question | None:
         """A question checking whether this article also reports another article's
-        fact that it did not state in one sentence of its own: the article must be
-        about the relation (its main one), name the subject (or have it as the
-        protagonist of its type), and report the object among the people arriving
-        (``_arriving``: named with a change and never as the predecessor, in another
-        role or in speculation). The other article named the holder; this one, read on
-        its own terms, must agree that the holder is new."""
-        if reading.main is None or reading.main[0].id != relation or reading.entities is None:
+        fact that it did not state in one sentence of its own. The article must be about
+        the relation (its main one) and name the subject: its protagonist of that type,
+        or any mention of it, its capital or parliament ("Her place as president has been
+        taken by Lai Ching-te" in a story that says "Taipei" and "China"; the other
+        article settled which country). A person holder must be among the people it
+        reports as arriving (``_arriving``: named with a change and never as the
+        predecessor, in another role or in speculation); another object (a club, an
+        owner) must be named and never as the side being left ("from Chelsea"). The
+        other article named the fact; this one, read on its own terms, must agree."""
+        if relation not in reading.leading or reading.entities is None:
             return None
-        rel, role = reading.main
-        kinds = [t for t in rel.subject_types if t != PERSON]
-        if not kinds or rel.object_types != (PERSON,):
-            return None
-        # this article's own name for the subject, its protagonist of that type (a
-        # country read as its national team in sport is the same subject)
-        names = {reading.entities.antecedent(kinds[0]) or ""}
-        own = next((n for n in names if n and fold(subject) in (
-            fold(n), fold(national_team(n)) if rel.domain == "sport" else "")), None)
+        rel, role = reading.leading[relation]
+        kinds = [t for t in rel.subject_types if t != PERSON] or list(rel.subject_types)
+        own = self._named_subject(reading, rel, kinds[0], subject)
         if own is None:
             return None
-        arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
-                             named_only=True)
-        found = arriving.get(fold(obj))
+        if rel.object_types == (PERSON,):
+            arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
+                                 named_only=True)
+            found = arriving.get(fold(obj))
+        else:
+            found = _joined(reading, obj)
         if found is None:
             return None
-        person, i = found
+        holder, i = found
+        if holder.end and _titled_by(reading.sentences[i], holder, rel) and not _NEWLY.search(
+                reading.sentences[i][max(0, holder.start - 45):holder.start]):
+            return None  # "President Xi Jinping": a holder named in passing
         subj = Mention(own, 0, 0, own, frozenset({kinds[0]}), anaphor=True)
-        return Question(doc, rel, role, subj, (person,), reading.sentences[i],
+        return Question(doc, rel, role, subj, (holder,), reading.sentences[i],
                         render(rel.reading_question, own, role))
+
+    @staticmethod
+    def _named_subject(reading: Reading, rel: Relation, kind: str, subject: str
+                       ) -> str | None:
+        """This article's own name for another article's subject, if it names it."""
+        entities = reading.entities
+        assert entities is not None
+        wanted = {fold(subject)}
+
+        def same(name: str) -> bool:
+            return fold(name) in wanted or (rel.domain == "sport"
+                                             and fold(national_team(name)) in wanted)
+        for other in (t for t in rel.subject_types if t != PERSON):
+            protagonist = entities.antecedent(other)
+            if protagonist and same(protagonist):
+                return protagonist
+        # named outright (not by a demonym: "Chinese President Xi" in a story about
+        # Taiwan), or through its capital or parliament
+        named = [m.name for ms in reading.mentions for m in ms
+                 if not m.anaphor and not m.demonym and m.end and same(m.name)]
+        named += [n for n in entities.seats if same(n)]
+        # its capital or parliament in any role ("Taipei's top envoy"): the other story
+        # settled the country, this one need only name it somehow
+        named += [seat_of(m.name) or "" for ms in reading.mentions for m in ms
+                  if not m.anaphor and PERSON not in m.types and same(seat_of(m.name) or "")]
+        if not named and kind == PERSON and len(subject.split()) >= 2:
+            # "Caicedo" in a story that never gives his first name is the other
+            # story's "Moisés Caicedo", unless it names someone else of that surname
+            last = fold(subject).split()[-1]
+            surnames = {fold(m.name) for ms in reading.mentions for m in ms
+                        if not m.anaphor and fold(m.name).split()[-1:] == [last]}
+            if surnames == {last}:
+                return subject
+        return named[0] if named else None
 
     def _ask(self, doc: int, i: int, rel: Relation, role: str | None, where: tuple[int, int],
              sentences: Sequence[str], mentions: Sequence[list[Mention]],
@@ -439,7 +523,7 @@ class NewsExtractor:
             return []
         asked = self._questions(doc, rel, role, where, sentence, mentions[i], reading, rivals)
         if asked is None and i + 1 < len(sentences) \
-                and not _SPECULATIVE.search(sentences[i + 1]) \
+                and not speculative(sentences[i + 1]) \
                 and not looks_like_instruction(sentences[i + 1]):
             # "Britain has a new prime minister. Keir Starmer was appointed...": the name
             # is in the next sentence
@@ -453,7 +537,7 @@ class NewsExtractor:
             # no subject named at all: the article's protagonist of that type ("X was
             # sworn in as prime minister" under "Italy swears in...")
             if kinds and not any(fits(m.types, kinds) for m in mentions[i]):
-                target = entities.antecedent(kinds[0])
+                target = _ROLE_COUNTRY.get(role or "") or entities.antecedent(kinds[0])
                 if target:
                     extra = Mention(target, 0, 0, target, frozenset({kinds[0]}), anaphor=True)
                     asked = self._questions(doc, rel, role, where, sentence,
@@ -501,7 +585,9 @@ class NewsExtractor:
                     and self._may_be_subject(m, rel, where, sentence)
                     and not appositive(sentence, m)
                     and not old_holder(sentence, m)
-                    and (m.anaphor or _distance(m, where) <= window)]
+                    and (m.anaphor or _distance(m, where) <= window)
+                    and (m.anaphor or not m.end or not _LATER_CLAUSE.search(
+                        sentence[min(m.end, where[1]):max(m.start, where[0])]))]
         objects = [m for m in mentions if fits(m.types, rel.object_types) and not m.demonym
                    and not old_holder(sentence, m)
                    and not (PERSON in rel.object_types and other_role(sentence, m, rel))
@@ -609,23 +695,28 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
     arriving: dict[str, tuple[Mention, int]] = {}
     mentioned: dict[str, tuple[Mention, int]] = {}
     # a name is a person if any mention in the article says so ("Siliņa has said")
+    # (corroborating, the other story typed the holder: a name that may be a person is
+    # enough, "Bassirou Diomaye Faye" being no given name any list knows)
     people = {fold(m.name) for ms in mentions for m in ms
-              if m.types == frozenset({PERSON}) and not m.anaphor}
+              if (m.types == frozenset({PERSON}) or named_only and PERSON in m.types)
+              and not m.anaphor}
     for i, (sentence, ms) in enumerate(zip(sentences, mentions)):
-        speculative = bool(_SPECULATIVE.search(sentence))
-        about_role = bool(triggered[i] or _OFFICE.search(sentence))
+        roles = [h[2][0] for h in triggered[i]] or [
+            m.start() for m in _OFFICE.finditer(sentence)]
+        about_role = bool(roles)
+        guessed = speculative(sentence, roles[0] if roles else None)
         for m in ms:
             key = fold(m.name)
             if key not in people or m.anaphor or not m.end:
                 continue
             if old_holder(sentence, m) or any(_titled_by(sentence, m, r) for r in others) \
-                    or (about_role and (other_role(sentence, m, rel) or speculative)) \
+                    or (about_role and (other_role(sentence, m, rel) or guessed)) \
                     or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
                 excluded.add(key)
-            elif not speculative and not title_case(sentence) and key not in arriving and (
+            elif not guessed and not title_case(sentence) and key not in arriving and (
                     (_CHANGE.search(sentence) and about_role) or _APPOINTED.search(sentence)):
                 arriving[key] = (m, i)
-            elif named_only and not speculative and not title_case(sentence) and not (
+            elif named_only and not guessed and not title_case(sentence) and not (
                     _titled_by(sentence, m, rel) and not _NEWLY.search(
                         sentence[max(0, m.start - 45):m.start])):
                 # (not "Chinese President Xi Jinping" in a story about Taiwan: a holder
@@ -636,13 +727,33 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
     return {k: v for k, v in arriving.items() if k not in excluded}
 
 
+def _joined(reading: Reading, obj: str) -> tuple[Mention, int] | None:
+    """A mention of ``obj`` (a club, an owner), in a sentence that reports a change if
+    any, provided the article never names it as what is being left ("from Chelsea",
+    "left Brighton") and not only in speculation."""
+    reported = plain = None
+    for i, (sentence, ms) in enumerate(zip(reading.sentences, reading.mentions)):
+        for m in ms:
+            if m.anaphor or not m.end or fold(m.name) != fold(obj):
+                continue
+            if old_holder(sentence, m):
+                return None
+            if speculative(sentence, m.start) or title_case(sentence):
+                continue
+            if reported is None and _CHANGE.search(sentence):
+                reported = (m, i)
+            plain = plain or (m, i)  # "will wear the number 29 shirt at Arsenal"
+    return reported or plain
+
+
 def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Mention],
                    kinds: Sequence[str]) -> bool:
     """Whether the role word belongs to a body of another type named right after it
     ("president and chief executive of Toyota Motor", "the Senate president")."""
     for m in mentions:
-        if m.anaphor or not m.end or fits(m.types, kinds) or PERSON in m.types and len(m.types) == 1:
-            continue
+        if m.anaphor or not m.end or m.demonym or fits(m.types, kinds) \
+                or PERSON in m.types and len(m.types) == 1:
+            continue  # ("CEO of Swedish fashion retailer H&M": an adjective, no body)
         between = sentence[where[1]:m.start]
         if 0 <= m.start - where[1] <= 40 and re.fullmatch(
                 r"\s*(?:and\s+(?:[a-z]+\s+){1,3})?(?:of|at)\s+(?:the\s+)?", between):
@@ -782,6 +893,15 @@ def _owner_patterns(owned: str, owner: str) -> list[str]:
         # "Activision Blizzard, the maker of Call of Duty, is now owned by Microsoft"
         rf"{a}\W+(?:\w+\W+){{0,8}}?(?:was|were|has been|is|is now|had been)?\s*{_ACQ}\s+by"
         rf"\W+(?:\w+\W+){{0,3}}?{b}",
+        # "Everton is now controlled by The Friedkin Group"
+        rf"{a}\W+(?:\w+\W+){{0,3}}?(?:is|is now|was|has been)\s+(?:\w+\s+)?controlled\s+by"
+        rf"\W+(?:\w+\W+){{0,2}}?{b}",
+        # "the purchase of a controlling stake in Everton by The Friedkin Group"
+        rf"(?:acquisition|takeover|purchase|sale)\s+of\W+(?:\w+\W+){{0,4}}?{a}\W+"
+        rf"(?:\w+\W+){{0,2}}?by\W+(?:\w+\W+){{0,2}}?{b}",
+        # "Friedkin bought a controlling stake in Everton"
+        rf"{b}\W+(?:\w+\W+){{0,6}}?(?:controlling|majority)\s+(?:stake|shareholding|interest)"
+        rf"\s+in\W+(?:\w+\W+){{0,1}}?{a}",
         # "Microsoft completed its acquisition of Activision Blizzard"
         rf"{b}\W+(?:\w+\W+){{0,6}}?(?:acquisition|takeover|purchase|ownership|owner)\s+of"
         rf"\W+(?:\w+\W+){{0,2}}?{a}",
@@ -894,6 +1014,24 @@ def _main_relation(sentences: Sequence[str],
     return by_id[best], role
 
 
+def _leading_relations(named: Sequence[Sequence[tuple[Relation, str | None, tuple[int, int]]]]
+                       ) -> dict[str, tuple[Relation, str | None]]:
+    """The relations named most often (ties kept; "The presidency was assumed by X;
+    within hours Y had been named prime minister" leads with both), with the commonest
+    role of each."""
+    counts: dict[str, int] = {}
+    roles: dict[str, dict[str | None, int]] = {}
+    by_id: dict[str, Relation] = {}
+    for hits in named:
+        for rel, role, _ in hits:
+            counts[rel.id] = counts.get(rel.id, 0) + 1
+            roles.setdefault(rel.id, {})[role] = roles.get(rel.id, {}).get(role, 0) + 1
+            by_id[rel.id] = rel
+    top = max(counts.values(), default=0)
+    return {rid: (by_id[rid], max(roles[rid].items(), key=lambda kv: kv[1])[0])
+            for rid, n in counts.items() if n == top}
+
+
 def _domain(text: str) -> str | None:
     sport, business = len(_SPORT.findall(text)), len(_BUSINESS.findall(text))
     if sport == business == 0:
@@ -918,10 +1056,28 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
               and not re.search(r"\b(?:by|to|as)\s*$", sentence[where[0]:where[1]])]
     if titled:  # "King Charles III", "chief executive Bob Chapek": the title's own person
         return titled[0]
+    if _REPLACED_AS.search(sentence[max(0, where[0] - 40):where[0]]):
+        # "X is to be replaced as chief executive of Unilever by Y": the agent is new
+        agents = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH
+                  and _BY_AGENT.fullmatch(sentence[where[1]:m.start])]
+        if agents:
+            return min(agents, key=lambda m: m.start)
+    if _REPLACED_AS.search(sentence[max(0, where[0] - 40):where[0]]):
+        # "X is to be replaced as chief executive of Unilever by Y": the agent is new
+        agents = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH
+                  and _BY_AGENT.fullmatch(sentence[where[1]:m.start])]
+        if agents:
+            return min(agents, key=lambda m: m.start)
     if _ROLE_AS_OBJECT.search(sentence[max(0, where[0] - 40):where[0]]):
         # "Anutin needs formal endorsement from the King": the role is another person
         people = [m for m in people if m.start >= where[1]]
     left = sorted((m for m in people if m.end <= where[0]), key=lambda m: -m.end)
+    if left and old_holder(sentence, left[0]):
+        # "X stepped down as CEO of H&M and was replaced by Y": the role passes to Y
+        heirs = [m for m in people if m.start >= where[1]
+                 and _SUCCEEDED_BY.search(sentence[max(where[1], m.start - 40):m.start])]
+        if heirs:
+            return heirs[0]
     if left and old_holder(sentence, left[0]) and re.search(
             r",|\bwho\b|\bwhich\b", sentence[left[0].end:where[0]]):
         return left[0]  # the clause is the predecessor's
@@ -953,6 +1109,10 @@ _RIGHT_LINK = re.compile(
     r"handed(?: over)?)\s+(?:by|to)|(?:went|goes|passe[sd]|fell|falls|belongs|handed|hands|"
     r"handing)\s+(?:back\s+)?to|to)\s+(?:(?:the|its|his|her|their|a)\s+)?"
     r"(?:[\w-]+(?:,\s*|\s+)){0,3}?)?")
+_SUCCEEDED_BY = re.compile(r"\b(?:replaced|succeeded)\s+by\s+(?:[\w-]+\s+){0,2}$")
+_REPLACED_AS = re.compile(r"\b(?:replac|succeed)\w*\s+as\s+(?:(?:the|its|their)\s+)?$")
+_BY_AGENT = re.compile(r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’&-]*\s*)+)?\s*,?\s*by\s+"
+                       r"(?:(?:the|its|his|her|their)\s+)?(?:[\w-]+(?:,\s*|\s+)){0,3}?")
 _ROLE_AS_OBJECT = re.compile(r"\b(?:from|by|with|before|for|against|under|met|meets|meeting|"
                              r"told|tells|urged|asked|thanked)\s+the\s+(?:[a-z]+\s+)?$")
 

@@ -9,7 +9,8 @@ one-source claims that never confirm. Resolution, cheapest evidence first:
    ("Meloni" -> "Giorgia Meloni"), or a full name that contains exactly one known short
    form (the entity then takes the fuller display name);
 3. an organisation written with or without a legal or club suffix ("FC Bayern Munich" /
-   "Bayern Munich");
+   "Bayern Munich"), or by the first word of exactly one known full name ("Novo" /
+   "Novo Nordisk", either way round; never a place name);
 4. the caller's ``similar`` judge (embedding similarity, in the extract stage: the store
    loads no model) over the entities of the same type;
 5. otherwise a new entity.
@@ -65,10 +66,12 @@ def add_alias(db: Database, entity_id: int, alias: str, how: str) -> None:
 
 
 def resolve(db: Database, name: str, type: str | None, *,
-            known_aliases: Sequence[str] = (), similar: SimilarJudge | None = None) -> Entity:
+            known_aliases: Sequence[str] = (), similar: SimilarJudge | None = None,
+            place: Callable[[str], bool] = lambda key: False) -> Entity:
     """The entity ``name`` (of ``type``) refers to, created if it is new (see module
     docstring). ``known_aliases`` are names the caller knows to be the same thing
-    (the extractor's alias table: "Britain" for "United Kingdom")."""
+    (the extractor's alias table: "Britain" for "United Kingdom"); ``place(key)`` says
+    whether a word names a place (no organisation's short form)."""
     name = check_text("entity name", name)
     key = normalize_key(name)
     with write_transaction(db):
@@ -77,6 +80,8 @@ def resolve(db: Database, name: str, type: str | None, *,
             found, how = _by_person_form(db, name), "short form"
         if found is None and type in ("organisation", None):
             found, how = _by_suffix(db, key, type), "suffix"
+        if found is None and type == "organisation":
+            found, how = _by_first_word(db, key, place), "short form"
         if found is None and similar is not None:
             pool = list_entities(db, type)
             match = similar(name, [e.name for e in pool]) if pool else None
@@ -90,7 +95,7 @@ def resolve(db: Database, name: str, type: str | None, *,
                 add_alias(db, entity_id, alias, "alias table")
             return get_entity(db, entity_id)
         if len(name.split()) > len(found.name.split()) and how in ("short form", "alias") \
-                and type == "person":
+                and type in ("person", "organisation"):
             db["entities"].update(found.id, {"name": name})
         add_alias(db, found.id, name, how)
         return get_entity(db, found.id)
@@ -130,6 +135,27 @@ def _by_person_form(db: Database, name: str) -> Entity | None:
                     shorter[-1] == longer[-1]  # "Mishal al-Sabah" in "Mishal al-Ahmad al-Sabah"
                     or (len(shorter) >= 3 and longer[:len(shorter)] == shorter)):
                 hits.append(p)  # "Mohamed bin Zayed" for "Mohamed bin Zayed al-Nahyan"
+    return hits[0] if len({h.id for h in hits}) == 1 else None
+
+
+def _by_first_word(db: Database, key: str, place: Callable[[str], bool]) -> Entity | None:
+    """An organisation's one-word short form and its full name ("Novo" / "Novo Nordisk"),
+    either way round, when exactly one known organisation fits; a place name is no short
+    form ("Manchester" is a city, and two clubs)."""
+    words = key.split()
+    orgs = list_entities(db, "organisation", limit=100_000)
+    if len(words) == 1:
+        if place(key):
+            return None
+        hits = [e for e in orgs if len(e.key.split()) > 1 and e.key.split()[0] == key]
+    else:
+        first = words[0]
+        if place(first) or first in _SUFFIXES:
+            return None
+        hits = [e for e in orgs if e.key == first]
+        longer = [e for e in orgs if len(e.key.split()) > 1 and e.key.split()[0] == first]
+        if longer:
+            return None  # "Inter Miami" when "Inter Milan" is known: which one is "Inter"?
     return hits[0] if len({h.id for h in hits}) == 1 else None
 
 

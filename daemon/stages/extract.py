@@ -186,5 +186,11 @@ def _entity(db: Database, name: str, type: str | None) -> int | None:
     if _judge is None:
         _judge = EmbeddingJudge()
     return entity_store.resolve(db, name, type, known_aliases=alias_names(name),
-                                similar=_judge).id
+                                similar=_judge, place=_place).id
+
+
+def _place(key: str) -> bool:
+    from memoird.extractors.entities import country_name, gazetteer
+
+    return bool(country_name(key)) or key in gazetteer().cities
 

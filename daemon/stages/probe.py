@@ -156,7 +156,8 @@ def evidence_checks(backend: Any, facts: Sequence[Any], clozes: Sequence[str]
         sides = [set(fold(fact.object).split()), set(fold(fact.subject).split())]
         names = [m.name for m in article.mentions(fact.evidence)
                  if fits(m.types, rel.object_types) and may_hold(fact.evidence, m, rel, schema)
-                 and not any(set(fold(m.name).split()) <= side for side in sides)]
+                 and not any(set(fold(m.name).split()) <= side for side in sides)
+                 and not _names_the_object(m, fact.object)]
         candidates = list(dict.fromkeys([fact.object, *names]))
         if len(candidates) == 1:
             out[i] = {"prompt": clozes[i].replace("{subject}", subject_phrase(fact.subject)),
@@ -176,6 +177,17 @@ def evidence_checks(backend: Any, facts: Sequence[Any], clozes: Sequence[str]
                   "pass": best == candidates[0],
                   "logprobs": {c: round(v, 3) for c, v in got.items()}}
     return out
+
+
+def _names_the_object(mention: Any, obj: str) -> bool:
+    """A person whose surname names the (organisation) object is its side, not a rival:
+    "The Friedkin Group, led by Dan Friedkin"."""
+    from memoird.extractors.entities import PERSON
+    from memoird.extractors.normalize import fold
+
+    words = fold(mention.name).split()
+    return mention.types == frozenset({PERSON}) and len(words) >= 2 \
+        and words[-1] in fold(obj).split() and fold(mention.name) != fold(obj)
 
 
 def object_aliases(name: str) -> tuple[str, ...]:
