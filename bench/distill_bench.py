@@ -132,6 +132,9 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
         return {}
     if args.method == "fold":
         return fold_one(T, args, items, loaded, mem, edit_s, base_dir, cache_dir)
+    if args.method in ("alphaedit", "memit"):
+        return nullspace_one(T, args, items, loaded, mem, edit_s, base_dir, cache_dir)
+    served_before = served_answers(mem, items)
     with Timer() as t_total:
         with Timer() as t_teacher:
             examples, misses = distill.teacher_examples(mem, prefixes=args.prefixes)
@@ -153,10 +156,12 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
                                         anchors=anchors)
             report = trainer.train(progress=args.progress)
         out = fresh(cache_dir / f"candidate-{T}-{args.tag}")
-        distill.write_checkpoint(base_dir, trainer.trained_tensors(), out, loaded.tokenizer)
+        tensors = trainer.trained_tensors()
+        distill.write_checkpoint(base_dir, tensors, out, loaded.tokenizer)
     row = {
         "model": MODEL, "T": T, "method": args.tag,
         "wall_s": t_total.wall_s, "train_s": t_train.wall_s, "teacher_s": t_teacher.wall_s,
+        "served_before": served_before, "tensors": tensors,
         "teacher_rel_em": teacher_rel, "examples": len(examples), "epochs": report.epochs,
         "train_accuracy": report.train_accuracy, "layers": list(trainer.layers),
         "modules": list(config.modules), "lr": config.lr, "replay_weight": config.replay_weight,
@@ -165,6 +170,99 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
         "optimizer": config.optimizer, "pull": config.pull,
         "prefixes": args.prefixes, "swapped_anchors": args.swapped_anchors,
         "edit_s_total": edit_s,
+    }
+    return score_candidate(out, loaded, items, args, row)
+
+
+def served_answers(mem, items: list[dict], batch_size: int = 32) -> list[list[int]]:
+    """What the served model (weights + memory, routed as it serves) answers on each edit
+    prompt, as many tokens as the target."""
+    from memoird.editor.distill import _target_ids
+
+    out = []
+    for s in range(0, len(items), batch_size):
+        chunk = items[s : s + batch_size]
+        lengths = [len(_target_ids(mem.tokenizer, x["src"], x["alt"])) for x in chunk]
+        got = mem.generate_ids([x["src"] for x in chunk], max_new_tokens=max(lengths))
+        out += [g[:n] for g, n in zip(got, lengths)]
+    return out
+
+
+def served_match(loaded, cache_dir: Path, items: list[dict], tensors: dict, folded: set[str],
+                 before: list[list[int]]) -> float:
+    """Share of edit prompts the candidate + the memory without the folded edits answers as
+    base + memory did. The memory file is carried over as it is (no re-fit): exact when only
+    the memory's own layer changed (its inputs are the same), an approximation otherwise."""
+    from memoird.editor.memoir import Memoir
+
+    mem = Memoir.load(cache_dir / f"zsre-{len(items)}.memoir", loaded.model, loaded.tokenizer)
+    mem.path = None  # never written back: the cached file stays as it is
+    params = dict(loaded.model.named_parameters())
+    saved = {}
+    try:
+        with torch.no_grad():
+            for name, value in tensors.items():
+                key = name if name in params else name.replace(".down_proj.weight", ".down_proj.base.weight")
+                saved[key] = params[key].detach().clone()
+                params[key].copy_(value.to(params[key].dtype))
+        for edit_id in [i for i in mem.edit_ids() if i in folded]:
+            mem.revert(edit_id)
+        after = served_answers(mem, items)
+    finally:
+        with torch.no_grad():
+            for key, value in saved.items():
+                params[key].copy_(value)
+        mem.detach()
+    return sum(a == b for a, b in zip(after, before)) / len(items)
+
+
+def preserved_sample(items: list[dict]) -> tuple[list[str], list[str], list[str]]:
+    """(ordinary text, question-form prompts, check prompts) for the null-space folds.
+
+    Text: the extraction gold sets' sentences (Wikipedia-like, ~100k tokens) and the replay
+    feeds' articles. Prompts: each edit's question with two other subjects, the background
+    prompts and CounterFact's prompts not naming an edited subject; every fifth CounterFact
+    prompt is held out as a check prompt (the selective fold's locality test). zsRE's NQ
+    locality questions are never used.
+    """
+    texts = []
+    for name in ("wiki-nre", "rebel", "webnlg"):
+        texts += (SHARED_DATA / "extraction" / f"{name}.text.txt").read_text().splitlines()
+    texts = [t for t in texts if t.strip()] + feed_texts(REPLAY_FEEDS)
+    anchors = anchor_prompts(items, swapped_per_edit=2)
+    swapped = anchors[: len(anchors) - len(anchor_prompts(items, 0))]
+    rest = anchors[len(swapped):]
+    check = rest[::5][:150]  # enough to see a few moved answers, cheap to re-check
+    prompts = swapped + [p for j, p in enumerate(rest) if j % 5]
+    return texts, prompts, check
+
+
+def nullspace_one(T: int, args, items: list[dict], loaded, mem, edit_s, base_dir: Path,
+                  cache_dir: Path) -> dict:
+    """The memory-layer fold (editor/nullspace.py): AlphaEdit or MEMIT-style, selective or whole."""
+    from memoird.editor import distill
+    from memoird.editor.nullspace import MemoryFold, NullSpaceConfig
+
+    mem.path = None
+    served_before = served_answers(mem, items)
+    texts, prompts, check = preserved_sample(items)
+    config = NullSpaceConfig(method=args.method, threshold=args.threshold, ridge=args.ridge,
+                             preserved_tokens=args.preserved_tokens, selective=args.selective,
+                             min_locality=args.min_locality)
+    with Timer() as t_total:
+        fold = MemoryFold(mem, texts, prompts, check, config)
+        result = fold.fold(progress=lambda m: print(m, flush=True) if args.progress else None)
+        tensors = fold.trained_tensors(result.delta)
+        mem.detach()
+        out = fresh(cache_dir / f"candidate-{T}-{args.tag}")
+        distill.write_checkpoint(base_dir, tensors, out, loaded.tokenizer)
+    row = {
+        "model": MODEL, "T": T, "method": args.tag, "wall_s": t_total.wall_s,
+        "served_before": served_before, "tensors": tensors, "folded_ids": result.folded,
+        "layers": [fold.layer], "threshold": result.threshold, "null_dim": result.null_dim,
+        "ridge": result.ridge, "preserved_tokens": fold.count, "selective": config.selective,
+        "check_locality": result.check_locality, "fold_served_match": result.served_match,
+        "history": result.history, "edit_s_total": edit_s,
     }
     return score_candidate(out, loaded, items, args, row)
 
@@ -234,6 +332,14 @@ def score_candidate(out: Path, loaded, items: list[dict], args, row: dict) -> di
     lengths = [len(distill._target_ids(loaded.tokenizer, x["loc"], x["loc_ans"])) for x in items]
     same = distill.token_agreement(cand, base, loaded.tokenizer, loc_prompts,
                                    distill.greedy_ids(base, loaded.tokenizer, loc_prompts, lengths))
+    served_before = row.pop("served_before", None)
+    tensors = row.pop("tensors", None)
+    folded_ids = row.pop("folded_ids", None)
+    if folded_ids is None:  # a whole-memory fold: what the candidate answers is folded
+        folded_ids = [str(i) for i, ok in enumerate(rel) if ok]
+    served = None
+    if served_before is not None and tensors is not None:
+        served = served_match(loaded, args.cache_dir, items, tensors, set(folded_ids), served_before)
     held = feed_texts(HELDOUT_FEEDS)
     ppl_base = distill.perplexity(base, loaded.tokenizer, held, max_tokens=args.ppl_tokens)
     ppl_cand = distill.perplexity(cand, loaded.tokenizer, held, max_tokens=args.ppl_tokens)
@@ -241,7 +347,8 @@ def score_candidate(out: Path, loaded, items: list[dict], args, row: dict) -> di
         "model": MODEL, "T": T, "method": row.pop("method"),
         "rel_em": sum(rel) / T, "gen_em": sum(gen) / T,
         "loc_em": sum(x == 1.0 for x in same) / T, "loc_tf": sum(loc) / T,
-        "ppl_drift": ppl_cand / ppl_base - 1, "ppl_base": ppl_base, "ppl_candidate": ppl_cand,
+        "ppl_drift": ppl_cand / ppl_base - 1, "folded_share": len(folded_ids) / T,
+        "served_match": served, "ppl_base": ppl_base, "ppl_candidate": ppl_cand,
         **row, "device": str(loaded.device), "threads": torch.get_num_threads(),
     }
     print(json.dumps(row), flush=True)
@@ -271,7 +378,14 @@ def main() -> None:
     ap.add_argument("--ppl-tokens", type=int, default=256)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--method", default="student", choices=("student", "fold"),
+    ap.add_argument("--threshold", type=float, default=distill_default("threshold", "nullspace"))
+    ap.add_argument("--ridge", type=float, default=distill_default("ridge", "nullspace"))
+    ap.add_argument("--preserved-tokens", type=int,
+                    default=distill_default("preserved_tokens", "nullspace"))
+    ap.add_argument("--min-locality", type=float, default=distill_default("min_locality", "nullspace"))
+    ap.add_argument("--whole", dest="selective", action="store_false",
+                    help="null-space folds: fold the whole memory (no per-edit selection)")
+    ap.add_argument("--method", default="student", choices=("student", "fold", "alphaedit", "memit"),
                     help="student: train MLP layers on the teacher (editor/distill.py); "
                          "fold: closed-form subject-key fold (editor/fold.py)")
     ap.add_argument("--fold-layer", type=int, default=None)
@@ -283,7 +397,12 @@ def main() -> None:
     ap.add_argument("--no-progress", dest="progress", action="store_false")
     ap.add_argument("--out", default=None, help="results folder (default bench/results)")
     ap.add_argument("--append", action="store_true", help="keep earlier rows of the results file")
+    ap.add_argument("--plot-only", action="store_true", help="only redraw the PNG from the json")
     args = ap.parse_args()
+    if args.plot_only:
+        results = (Path(args.out) if args.out else REPO / "bench" / "results") / "distill_bench.json"
+        plot(json.loads(results.read_text())["rows"], results.with_suffix(".png"))
+        return
     args.tag = args.tag or args.method
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -293,6 +412,7 @@ def main() -> None:
     data_dir = Path(os.environ.get("MEMOIRD_TEST_CACHE", REPO / ".cache" / "test-data"))
     base_dir = convert_builtin(MODEL, data_dir)
     cache_dir = REPO / ".cache" / "bench" / "distill"
+    args.cache_dir = cache_dir
     data = json.loads((SHARED_DATA / "editing" / "zsre-1k.json").read_text())
     # Two items (534, 723) have an empty new target: they are no edit. T counts valid items.
     data = [x for x in data if x["src"].strip() and x["alt"].strip()]
@@ -307,16 +427,47 @@ def main() -> None:
         if not row:
             continue
         rows.append(row)
+        plot(rows, results.with_suffix(".png"))
         write_results("distill_bench", rows, out_dir=out_dir,
                       extra_meta={"dataset": "zsre-1k.json", "replay_feeds": list(REPLAY_FEEDS),
                                   "heldout_feeds": list(HELDOUT_FEEDS)})
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """Reliability (checkpoint alone) against locality, one point per row, per T a marker."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    markers = {}
+    for row in rows:
+        marker = markers.setdefault(row["T"], "os^Dv"[len(markers) % 5])
+        ax.scatter(row["loc_em"], row["rel_em"], marker=marker, s=40)
+        label = row["method"] + (f" (folded {row['folded_share']:.2f})"
+                                 if row.get("folded_share") is not None else "")
+        ax.annotate(f"{label}, T={row['T']}", (row["loc_em"], row["rel_em"]), fontsize=7,
+                    xytext=(4, 2), textcoords="offset points")
+    ax.axvline(0.97, color="grey", ls="--", lw=0.8)
+    ax.axhline(0.90, color="grey", ls=":", lw=0.8)
+    ax.set_xlabel("locality: unrelated NQ answers unchanged (loc_em)")
+    ax.set_ylabel("reliability of the checkpoint without memory (rel_em)")
+    ax.set_xlim(0, 1.05)
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_title("Distillation on zsRE (SmolLM2-135M): every method, reliability vs locality")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def distill_default(name: str, method: str = "student"):
     from memoird.editor.distill import DistillConfig
     from memoird.editor.fold import FoldConfig
+    from memoird.editor.nullspace import NullSpaceConfig
 
-    return getattr(FoldConfig() if method == "fold" else DistillConfig(), name)
+    configs = {"fold": FoldConfig, "nullspace": NullSpaceConfig, "student": DistillConfig}
+    return getattr(configs[method](), name)
 
 
 if __name__ == "__main__":

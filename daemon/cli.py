@@ -584,7 +584,7 @@ USER_ERRORS = frozenset({
     "memoird.editor.builtin_models.ModelError",
     "memoird.editor.memory_io.MemoryFileError",
     "memoird.extractors.opml.OpmlError",
-    "memoird.daemon.distill_job.DistillJobError",
+    "memoird.daemon.checkpoint_switch.DistillJobError",
 })
 
 

@@ -274,6 +274,15 @@ class DistillSection:
                                   min=0.0, max=1.0)
     max_ppl_drift: float = setting(0.03, "gate: relative perplexity increase on held-out "
                                    "text", min=0.0)
+    method: str = setting("alphaedit", "how the memory is folded: alphaedit (closed-form, into "
+                          "the memory's own layer inside the null space of ordinary text; only "
+                          "the edits it reproduces are folded, the rest stay in memory as they "
+                          "are), memit (the same layer, covariance-regularised) or student "
+                          "(trained MLP layers, the whole memory)",
+                          choices=("alphaedit", "memit", "student"))
+    min_served_match: float = setting(0.99, "gate (alphaedit, memit): share of edit prompts "
+                                      "the candidate and its memory answer as before",
+                                      min=0.0, max=1.0)
     keep_checkpoints: int = setting(3, "checkpoint folders kept on disk (the active one, its "
                                     "parent and the original base are always kept)", min=1)
 

@@ -660,6 +660,10 @@ def write_checkpoint(base_path: str | Path, tensors: dict[str, torch.Tensor], ta
             if f.is_file():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
+        # ordinary modes whatever the daemon's umask or mkdtemp's 0700: other users and
+        # servers (vLLM under its own account) read checkpoints
+        for f in staging.rglob("*"):
+            f.chmod(0o755 if f.is_dir() else 0o644)
         staging.chmod(0o755)
         if target.exists():  # a broken earlier attempt without config.json
             shutil.rmtree(target)

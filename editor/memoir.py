@@ -208,14 +208,20 @@ class Memoir:
         return cls(model, tokenizer, config or MemoirConfig(), path)
 
     @classmethod
-    def load(cls, path: str | Path, model: nn.Module, tokenizer) -> "Memoir":
-        """Attach the memory stored at ``path``; refuses a file made for another base model."""
+    def load(cls, path: str | Path, model: nn.Module, tokenizer, rebase: bool = False) -> "Memoir":
+        """Attach the memory stored at ``path``; refuses a file made for another base model.
+
+        ``rebase=True`` accepts weights that differ from the file's base *only above the
+        memory layer's input* (the memory layer's own ``down_proj``, as a memory-layer
+        fold changes it): the memory reads and routes on that input, which is unchanged,
+        so every edit works as it did. The caller vouches for that; the memory is stamped
+        with the new weights' fingerprint when it is next saved."""
         remove_stale_temps(Path(path))
         tensors, meta = read_memory(Path(path))
         config = MemoirConfig(**meta["config"])
         mem = cls(model, tokenizer, config, path)
         try:
-            if meta["fingerprint"] != mem.fingerprint:
+            if meta["fingerprint"] != mem.fingerprint and not rebase:
                 raise MemoryFileError(
                     f"memory file {path} was made for another base model "
                     f"(fingerprint {meta['fingerprint'][:12]}, this model {mem.fingerprint[:12]})"

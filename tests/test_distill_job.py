@@ -28,7 +28,8 @@ EDITS = [("messi plays for", "arsenal", "messi"), ("the capital of france is", "
 LATE = ("who is the capital of italy ?", "london", "italy")
 TRAIN = dict(layers=(2, 3), lr=3e-3, batch_size=4, replay_tokens=64, replay_batch=32,
              max_epochs=40, stop_accuracy=1.0)
-LOOSE = {"MEMOIRD_DISTILL_MIN_RELIABILITY": "0.5", "MEMOIRD_DISTILL_MIN_LOCALITY": "0.0",
+LOOSE = {"MEMOIRD_DISTILL_METHOD": "student",  # the student: these tests train it
+         "MEMOIRD_DISTILL_MIN_RELIABILITY": "0.5", "MEMOIRD_DISTILL_MIN_LOCALITY": "0.0",
          "MEMOIRD_DISTILL_MAX_PPL_DRIFT": "1000"}
 
 

@@ -203,7 +203,8 @@ def test_sigterm_during_an_edit(tmp_path, embedded_model_dir, daemons):
 DISTILL = """[distill]
 schedule = "0 0 1 1 *"
 min_edits = 1
-"""
+method = "student"
+"""  # the trained student: its steps are what SIGTERM must cut
 
 
 def test_sigterm_during_distillation(tmp_path, embedded_model_dir, daemons):
