@@ -166,6 +166,13 @@ def _fake_logprobs(words: list[str], top_n: int) -> list[Any]:
     return out
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a daemon a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def runtime_for(data_dir: Path, engine: Any = None, **env: str):
     """A real Runtime over ``data_dir``; ``engine`` replaces the lazily loaded model."""
     from memoird.daemon.config import load_config

@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from memoird.store import edits, open_db
+from service_support import free_port
 
 PROMPT = "The capital of Indonesia is"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(data_dir: Path, model_dir: Path) -> dict[str, str]:
@@ -33,7 +27,7 @@ def _env(data_dir: Path, model_dir: Path) -> dict[str, str]:
         "MEMOIRD_DAEMON_DATA_DIR": str(data_dir),
         "MEMOIRD_MODEL_BASE": str(model_dir),
         "MEMOIRD_MODEL_DEVICE": "cpu",
-        "MEMOIRD_API_PORT": str(_free_port()),
+        "MEMOIRD_API_PORT": str(free_port()),
         "MEMOIRD_DAEMON_LOG_FORMAT": "text",
     })
     return env

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from service_support import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "deploy" / "memoird.service"
@@ -77,12 +78,6 @@ def unit_environment(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_exec_start_is_the_run_command_with_the_config_directory():
     unit = parse_unit(UNIT.read_text())
     argv = exec_start_argv(unit)
@@ -108,7 +103,7 @@ def test_exec_start_command_line_parses_and_loads_the_config(tmp_path):
 
 def test_exec_start_starts_the_daemon_and_stops_on_sigterm(tmp_path, embedded_model_dir):
     """ExecStart as shipped: /healthz answers, systemd hears from it, SIGTERM exits 0."""
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "memoird.toml"
     config.write_text(f'[model]\nbase = "{embedded_model_dir}"\ndevice = "cpu"\n'
                       f'[api]\nport = {port}\n')

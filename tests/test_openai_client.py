@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 import openai  # the `test` extra installs it (pyproject.toml)
 import pytest
 from openai._types import Omit  # removes a default header from one request
+from service_support import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -29,16 +29,10 @@ PROMPT = "The capital of France is"
 READY_TIMEOUT = 300
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory, embedded_model_dir):
     root = tmp_path_factory.mktemp("openai-daemon")
-    port = _free_port()
+    port = free_port()
     config = root / "memoird.toml"
     config.write_text(f"""
 [daemon]

@@ -27,7 +27,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from feedserver import FeedServer
-from service_support import wait_on_daemon
+from service_support import free_port, wait_on_daemon
 
 
 TOKEN = "e2e-token-5c1f0b"
@@ -52,12 +52,6 @@ FEED = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _notify_messages(sock: socket.socket) -> list[dict[str, str]]:
     messages = []
     while True:
@@ -70,7 +64,7 @@ def _notify_messages(sock: socket.socket) -> list[dict[str, str]]:
 
 class Daemon:
     def __init__(self, tmp_path: Path, model_dir: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp_path / "memoird.toml"
         self.config.write_text(f"""

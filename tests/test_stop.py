@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import httpx
 import pytest
 
 from feedserver import FeedServer
-from service_support import wait_on_daemon
+from service_support import free_port, wait_on_daemon
 from memoird.store import edits, open_db
 
 TOKEN = "stop-test-token"
@@ -33,18 +32,12 @@ EXIT_WITHIN_S = 5.0
 READY_TIMEOUT = 900  # a first start fits the memory's background on 2 shared cores
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Daemon:
     """`memoird run` on ``data_dir`` with JSON logs; ``extra`` is more TOML."""
 
     def __init__(self, data_dir: Path, model_dir: Path, extra: str = ""):
         self.data_dir = data_dir
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
         config = data_dir / "memoird.toml"
