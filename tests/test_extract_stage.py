@@ -154,6 +154,12 @@ def test_a_story_naming_the_predecessor_corroborates_nothing():
     assert reader.corroborate_many([taiwan], [[("China", "P35", "Xi Jinping")]]) == [[]]
 
 
+def corroborated(story: str, claim: tuple[str, str, str]) -> list[tuple[str, str, str]]:
+    """The (subject, relation, object) facts ``story`` yields in support of ``claim``."""
+    return [(f.subject, f.relation, f.object) for f in NewsExtractor(FirstOption())
+            .corroborate_many([story], [[claim]])[0]]
+
+
 def test_a_story_that_names_the_subject_in_passing_corroborates_it():
     """The other outlet settled which country; this one names it only through its capital
     and names another country more, yet reports the same person arriving."""
@@ -164,11 +170,10 @@ def test_a_story_that_names_the_subject_in_passing_corroborates_it():
              "Taipei's presidential residence.")
     assert ("Taiwan", "P35", "Lai Ching-te") not in {
         (f.subject, f.relation, f.object) for f in reader.extract_many([story])[0]}
-    got = reader.corroborate_many([story], [[("Taiwan", "P35", "Lai Ching-te")]])
-    assert [(f.subject, f.relation, f.object) for f in got[0]] == [
-        ("Taiwan", "P35", "Lai Ching-te")]
+    lai = ("Taiwan", "P35", "Lai Ching-te")
+    assert corroborated(story, lai) == [lai]
     # the predecessor is never corroborated, however the subject is named
-    assert reader.corroborate_many([story], [[("Taiwan", "P35", "Tsai Ing-wen")]]) == [[]]
+    assert corroborated(story, ("Taiwan", "P35", "Tsai Ing-wen")) == []
 
 
 def test_a_club_named_as_the_destination_corroborates_a_transfer():
@@ -178,37 +183,31 @@ def test_a_club_named_as_the_destination_corroborates_a_transfer():
              "Caicedo will wear the number 25 shirt at Chelsea.")
     claim = ("Moisés Caicedo", "P54", "Chelsea")
     assert reader.extract_many([story]) == [[]]  # no sentence names player and club
-    assert [(f.subject, f.relation, f.object) for f in reader.corroborate_many(
-        [story], [[claim]])[0]] == [claim]
+    assert corroborated(story, claim) == [claim]
     # the club being left corroborates nothing
-    assert reader.corroborate_many([story], [[("Moisés Caicedo", "P54", "Brighton")]]) == [[]]
+    assert corroborated(story, ("Moisés Caicedo", "P54", "Brighton")) == []
 
 
 def test_a_surname_alone_corroborates_the_full_name_another_story_gave():
-    reader = NewsExtractor(FirstOption())
     story = ("A record fee was paid on Monday. Chelsea completed the signing of Caicedo from "
              "Brighton after a long chase. Caicedo will wear the number 25 shirt at Chelsea.")
     claim = ("Moisés Caicedo", "P54", "Chelsea")
-    assert [(f.subject, f.relation, f.object) for f in reader.corroborate_many(
-        [story], [[claim]])[0]] == [claim]
+    assert corroborated(story, claim) == [claim]
     # not when the story names another person of that surname
     other = story + " Felipe Caicedo, his cousin, watched from the stand."
-    assert reader.corroborate_many([other], [[claim]]) == [[]]
+    assert corroborated(other, claim) == []
 
 
 def test_a_club_named_without_a_change_word_still_corroborates_and_a_capital_names_its_country():
-    reader = NewsExtractor(FirstOption())
     story = ("The north London club completed its first signing of the summer on Wednesday. "
              "Kai Havertz will wear the number 29 shirt at Arsenal, having left his previous "
              "club after three seasons.")
     claim = ("Kai Havertz", "P54", "Arsenal")
-    assert [(f.subject, f.relation, f.object) for f in reader.corroborate_many(
-        [story], [[claim]])[0]] == [claim]
+    assert corroborated(story, claim) == [claim]
     taiwan = ("Her place as president has been taken by her deputy, Lai Ching-te. Hsiao "
               "Bi-khim, until recently Taipei's top envoy abroad, became vice-president.")
-    got = reader.corroborate_many([taiwan], [[("Taiwan", "P35", "Lai Ching-te")]])
-    assert [(f.subject, f.relation, f.object) for f in got[0]] == [
-        ("Taiwan", "P35", "Lai Ching-te")]
+    lai = ("Taiwan", "P35", "Lai Ching-te")
+    assert corroborated(taiwan, lai) == [lai]
 
 
 def test_a_story_leading_with_two_offices_corroborates_the_one_another_story_named():
@@ -219,5 +218,4 @@ def test_a_story_leading_with_two_offices_corroborates_the_one_another_story_nam
     claim = ("Senegal", "P35", "Bassirou Diomaye Faye")
     assert claim not in {(f.subject, f.relation, f.object)
                          for f in reader.extract_many([story])[0]}
-    assert [(f.subject, f.relation, f.object) for f in reader.corroborate_many(
-        [story], [[claim]])[0]] == [claim]
+    assert corroborated(story, claim) == [claim]
