@@ -182,8 +182,6 @@ def speculative(sentence: str, at: int | None = None) -> bool:
     return False
 
 
-# Office titles that name their country ("Micheál Martin has been appointed Taoiseach").
-_ROLE_COUNTRY = {"taoiseach": "Ireland"}
 # Words for an office that do not say which ("the post went to X", "the office was
 # assumed by X", "X takes the reins"): they stand for the article's main relation.
 _OFFICE = re.compile(
@@ -543,7 +541,8 @@ class NewsExtractor:
             # no subject named at all: the article's protagonist of that type ("X was
             # sworn in as prime minister" under "Italy swears in...")
             if kinds and not any(fits(m.types, kinds) for m in mentions[i]):
-                target = _ROLE_COUNTRY.get(role or "") or entities.antecedent(kinds[0])
+                # (an office of one country names it: "appointed Taoiseach", seats.toml)
+                target = seat_of(role or "") or entities.antecedent(kinds[0])
                 if target:
                     extra = Mention(target, 0, 0, target, frozenset({kinds[0]}), anaphor=True)
                     asked = self._questions(doc, rel, role, where, sentence,
