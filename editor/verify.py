@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .forms import terminated
 from .probe import CausalLMBackend, cut_answer, names_match
 
 #: tokens compared per canary/neighbour: enough to see a changed answer, cheap on CPU
@@ -152,6 +153,18 @@ class _Target:
             with self.memoir.disabled():
                 return self.backend.greedy(list(prompts), tokens)
 
+    def begins_with(self, prompts: Sequence[str], answer: str) -> list[bool]:
+        """Per prompt: does greedy decoding (memory on) begin with ``answer``'s tokens?
+
+        One teacher-forced pass, exact: greedy emits those tokens iff each is the argmax
+        after the ones before it. Without a memory to route the rows, nothing is known
+        (all False) and the caller decodes."""
+        if self.memoir is None or not prompts:
+            return [False] * len(prompts)
+        with self.lock:
+            scored = self.memoir.score(list(prompts), [answer] * len(prompts))
+        return [s.predicted == s.target for s in scored]
+
     def tokens_for(self, answer: str) -> int:
         """Tokens to decode so that ``answer`` fits whole ("Netumbo Nandi-Ndaitwah" is 9
         tokens; cut at 8 it never matches)."""
@@ -189,8 +202,7 @@ def verify_edit(model: Any, request: Any,
     reasons: list[str] = []
 
     prompts = edit_prompts(request)
-    answers = [cut_answer(c) for c in target.continuations(
-        prompts, tokens=target.tokens_for(request.target))]
+    answers = _answers(target, prompts, request.target)
     hits = [names_match(request.target, a) for a in answers]
     others = hits[1:]
     share = sum(others) / len(others) if others else 1.0
@@ -214,6 +226,21 @@ def verify_edit(model: Any, request: Any,
                            f"e.g. {first['prompt']!r}: {first['before']!r} -> "
                            f"{first['after']!r}")
     return VerifyReport(passed=not reasons, scores=scores, reason="; ".join(reasons))
+
+
+def _answers(target: _Target, prompts: Sequence[str], obj: str) -> list[str]:
+    """The answer each prompt gives, as ``cut_answer`` of its greedy continuation.
+
+    Decoding every prompt token by token was most of a verification; a prompt whose
+    greedy continuation provably begins with the finished object ("Astana.", as the edit
+    was trained) has the answer ``cut_answer`` of that, since the cut falls inside it. Only
+    the other prompts are decoded."""
+    finished = terminated(obj)
+    known = target.begins_with(prompts, finished)
+    rest = [p for p, k in zip(prompts, known) if not k]
+    decoded = dict(zip(rest, (cut_answer(c) for c in target.continuations(
+        rest, tokens=target.tokens_for(obj)))))
+    return [cut_answer(finished) if k else decoded[p] for p, k in zip(prompts, known)]
 
 
 def _compare(target: _Target, items: Sequence[Expectation | str], edit_id: str) -> dict:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from memoird.editor.memoir import EditRequest, Memoir
-from memoird.editor.verify import (EditVerifier, Expectation, VerifyTarget, capture,
-                                   neighbour_prompts, verify_edit)
+from memoird.editor.probe import cut_answer
+from memoird.editor.verify import (EditVerifier, Expectation, VerifyTarget, _answers, _Target,
+                                   capture, neighbour_prompts, verify_edit)
 
 PROMPT = "Lionel Messi plays for"
 PARAPHRASES = ("Lionel Messi is a player of",)
@@ -123,3 +124,19 @@ def test_a_target_longer_than_the_default_decode_is_read_whole(memoir):
     report = verify_edit(mem, request, canaries, [])
     assert report.scores["efficacy"]["answer"].startswith(target), report.scores["efficacy"]
     assert report.passed, report.reason
+
+
+def test_answers_read_by_one_teacher_forced_pass_equal_the_greedy_ones(memoir, monkeypatch):
+    """A prompt whose greedy continuation provably begins with the finished object is not
+    decoded; its answer is the one decoding gives. The others are decoded as before."""
+    mem, request, _ = memoir
+    target = _Target(mem)
+    prompts = [PROMPT, *PARAPHRASES, "The capital of France is"]
+    greedy = [cut_answer(c) for c in target.continuations(prompts, tokens=target.tokens_for("Chelsea"))]
+    decoded: list[str] = []
+    real = _Target.continuations
+    monkeypatch.setattr(_Target, "continuations",
+                        lambda self, ps, **kw: decoded.extend(ps) or real(self, ps, **kw))
+    assert _answers(target, prompts, "Chelsea") == greedy
+    assert greedy[0] == "Chelsea" and PROMPT not in decoded
+    assert "The capital of France is" in decoded  # it does not answer "Chelsea": decoded
