@@ -29,6 +29,7 @@ from typing import Any
 
 from .forms import terminated
 from .probe import CausalLMBackend, cut_answer, names_match
+from .routing import subject_pattern
 
 #: tokens compared per canary/neighbour: enough to see a changed answer, cheap on CPU
 COMPARE_TOKENS = 8
@@ -92,14 +93,19 @@ def edit_prompts(request: Any) -> list[str]:
 
 
 def neighbour_prompts(prompts: Sequence[str], subject: str | None,
-                      others: Sequence[str]) -> list[str]:
-    """The edit's prompts with its subject replaced by each other subject."""
+                      others: Sequence[str], aliases: Sequence[str] = ()) -> list[str]:
+    """The edit's prompts with its subject replaced by each other subject.
+
+    A subject whose name contains the edit's subject or one of its aliases ("Brighton &
+    Hove Albion" for "Brighton") is no neighbour: routing sends its prompts to the edit by
+    design (the subject stage matches the name inside it), so its answer is meant to move."""
     if not subject:
         return []
     pattern = re.compile(re.escape(subject), re.IGNORECASE)
+    inside = subject_pattern(subject, *[a for a in aliases if a.split()])
     out = []
     for other in others:
-        if other.strip().casefold() == subject.strip().casefold():
+        if other.strip().casefold() == subject.strip().casefold() or inside.search(other.casefold()):
             continue
         out += [pattern.sub(lambda _m: other, p) for p in prompts if pattern.search(p)]
     return list(dict.fromkeys(out))
@@ -286,7 +292,8 @@ class EditVerifier:
     def neighbours(self, edit: Any) -> list[str]:
         subjects = list(self.neighbour_subjects(edit)) if self.neighbour_subjects else []
         return neighbour_prompts(edit_prompts(edit), edit.subject,
-                                 subjects or FALLBACK_SUBJECTS)
+                                 subjects or FALLBACK_SUBJECTS,
+                                 getattr(edit, "subject_aliases", None) or ())
 
     def before(self, target: Any, edit: Any) -> None:
         self._before[str(edit.id)] = (capture(target, self.canary_prompts),
