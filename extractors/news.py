@@ -76,7 +76,7 @@ _OLD_BEFORE = re.compile(
     r"(?:\breplac(?:e|es|ed|ing)|\bsucceed(?:s|ed|ing)?|\bsuccessor to|\bin place of|"
     r"\bafter(?: the)?(?: departure| exit| resignation| sacking| dismissal| ousting| death)?"
     r"(?: of)?|\bex-|\boutgoing|\bpredecessor|\bousted|\bsacked|\bdeparting|"
-    r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing)?|"
+    r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing)?|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
     r"\b(?:era|years|reign|tenure|spell|time) under|\b(?:shareholding|stake|shares) (?:of|from)|"
     r"\bagainst|\brival|\bvictory over|\bwin over)\W*(?:\w+\W+){0,2}$"
