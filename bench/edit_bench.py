@@ -48,7 +48,7 @@ import torch  # noqa: E402
 from memoird.editor.memoir import EditRequest, Memoir, MemoirConfig  # noqa: E402
 from memoird.editor.model import load_base  # noqa: E402
 from memoird.editor.routing import calibrate_tau  # noqa: E402
-from memoird.editor.train import build_batch, capture, fit_columns  # noqa: E402
+from memoird.editor.train import Segment, build_batch, capture, fit_columns  # noqa: E402
 
 DATASETS = {"zsre": "zsre-1k.json", "counterfact": "counterfact-1k.json"}
 
@@ -185,11 +185,11 @@ class FineTune:
         started = time.perf_counter()
         mem = self.mem
         batch = build_batch(mem.tokenizer, [req.prompt], req.target, mem.device)
-        cache = capture(mem.decoder, mem.layer, mem.wrapper, batch)
+        part = Segment(batch, capture(mem.decoder, mem.layer, mem.wrapper, batch))
         cols = torch.arange(self.base.in_features, device=mem.device)
         zero = torch.zeros_like(self.base.weight)
         cfg = self.cfg
-        fit = fit_columns(mem.model, mem.decoder, mem.layer, cache, batch, zero, cols,
+        fit = fit_columns(mem.model, mem.decoder, mem.layer, [part], zero, cols,
                           cfg.steps, cfg.step_size, cfg.stop_loss, cfg.optimizer)
         with torch.no_grad():
             self.base.weight += fit.weight

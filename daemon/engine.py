@@ -48,7 +48,7 @@ from memoird.daemon.completion import (Completion, Delta, OnDelta, Recorder, Tok
                                        cut_at_stop)
 from memoird.daemon.priority import BackgroundCancelled, ModelLock
 from memoird.editor.builtin_models import checkpoint_name, is_base_folder
-from memoird.editor.forms import chat_forms, is_question
+from memoird.editor.forms import chat_forms, is_question, terminated
 from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig, eos_ids
 from memoird.editor.model import LoadedModel, load_base, shared_view
 from memoird.editor.probe import CausalLMBackend, Prober, ProbeThresholds, default_similarity
@@ -547,15 +547,6 @@ def edit_request(edit: Edit, paraphrases: Sequence[str] = (), tokenizer=None) ->
     )
 
 
-def terminated(target: str) -> str:
-    """The target as a finished statement ("Astana" -> "Astana.").
-
-    Training only the object's tokens leaves the token after them free, and a small model
-    then runs on ("Astanaat"); ending the cloze with a full stop, as the news sentence
-    did, teaches it where the object ends.
-    """
-    target = target.strip()
-    return target if target[-1:] in ".!?" else f"{target}."
 
 
 def _register_base(db: Database, loaded: LoadedModel) -> Checkpoint:

@@ -45,3 +45,14 @@ def chat_forms(tokenizer, questions: Sequence[str]) -> list[str]:
             out.append(tokenizer.apply_chat_template(messages, tokenize=False,
                                                      add_generation_prompt=True))
     return list(dict.fromkeys(out))
+
+
+def terminated(target: str) -> str:
+    """The target as a finished statement ("Astana" -> "Astana.").
+
+    Training only the object's tokens leaves the token after them free, and a small model
+    then runs on ("Astanaat"); ending the cloze with a full stop, as the news sentence
+    did, teaches it where the object ends.
+    """
+    target = target.strip()
+    return target if target[-1:] in ".!?" else f"{target}."

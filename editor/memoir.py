@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections import OrderedDict
 import logging
 import random
 import threading
@@ -48,10 +49,10 @@ from torch import nn
 
 from .background import BACKGROUND_PROMPTS
 from .memory_io import MemoryFileError, read_memory, remove_stale_temps, write_memory
-from .residual import ResidualDownProj, RowRoutes, RoutingDone, index_mask, prompt_mean, tophash
+from .residual import ResidualDownProj, RowRoutes, index_mask, prompt_mean, tophash
 from .routing import STRATEGIES, Router, RoutingBank, subject_pattern
 from .train import (
-    OPTIMIZERS, EditBatch, build_batch, capture, fit_columns, fit_reference, run_through, target_ids,
+    OPTIMIZERS, EditBatch, build_batch, fit_columns, fit_reference, run_through, segments, target_ids,
 )
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 __all__ = ["EditRequest", "EditResult", "Memoir", "MemoirConfig", "MemoryFileError", "Scored"]
 
 # Seeds for the context prefixes the model writes itself (the paper's augmentation).
+#: token sequences whose routing query ``_prefill_routes`` keeps (int16 indices, ~1 KB each)
+QUERY_CACHE = 4096
 _PREFIX_SEEDS = ("The", "Therefore", "Because", "I", "You", "However", "In", "It", "When", "This")
 
 
@@ -197,6 +200,7 @@ class Memoir:
         self._prefill_valid: torch.Tensor | None = None
         self.last_routes: list[str | None] = []
         self._turn = user_turn_markers(tokenizer)
+        self._queries: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()  # see _prefill_routes
         self._hook = self.decoder.register_forward_pre_hook(self._on_decoder_call, with_kwargs=True)
         self._rebuild_router()
 
@@ -304,6 +308,7 @@ class Memoir:
                 a = self._down_input(ids, mask)
                 total += prompt_mean(a.float(), mask.bool()).double().sum(0)
             self.background = (total / len(prompts)).float()
+            self._queries.clear()
             self.prefix_texts = []
             self._rebuild_router()
 
@@ -358,28 +363,30 @@ class Memoir:
         train_prompts = (prompts + [f"{p}. {request.prompt}" for p in prefixes]
                          + word_dropout(request.prompt, request.subject, self.config.variants))
         replay = self._replay_candidates(request.prompt) if self.config.replay else []
-        batch = build_batch(
-            self.tokenizer, train_prompts + [e.request.prompt for e in replay],
-            [request.target] * len(train_prompts) + [e.request.target for e in replay], self.device,
-        )
-        cache = capture(self.decoder, self.config.layer, self.wrapper, batch)
-        keys = torch.cat([
-            self._tophash(cache.a[i : i + 1, : batch.prompt_lengths[i]],
-                          self._route_valid(batch.input_ids[i : i + 1, : batch.prompt_lengths[i]], None))
-            for i in range(len(prompts))
-        ])
+        rows = train_prompts + [e.request.prompt for e in replay]
+        targets = [request.target] * len(train_prompts) + [e.request.target for e in replay]
         n = self.wrapper.in_features
+        masks = index_mask(torch.stack([e.cols for e in replay]), n) if replay else None
+        parts, where = segments(self.tokenizer, self.decoder, self.config.layer, self.wrapper,
+                                rows, targets, self.device, masks)
+
+        queries = []
+        for i in range(len(prompts)):  # each prompt's routing query, from its segment
+            seg, r = parts[where[i][0]], where[i][1]
+            ids = seg.batch.input_ids[r : r + 1, : seg.batch.prompt_lengths[r]]
+            query = self._tophash(seg.cache.a[r : r + 1, : ids.shape[1]], self._route_valid(ids, None))
+            self._queries[tuple(ids[0].tolist())] = query[0].to(torch.int16)  # verification routes them
+            queries.append(query)
+        keys = torch.cat(queries)
         cols = subject_columns(keys[0], request.subject, n)
         if self.config.full_forward:
-            fit = self._fit_reference(batch, cols)
+            fit = self._fit_reference(build_batch(self.tokenizer, rows, targets, self.device), cols)
         else:
             fit = fit_columns(
-                self.model, self.decoder, self.config.layer, cache, batch,
+                self.model, self.decoder, self.config.layer, parts,
                 self.wrapper.memory[:, cols], cols, self.config.steps, self.config.step_size,
                 self.config.stop_loss, self.config.optimizer,
-                memory=self.wrapper.memory.detach() if replay else None,
-                replay_masks=index_mask(torch.stack([e.cols for e in replay]), n) if replay else None,
-                pause=pause,
+                memory=self.wrapper.memory.detach() if replay else None, pause=pause,
             )
         seconds = time.perf_counter() - started
         found = request.subject is None or bool(
@@ -528,19 +535,40 @@ class Memoir:
         return out
 
     def _prefill_routes(self, seqs: list[list[int]]) -> RowRoutes:
-        """Route a batch exactly as a prefill would, stopping the pass at the edited layer."""
-        if not self.wrapper.enabled or self.wrapper.router is None:
-            return RowRoutes.none(len(seqs), self.wrapper.in_features, self.device, torch.float32)
-        ids, mask = self._left_pad(seqs)
-        self.wrapper.stop_after_routing = True
-        try:
-            with torch.no_grad():
-                self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-        except RoutingDone:
-            pass
-        finally:
-            self.wrapper.stop_after_routing = False
-        return self.wrapper.routes
+        """Route a batch as a prefill would, from each prompt's TopHash query.
+
+        A prompt's query depends only on the frozen layers below the memory, the
+        background and the permutation, never on the edits, so it is kept per token
+        sequence (``_queries``): verifying an edit routes the same canaries and neighbours
+        again and again, and each pass through the lower layers cost as much as a forward.
+        Only the edits' bank is consulted anew."""
+        router = self.wrapper.router
+        n = self.wrapper.in_features
+        if not self.wrapper.enabled or router is None:
+            return RowRoutes.none(len(seqs), n, self.device, torch.float32)
+        keys = [tuple(s) for s in seqs]
+        for k in keys:
+            if k in self._queries:
+                self._queries.move_to_end(k)
+        missing = list(dict.fromkeys(k for k in keys if k not in self._queries))
+        for start in range(0, len(missing), 32):
+            chunk = missing[start : start + 32]
+            ids, mask = self._left_pad([list(k) for k in chunk])
+            with self.disabled():
+                a = self._down_input(ids, mask)
+            for key, q in zip(chunk, router.query_indices(a, self._route_valid(ids, mask))):
+                self._queries[key] = q.to(torch.int16)
+        while len(self._queries) > QUERY_CACHE:
+            self._queries.popitem(last=False)
+        q_idx = torch.stack([self._queries[k] for k in keys]).long()
+
+        def text(row: int) -> str:
+            ids = torch.tensor([seqs[row]], device=self.device)
+            valid = self._route_valid(ids, None)[0].tolist()
+            return self.tokenizer.decode([t for t, v in zip(seqs[row], valid) if v],
+                                         skip_special_tokens=True)
+
+        return router.routes(q_idx, router.choose(q_idx, text), n, self.device, torch.float32)
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Scored]:
         """Teacher-forced continuation scores, each row routed from its prompt alone.
@@ -716,6 +744,7 @@ class Memoir:
         self.permutation = tensors["permutation"].long().to(self.device)
         background = tensors.get("background")
         self.background = background.to(self.device) if background is not None else None
+        self._queries.clear()
         self.prefix_texts = list(meta.get("prefixes", []))
         self.generation = int(meta["generation"])
         cols, keys = tensors["cols"].long().to(self.device), tensors["keys"].long().to(self.device)

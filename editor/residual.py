@@ -59,7 +59,6 @@ class ResidualDownProj(nn.Module):
         self.routes: RowRoutes | None = None
         self._pending_valid: torch.Tensor | None = None
         self._prefill_pending = False
-        self.stop_after_routing = False  # used by Memoir.route() to skip the upper layers
 
     @property
     def in_features(self) -> int:
@@ -68,13 +67,12 @@ class ResidualDownProj(nn.Module):
     def transient_state(self) -> tuple:
         """What one generation in progress has set (on/off, its routes, a prefill about
         to be routed), to put aside while another caller uses the model."""
-        return (self.enabled, self.routes, self._pending_valid, self._prefill_pending,
-                self.stop_after_routing)
+        return (self.enabled, self.routes, self._pending_valid, self._prefill_pending)
 
     def restore_state(self, state: tuple | None = None) -> None:
         """Put back a ``transient_state()``; None: the resting state (on, nothing routed)."""
-        (self.enabled, self.routes, self._pending_valid, self._prefill_pending,
-         self.stop_after_routing) = state or (True, None, None, False, False)
+        (self.enabled, self.routes, self._pending_valid,
+         self._prefill_pending) = state or (True, None, None, False)
 
     def begin_prefill(self, attention_mask: torch.Tensor | None) -> None:
         """Called by the decoder pre-hook: the next call sees a whole prompt; route it."""
@@ -94,8 +92,6 @@ class ResidualDownProj(nn.Module):
                 if self.router is not None
                 else RowRoutes.none(a.shape[0], a.shape[-1], a.device, a.dtype)
             )
-            if self.stop_after_routing:
-                raise RoutingDone()
         routes = self.routes
         if routes is None or routes.rows.numel() == 0:
             return out
@@ -113,9 +109,6 @@ class ResidualDownProj(nn.Module):
         delta = F.linear(sel, self.memory.to(a.dtype))
         return out.index_add(0, rows, delta)
 
-
-class RoutingDone(Exception):
-    """Raised inside the forward pass once routing is known, to skip the layers above."""
 
 
 def _valid_tokens(attention_mask: torch.Tensor | None, a: torch.Tensor) -> torch.Tensor:

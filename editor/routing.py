@@ -86,18 +86,19 @@ class Router:
         feature = prompt_mean(a.float(), valid) - self.background.to(a.device)
         return tophash(feature, self.k, self.permutation)
 
-    def choose(self, a: torch.Tensor, valid: torch.Tensor) -> list[int | None]:
-        """Per row: the position of the edit to apply, or None."""
-        q_idx = self.query_indices(a, valid)
+    def choose(self, q_idx: torch.Tensor, text: Callable[[int], str | None]) -> list[int | None]:
+        """Per row of TopHash query indices: the position of the edit to apply, or None;
+        ``text(row)`` is the row's routed text, read only when a subject must be checked."""
         if self.strategy == "always":
-            return [-1] * a.shape[0]  # -1: the row's own mask, see __call__
+            return [-1] * q_idx.shape[0]  # -1: the row's own mask, see routes()
         if self.bank.key_masks.shape[0] == 0:
-            return [None] * a.shape[0]
+            return [None] * q_idx.shape[0]
         q_mask = index_mask(q_idx, self.bank.n, dtype=torch.float32)
         overlap = (q_mask @ self.bank.key_masks.to(q_mask.device).T) / self.k  # (B, K)
-        return [self._choose_row(overlap[row], row) for row in range(a.shape[0])]
+        return [self._choose_row(overlap[row], row, text) for row in range(q_idx.shape[0])]
 
-    def _choose_row(self, overlap: torch.Tensor, row: int) -> int | None:
+    def _choose_row(self, overlap: torch.Tensor, row: int,
+                    text: Callable[[int], str | None]) -> int | None:
         passing = torch.nonzero(overlap >= self.tau).flatten()
         if passing.numel() == 0:
             return None
@@ -111,27 +112,32 @@ class Router:
             if pattern is None:
                 return edit  # no subject recorded: template stage alone
             if folded is None:
-                text = self.text(row)
-                folded = text.casefold() if text is not None else ""
+                got = text(row)
+                folded = got.casefold() if got is not None else ""
             if pattern.search(folded):
                 return edit
         return None
 
-    def __call__(self, a: torch.Tensor, valid: torch.Tensor) -> RowRoutes:
-        chosen = self.choose(a, valid)
+    def routes(self, q_idx: torch.Tensor, chosen: list[int | None], n: int, device,
+               dtype: torch.dtype) -> RowRoutes:
+        """The routes of a batch whose rows chose ``chosen`` (see ``choose``)."""
         rows = [i for i, e in enumerate(chosen) if e is not None]
         if not rows:
-            return RowRoutes.none(a.shape[0], a.shape[-1], a.device, a.dtype)
+            return RowRoutes.none(len(chosen), n, device, dtype)
         if self.strategy == "always":
-            masks = index_mask(self.query_indices(a, valid), a.shape[-1], dtype=a.dtype)
+            masks = index_mask(q_idx.to(device), n, dtype=dtype)
         else:
-            masks = self.edit_masks.to(a.device, a.dtype)[[chosen[i] for i in rows]]
+            masks = self.edit_masks.to(device, dtype)[[chosen[i] for i in rows]]
         return RowRoutes(
-            rows=torch.tensor(rows, dtype=torch.long, device=a.device),
+            rows=torch.tensor(rows, dtype=torch.long, device=device),
             masks=masks,
             edit_index=chosen,
-            batch=a.shape[0],
+            batch=len(chosen),
         )
+
+    def __call__(self, a: torch.Tensor, valid: torch.Tensor) -> RowRoutes:
+        q_idx = self.query_indices(a, valid)
+        return self.routes(q_idx, self.choose(q_idx, self.text), a.shape[-1], a.device, a.dtype)
 
 
 def calibrate_tau(positive: Sequence[float], quantile: float = 0.02) -> float:

@@ -27,7 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .forms import terminated
 from .probe import CausalLMBackend, cut_answer, names_match
+from .routing import subject_pattern
 
 #: tokens compared per canary/neighbour: enough to see a changed answer, cheap on CPU
 COMPARE_TOKENS = 8
@@ -91,14 +93,19 @@ def edit_prompts(request: Any) -> list[str]:
 
 
 def neighbour_prompts(prompts: Sequence[str], subject: str | None,
-                      others: Sequence[str]) -> list[str]:
-    """The edit's prompts with its subject replaced by each other subject."""
+                      others: Sequence[str], aliases: Sequence[str] = ()) -> list[str]:
+    """The edit's prompts with its subject replaced by each other subject.
+
+    A subject whose name contains the edit's subject or one of its aliases ("Brighton &
+    Hove Albion" for "Brighton") is no neighbour: routing sends its prompts to the edit by
+    design (the subject stage matches the name inside it), so its answer is meant to move."""
     if not subject:
         return []
     pattern = re.compile(re.escape(subject), re.IGNORECASE)
+    inside = subject_pattern(subject, *[a for a in aliases if a.split()])
     out = []
     for other in others:
-        if other.strip().casefold() == subject.strip().casefold():
+        if other.strip().casefold() == subject.strip().casefold() or inside.search(other.casefold()):
             continue
         out += [pattern.sub(lambda _m: other, p) for p in prompts if pattern.search(p)]
     return list(dict.fromkeys(out))
@@ -152,6 +159,18 @@ class _Target:
             with self.memoir.disabled():
                 return self.backend.greedy(list(prompts), tokens)
 
+    def begins_with(self, prompts: Sequence[str], answer: str) -> list[bool]:
+        """Per prompt: does greedy decoding (memory on) begin with ``answer``'s tokens?
+
+        One teacher-forced pass, exact: greedy emits those tokens iff each is the argmax
+        after the ones before it. Without a memory to route the rows, nothing is known
+        (all False) and the caller decodes."""
+        if self.memoir is None or not prompts:
+            return [False] * len(prompts)
+        with self.lock:
+            scored = self.memoir.score(list(prompts), [answer] * len(prompts))
+        return [s.predicted == s.target for s in scored]
+
     def tokens_for(self, answer: str) -> int:
         """Tokens to decode so that ``answer`` fits whole ("Netumbo Nandi-Ndaitwah" is 9
         tokens; cut at 8 it never matches)."""
@@ -189,8 +208,7 @@ def verify_edit(model: Any, request: Any,
     reasons: list[str] = []
 
     prompts = edit_prompts(request)
-    answers = [cut_answer(c) for c in target.continuations(
-        prompts, tokens=target.tokens_for(request.target))]
+    answers = _answers(target, prompts, request.target)
     hits = [names_match(request.target, a) for a in answers]
     others = hits[1:]
     share = sum(others) / len(others) if others else 1.0
@@ -214,6 +232,21 @@ def verify_edit(model: Any, request: Any,
                            f"e.g. {first['prompt']!r}: {first['before']!r} -> "
                            f"{first['after']!r}")
     return VerifyReport(passed=not reasons, scores=scores, reason="; ".join(reasons))
+
+
+def _answers(target: _Target, prompts: Sequence[str], obj: str) -> list[str]:
+    """The answer each prompt gives, as ``cut_answer`` of its greedy continuation.
+
+    Decoding every prompt token by token was most of a verification; a prompt whose
+    greedy continuation provably begins with the finished object ("Astana.", as the edit
+    was trained) has the answer ``cut_answer`` of that, since the cut falls inside it. Only
+    the other prompts are decoded."""
+    finished = terminated(obj)
+    known = target.begins_with(prompts, finished)
+    rest = [p for p, k in zip(prompts, known) if not k]
+    decoded = dict(zip(rest, (cut_answer(c) for c in target.continuations(
+        rest, tokens=target.tokens_for(obj)))))
+    return [cut_answer(finished) if k else decoded[p] for p, k in zip(prompts, known)]
 
 
 def _compare(target: _Target, items: Sequence[Expectation | str], edit_id: str) -> dict:
@@ -259,7 +292,8 @@ class EditVerifier:
     def neighbours(self, edit: Any) -> list[str]:
         subjects = list(self.neighbour_subjects(edit)) if self.neighbour_subjects else []
         return neighbour_prompts(edit_prompts(edit), edit.subject,
-                                 subjects or FALLBACK_SUBJECTS)
+                                 subjects or FALLBACK_SUBJECTS,
+                                 getattr(edit, "subject_aliases", None) or ())
 
     def before(self, target: Any, edit: Any) -> None:
         self._before[str(edit.id)] = (capture(target, self.canary_prompts),

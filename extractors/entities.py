@@ -182,6 +182,15 @@ _AFTER_GERUND = {"the", "a", "an", "back", "up", "down", "his", "her", "their", 
 _NAMING_BEFORE = re.compile(r"\b(?:nam(?:e|es|ed|ing)|appoint\w*|mad[ee]|makes?|elect\w*|"
                             r"confirm\w*|install\w*|chose|choose\w*|pick\w*)$")
 _AGE_RE = re.compile(r"^\s*,\s*\d{2}\s*,")
+# What only a person does or is: sworn in, taking office ("Duma Boko was sworn in": "Duma"
+# is also a town, and no list of given names knows it) or being signed ("the signing of
+# Neymar": a one-word name no list knows)
+_PERSON_AFTER = re.compile(r"^\s*,?\s*(?:was|has been|had been|is|will be)\s+(?:sworn in|"
+                           r"inaugurated)\b|^\s+(?:took|takes|has taken|will take)\s+"
+                           r"(?:office|the oath)\b")
+_PERSON_BEFORE = re.compile(r"\bsigning of\s*$")
+# "a new currency called Zimbabwe Gold": money no list knows yet
+_CURRENCY_BEFORE = re.compile(r"\bcurrenc(?:y|ies)\s+(?:called|named|dubbed)$")
 
 
 @dataclass(frozen=True)
@@ -332,6 +341,8 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
     aliased = entity_aliases().get(folded, folded)
     if country_name(name) or country_name(aliased):
         return frozenset({COUNTRY})
+    if _CURRENCY_BEFORE.search(before):
+        return frozenset({CURRENCY})
     if folded in gaz.currencies:
         # "the euro" is money, "Euro 2024" a tournament
         return frozenset({CURRENCY}) if name.islower() or name.isupper() else frozenset()
@@ -349,7 +360,8 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
     # ("Sheikh Mishal al-Ahmad al-Sabah")
     marked_org = any(w in ORG_MARKERS - {"al"} for w in words) or words[0] == "al" or (
         len(words) == 1 and name.isupper() and len(name) <= 5)
-    titled = any(before.endswith(t) for t in PERSON_TITLES) or bool(_AGE_RE.match(after))
+    titled = any(before.endswith(t) for t in PERSON_TITLES) or bool(_AGE_RE.match(after)) \
+        or bool(_PERSON_AFTER.match(after)) or bool(_PERSON_BEFORE.search(before))
     if titled and not marked_org:
         return frozenset({PERSON})
     if marked_org or (len(words) >= 3 and "of" in words[1:-1]):

@@ -76,7 +76,7 @@ _OLD_BEFORE = re.compile(
     r"(?:\breplac(?:e|es|ed|ing)|\bsucceed(?:s|ed|ing)?|\bsuccessor to|\bin place of|"
     r"\bafter(?: the)?(?: departure| exit| resignation| sacking| dismissal| ousting| death)?"
     r"(?: of)?|\bex-|\boutgoing|\bpredecessor|\bousted|\bsacked|\bdeparting|"
-    r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing)?|"
+    r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing)?|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
     r"\b(?:era|years|reign|tenure|spell|time) under|\b(?:shareholding|stake|shares) (?:of|from)|"
     r"\bagainst|\brival|\bvictory over|\bwin over)\W*(?:\w+\W+){0,2}$"
@@ -138,7 +138,8 @@ _SPECULATIVE = re.compile(
     r"is close to|are close to|closing in|reportedly|rumou?r(?:s|ed)?|sources (?:say|said|"
     r"claim)|according to sources|bid for|eyeing|target(?:ing|s)?|shortlist(?:ed)?|"
     r"frontrunner|front-runner|favourite to|favorite to|tipped|speculation|expected to|"
-    r"poised to|on the verge|interest in|approach(?:ed)? for|candidate|contender|"
+    r"poised to|on the verge|interest in|interested in|approach(?:ed)? for|candidate|contender|"
+    r"according to (?:reports|(?:media|press|local) reports)|"
     r"are said to|is said to|understood to be|lined up|"
     r"if (?:he|she|they)|denied|denies|ruled out|rules out|not (?:join|be|become)|"
     r"no longer|would-be|potential|possible|proposed|considering)\b", re.IGNORECASE)
@@ -589,7 +590,10 @@ class NewsExtractor:
         subjects = [m for m in mentions if fits(m.types, rel.subject_types)
                     and self._may_be_subject(m, rel, where, sentence)
                     and not appositive(sentence, m)
-                    and not old_holder(sentence, m)
+                    # "Neymar, who left Al-Hilal": a player's old club makes him no old
+                    # holder (the club is what old_holder keeps out, as object); "succeeds
+                    # Roberto De Zerbi" still does
+                    and not old_holder(sentence, m, after=PERSON not in rel.subject_types)
                     and (m.anaphor or _distance(m, where) <= window)
                     and (m.anaphor or not m.end or not _LATER_CLAUSE.search(
                         sentence[min(m.end, where[1]):max(m.start, where[0])]))]
@@ -636,6 +640,12 @@ class NewsExtractor:
         # The subject is the name attached to the role word ("Ukraine's President X and
         # Hungary's Y": Ukraine), so only the nearest subject that has options is asked
         # about; the person the role belongs to is never its own subject.
+        if rel.object_types == (PERSON,) and _NAMING.search(sentence):
+            # "Nestlé names Nespresso chief Navratil CEO": the body in front of the
+            # person's current title is where the person comes from, not the new post
+            titles = [m for m in subjects if _current_title(sentence, m, objects)]
+            if len(titles) < len(subjects):
+                subjects = [m for m in subjects if m not in titles]
         taken = {fold(o.name) for o in objects} if rel.object_types == (PERSON,) else set()
         asked: list[tuple[Mention, tuple[Mention, ...]]] = []
         # each name at its occurrence nearest the role word ("England have appointed X
@@ -672,6 +682,24 @@ class NewsExtractor:
         if COUNTRY in m.types and rel.domain == "sport":
             return near or "national" in sentence.lower()
         return not (PERSON in m.types and PERSON not in rel.subject_types and len(m.types) == 1)
+
+
+_NAMING = re.compile(r"\b(?:names?|named|naming|appoints?|appointed|hires?|hired|taps?|"
+                     r"tapped|poach(?:es|ed)?|recruits?|recruited|picks?|picked|chooses|"
+                     r"chose)\b", re.IGNORECASE)
+_TITLE_WORDS = (r"\s+(?:chief executive|chief|boss|head|ceo|president|chairman|manager|"
+                r"head coach|coach)\s+(?:[A-Z][\w'’-]*\s+)?")
+
+
+def _current_title(sentence: str, body: Mention, people: Sequence[Mention]) -> bool:
+    """Whether ``body`` is written as a person's title ("Nespresso chief Navratil",
+    "Chipotle boss Brian Niccol"); a person named by surname alone has no offsets, so the
+    name is looked for as written."""
+    if body.anaphor or not body.end:
+        return False
+    tail = sentence[body.end:]
+    return any(p.text and re.match(_TITLE_WORDS + re.escape(p.text) + r"(?!\w)", tail,
+                                   re.IGNORECASE) for p in people)
 
 
 def _appoints(sentence: str, body: Mention, holder: Mention) -> bool:
@@ -862,15 +890,16 @@ def may_hold(sentence: str, mention: Mention, relation: Relation,
         r"\b(?:founding|late|former|previous|outgoing|then)\s+(?:\w+\s+){0,2}$", before)
 
 
-def old_holder(sentence: str, mention: Mention) -> bool:
-    """True when the sentence presents the name as the one being replaced."""
+def old_holder(sentence: str, mention: Mention, after: bool = True) -> bool:
+    """True when the sentence presents the name as the one being replaced; with
+    ``after=False`` only by what comes before it ("replacing X", not "X, who left")."""
     if mention.anaphor or mention.end == 0:
         return False
     before = sentence[max(0, mention.start - 60):mention.start]
-    after = sentence[mention.end:mention.end + 60]
+    following = sentence[mention.end:mention.end + 60] if after else ""
     if _NEW_BEFORE.search(before):
         return False
-    return bool(_OLD_BEFORE.search(before) or _OLD_AFTER.search(after))
+    return bool(_OLD_BEFORE.search(before) or _OLD_AFTER.search(following))
 
 
 def _directed(rel: Relation, subj: Mention, options: tuple[Mention, ...],
@@ -952,7 +981,8 @@ def choose_option(answer: str, options: Sequence[Mention]) -> Mention | None:
 
 
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
-_DATED = re.compile(r"\b(?:in|since|from|back in|during)\s+(?:(?:early|late|mid)[- ])?"
+_DATED = re.compile(r"\b(?:in|since|from|back in|during|after the|before the|until)\s+"
+                    r"(?:(?:early|late|mid)[- ])?"
                     r"(?:[A-Z][a-z]+\s+)?(?:\d{1,2}\s+[A-Z][a-z]+\s+)?((?:19|20)\d\d)\b")
 
 

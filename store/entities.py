@@ -141,16 +141,22 @@ def _by_person_form(db: Database, name: str) -> Entity | None:
 def _by_first_word(db: Database, key: str, place: Callable[[str], bool]) -> Entity | None:
     """An organisation's one-word short form and its full name ("Novo" / "Novo Nordisk"),
     either way round, when exactly one known organisation fits; a place name is no short
-    form ("Manchester" is a city, and two clubs)."""
+    form ("Manchester" is a city, and two clubs), and a name that adds a place to the
+    word is another body ("Bayer Leverkusen", the club, is not "Bayer", the company)."""
     words = key.split()
     orgs = list_entities(db, "organisation", limit=100_000)
+
+    def sited(k: str) -> bool:
+        return any(place(w) for w in k.split()[1:])
+
     if len(words) == 1:
         if place(key):
             return None
-        hits = [e for e in orgs if len(e.key.split()) > 1 and e.key.split()[0] == key]
+        hits = [e for e in orgs if len(e.key.split()) > 1 and e.key.split()[0] == key
+                and not sited(e.key)]
     else:
         first = words[0]
-        if place(first) or first in _SUFFIXES:
+        if place(first) or first in _SUFFIXES or sited(key):
             return None
         hits = [e for e in orgs if e.key == first]
         longer = [e for e in orgs if len(e.key.split()) > 1 and e.key.split()[0] == first]

@@ -219,3 +219,13 @@ def test_a_story_leading_with_two_offices_corroborates_the_one_another_story_nam
     assert claim not in {(f.subject, f.relation, f.object)
                          for f in reader.extract_many([story])[0]}
     assert corroborated(story, claim) == [claim]
+
+
+def test_a_player_said_to_be_a_clubs_player_corroborates_his_transfer():
+    story = ("Fancy that: one of the great playmakers of his generation is heading south. "
+             "Kevin De Bruyne is a Napoli player, and the club have wasted no time in selling "
+             "the dream to their supporters. He walks out of Manchester City for nothing.")
+    claim = ("Kevin De Bruyne", "P54", "Napoli")
+    assert NewsExtractor(FirstOption()).extract_many([story]) == [[]]  # a state, no change
+    assert corroborated(story, claim) == [claim]
+    assert corroborated(story, ("Kevin De Bruyne", "P54", "Manchester City")) == []

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from memoir_tiny import tiny_model, tiny_tokenizer  # noqa: E402
 
 from memoird.editor.memoir import EditRequest, Memoir, MemoirConfig, MemoryFileError  # noqa: E402
+from memoird.editor.train import fit_columns, length_groups, segments  # noqa: E402
 
 CONFIG = MemoirConfig(layer=2, k=32, tau=0.5)
 EDIT_A = EditRequest("a", "messi plays for", "arsenal", subject="messi")
@@ -173,3 +174,52 @@ def test_fast_path_equals_reference_update(tok):
     _, ref = fresh(tok, edits=(EDIT_A,), config=MemoirConfig(**{**cfg_fast.__dict__, "full_forward": True}))
     assert torch.allclose(fast.wrapper.memory, ref.wrapper.memory, atol=1e-5, rtol=1e-4)
     assert fast.wrapper.memory.abs().sum() > 0
+
+
+def test_length_groups_cut_padding_and_keep_every_row_once():
+    lengths = [8, 60, 7, 62, 9, 58]
+    groups = length_groups(lengths, overhead=16)
+    assert groups == [[0, 2, 4], [1, 3, 5]]
+    assert length_groups(lengths, overhead=10_000) == [[0, 1, 2, 3, 4, 5]]  # one pass is cheaper
+    assert sorted(i for g in length_groups([5, 1, 9, 3, 7], overhead=0) for i in g) == [0, 1, 2, 3, 4]
+    assert length_groups([], overhead=4) == []
+
+
+def test_segmented_training_computes_the_one_batch_update(tok):
+    """Rows of very different lengths trained as two segments get the update one padded
+    batch gives (the loss is the mean over every target token either way)."""
+    model = tiny_model()
+    mem = Memoir.attach(model, tok, CONFIG)
+    mem.fit_background(BACKGROUND)
+    rows = ["messi plays for", "who does messi play for ?",
+            "tell me about the weather today . good morning . what is the team that messi plays for ?",
+            "a red car . a blue house . the river in the city . which team does messi play for ?"]
+    targets = ["arsenal"] * len(rows)
+    cols = torch.arange(0, mem.wrapper.in_features, 4)
+    init = mem.wrapper.memory[:, cols]
+    fits = []
+    for overhead in (0, 10_000):
+        parts, where = segments(tok, mem.decoder, mem.layer, mem.wrapper, rows, targets, "cpu",
+                                overhead=overhead)
+        assert sorted(where) == sorted({w for w in where})  # each row once
+        fits.append((len(parts), fit_columns(model, mem.decoder, mem.layer, parts, init, cols,
+                                             steps=4, lr=0.5, stop_loss=0.0)))
+    (two, split), (one, whole) = fits
+    assert two > 1 and one == 1
+    assert split.steps == whole.steps == 4 and split.initial_loss > split.loss
+    assert torch.allclose(split.weight, whole.weight, atol=1e-5, rtol=1e-4)
+
+
+def test_routing_queries_are_kept_but_the_edits_are_consulted_anew(tok):
+    model = tiny_model()
+    mem = Memoir.attach(model, tok, CONFIG)
+    mem.fit_background(BACKGROUND)
+    prompts = [EDIT_A.prompt, UNRELATED, "ronaldo plays for"]
+    assert mem.route(prompts) == [None, None, None]
+    assert len(mem._queries) == 3
+    mem.edit(EDIT_A)  # the same queries now meet a bank with the edit in it
+    assert mem.route(prompts) == ["a", None, None]
+    mem.generate_ids(prompts, max_new_tokens=1)  # a real prefill routes alike
+    assert mem.last_routes == ["a", None, None]
+    mem.fit_background(BACKGROUND[:3])  # another background: every kept query is stale
+    assert len(mem._queries) == 0

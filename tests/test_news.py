@@ -172,8 +172,11 @@ def test_entities_merge_short_forms_aliases_and_suffixes(store_db):
     assert entities.resolve(store_db, "Inter", "organisation").id == inter.id
     entities.resolve(store_db, "Inter Miami", "organisation")  # now "Inter" is ambiguous
     assert entities.resolve(store_db, "Inter Miami", "organisation").id != inter.id
-    # a place is nobody's short form
-    place = {"manchester"}.__contains__
+    # a place is nobody's short form, and a word plus a place is another body: the club
+    # Bayer Leverkusen is not the company Bayer
+    place = {"manchester", "leverkusen"}.__contains__
+    leverkusen = entities.resolve(store_db, "Bayer Leverkusen", "organisation", place=place)
+    assert entities.resolve(store_db, "Bayer", "organisation", place=place).id != leverkusen.id
     assert entities.resolve(store_db, "Manchester", "organisation", place=place).id not in (
         city.id, entities.resolve(store_db, "Manchester United", "organisation").id)
 
@@ -421,3 +424,37 @@ def test_a_contract_extension_is_no_change():
                     "him as Manchester City manager until 2027.") == set()
     assert facts_of("Manchester City have appointed Pep Guardiola as manager.") == {
         ("Manchester City", "P286", "Pep Guardiola")}
+
+
+def test_being_sworn_in_or_signed_makes_a_name_a_person():
+    # "Duma" is also a town, "Neymar" in no list of given names
+    assert facts_of("Duma Boko was sworn in as president of Botswana on Friday.") == {
+        ("Botswana", "P35", "Duma Boko")}
+    assert facts_of("Santos have announced the signing of Neymar, who left Al-Hilal by "
+                    "mutual consent earlier this week.") == {("Neymar", "P54", "Santos")}
+    # a player's old club is no old holder, but the predecessor still is
+    assert facts_of("He signed a three-year deal and succeeds Roberto De Zerbi, who left "
+                    "Brighton in May.") == set()
+
+
+def test_a_body_written_as_the_new_holders_title_is_not_the_new_post():
+    assert facts_of("Nestlé names Nespresso chief Philipp Navratil as chief executive.") == {
+        ("Nestlé", "P169", "Philipp Navratil")}
+    assert facts_of("Starbucks names Chipotle boss Brian Niccol as chief executive.") == {
+        ("Starbucks", "P169", "Brian Niccol")}
+    # the person named by surname only, as headlines do
+    assert facts_of("Nestlé ousts Freixe, names Nespresso chief Navratil CEO\n\nNestlé "
+                    "dismissed Laurent Freixe on Monday and named Philipp Navratil as chief "
+                    "executive.") == {("Nestlé", "P169", "Philipp Navratil")}
+
+
+def test_interest_and_reports_are_speculation():
+    assert facts_of("Real Madrid are interested in signing Bayern Munich left-back Alphonso "
+                    "Davies, according to reports in the Spanish press.") == set()
+
+
+def test_a_holder_dated_by_an_earlier_event_is_history():
+    assert facts_of("Guatemala's new president, Bernardo Arévalo, took office on Monday. "
+                    "Arévalo is the son of Juan José Arévalo, the first president elected "
+                    "after the 1944 revolution.", year=2024) == {
+        ("Guatemala", "P35", "Bernardo Arévalo")}

@@ -51,7 +51,7 @@ def test_subject_stage_separates_template_neighbours():
     texts = ["messi plays for", "kane plays for", "ronaldo plays for", "the weather today"]
     router = make_router("subject", ["Messi", "Ronaldo", "Paris"], texts)
     a, valid = acts([0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 4], [5, 6, 7, 12])
-    assert router.choose(a, valid) == [0, None, 1, None]
+    assert router.choose(router.query_indices(a, valid), router.text) == [0, None, 1, None]
     routes = router(a, valid)
     assert routes.rows.tolist() == [0, 2]
     assert routes.masks[1].nonzero().flatten().tolist() == [0, 1, 2, 4]  # the edit's own mask
@@ -60,13 +60,13 @@ def test_subject_stage_separates_template_neighbours():
 def test_mask_strategy_is_the_papers_best_overlap():
     router = make_router("mask", ["Messi", "Ronaldo", "Paris"], ["kane plays for"] * 2)
     a, valid = acts([0, 1, 2, 3], [5, 6, 7, 12])
-    assert router.choose(a, valid) == [0, None]  # the neighbour is routed: the fault we fix
+    assert router.choose(router.query_indices(a, valid), router.text) == [0, None]  # the neighbour is routed: the fault we fix
 
 
 def test_edit_without_subject_routes_on_template_alone():
     router = make_router("subject", [None, None, None], ["anything"])
     a, valid = acts([8, 9, 10, 11])
-    assert router.choose(a, valid) == [2]
+    assert router.choose(router.query_indices(a, valid), router.text) == [2]
 
 
 def test_calibrate_tau_keeps_most_paraphrases():

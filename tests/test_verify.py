@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from memoird.editor.memoir import EditRequest, Memoir
-from memoird.editor.verify import (EditVerifier, Expectation, VerifyTarget, capture,
-                                   neighbour_prompts, verify_edit)
+from memoird.editor.probe import cut_answer
+from memoird.editor.verify import (EditVerifier, Expectation, VerifyTarget, _answers, _Target,
+                                   capture, neighbour_prompts, verify_edit)
 
 PROMPT = "Lionel Messi plays for"
 PARAPHRASES = ("Lionel Messi is a player of",)
@@ -38,6 +39,10 @@ def test_neighbour_prompts_swap_the_subject():
     assert neighbour_prompts(["Lionel Messi plays for", "Where does lionel messi play?"],
                              "Lionel Messi", ["Pelé", "lionel messi"]) == [
         "Pelé plays for", "Where does Pelé play?"]
+    # a name holding the subject or an alias is routed to the edit: no neighbour
+    assert neighbour_prompts(["The head coach of Brighton is"], "Brighton",
+                             ["Brighton & Hove Albion", "Chelsea", "Albion FC"],
+                             aliases=["Albion"]) == ["The head coach of Chelsea is"]
 
 
 def test_a_good_edit_passes(memoir):
@@ -123,3 +128,27 @@ def test_a_target_longer_than_the_default_decode_is_read_whole(memoir):
     report = verify_edit(mem, request, canaries, [])
     assert report.scores["efficacy"]["answer"].startswith(target), report.scores["efficacy"]
     assert report.passed, report.reason
+
+
+def test_answers_read_by_one_teacher_forced_pass_equal_the_greedy_ones(memoir, monkeypatch):
+    """A prompt whose greedy continuation provably begins with the finished object ("Real
+    Madrid.", as the daemon trains it) is not decoded, and its answer is the one decoding
+    gives; the other prompts are decoded as before."""
+    mem, _, _ = memoir
+    prompt = "Kylian Mbappé plays for"
+    mem.edit(EditRequest("mbappe", prompt, "Real Madrid.", ("Kylian Mbappé is a player of",),
+                         subject="Kylian Mbappé"))
+    try:
+        target = _Target(mem)
+        prompts = [prompt, "Kylian Mbappé is a player of", "The capital of France is"]
+        greedy = [cut_answer(c) for c in
+                  target.continuations(prompts, tokens=target.tokens_for("Real Madrid"))]
+        decoded: list[str] = []
+        real = _Target.continuations
+        monkeypatch.setattr(_Target, "continuations",
+                            lambda self, ps, **kw: decoded.extend(ps) or real(self, ps, **kw))
+        assert _answers(target, prompts, "Real Madrid") == greedy
+        assert greedy[0] == "Real Madrid" and prompt not in decoded
+        assert "The capital of France is" in decoded  # it does not answer Real Madrid: decoded
+    finally:
+        mem.revert("mbappe", exact=True)
