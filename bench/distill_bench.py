@@ -295,9 +295,12 @@ def kl_one(T: int, args, items: list[dict], loaded, mem, edit_s, base_dir: Path,
     with Timer() as t_total:
         with Timer() as t_teacher:
             examples, misses = distill.teacher_examples(mem, prefixes=args.prefixes)
-            mix = mix_sequences(mem, texts, prompts, config)
+            mix = cached_mix(cache_dir / (f"kl-mix-{T}-{config.text_tokens}-{config.mix_prompts}-"
+                                          f"{config.answer_tokens}-{config.seed}.json"),
+                             lambda: mix_sequences(mem, texts, prompts, config))
             trainer = KLDistiller(mem, examples, mix, config)
-            trainer.prepare(say)
+            # the teacher's batches, kept for reruns that change only the training settings
+            trainer.prepare(say, cache=cache_dir / f"kl-prepared-{T}-{trainer.signature()[:12]}.pt")
         mem.detach()
         with Timer() as t_train:
             report = trainer.train(say)
@@ -317,6 +320,18 @@ def kl_one(T: int, args, items: list[dict], loaded, mem, edit_s, base_dir: Path,
         "prefixes": args.prefixes, "edit_s_total": edit_s,
     }
     return score_candidate(out, loaded, items, args, row)
+
+
+def cached_mix(path: Path, make):
+    """The KL fold's mix (with the teacher's greedy answers) for this T and these settings,
+    from ``path`` when an earlier run wrote it (the memory of a T is itself cached)."""
+    from memoird.editor.kl_distill import Sequence_
+
+    if path.exists():
+        return [Sequence_(x["ids"], x["prompt_len"], x["key"]) for x in json.loads(path.read_text())]
+    mix = make()
+    path.write_text(json.dumps([{"ids": x.ids, "prompt_len": x.prompt_len, "key": x.key} for x in mix]))
+    return mix
 
 
 def fresh(path: Path, keep: bool = False) -> Path:

@@ -30,10 +30,14 @@ memory itself does not answer).
 from __future__ import annotations
 
 import copy
+import hashlib
+import io
+import json
 import logging
 import random
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -42,6 +46,7 @@ from torch import nn
 
 from .distill import (Example, _Captured, _decoder, _float_kwargs, _layer_prefix, _pad_id,
                       _right_pad, text_chunks)
+from .memory_io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +103,6 @@ class _Batch:
     h0: torch.Tensor  # (B, S, d) input of the lowest trained layer
     kwargs: list[dict]  # per layer from the lowest trained one upwards
     valid: torch.Tensor  # (B, S) bool: real positions (whose next token is predicted)
-    weight: torch.Tensor  # (N,) per valid position
     teacher: _Teacher
     answer: torch.Tensor  # (N,) bool: an edit's answer position
     owner: torch.Tensor  # (N,) index of the edit (−1: mix)
@@ -195,10 +199,47 @@ class KLDistiller:
         self._mix_batches: list[_Batch] | None = None
 
     # ------------------------------------------------------------------ inputs
-    def prepare(self, progress: Callable[[str], None] | None = None) -> None:
-        """Teacher distributions and the frozen lower layers' outputs, batch by batch."""
+    def signature(self) -> str:
+        """What the prepared batches depend on: the sequences, the teacher's memory, the
+        lowest trained layer and the batching (not the training settings)."""
+        h = hashlib.sha256()
+        cfg = self.config
+        h.update(json.dumps([self.low, cfg.top_k, cfg.batch_size, cfg.seed]).encode())
+        for s in [*self.edits, None, *self.mix]:
+            h.update(b"|" if s is None else f"{s.key}:{s.prompt_len}:{s.ids};".encode())
+        with torch.no_grad():
+            h.update(self.memoir.wrapper.memory.detach().float().cpu().numpy().tobytes())
+            h.update(self.memoir.wrapper.base.weight.detach().float().cpu().numpy().tobytes())
+        h.update(",".join(self.memoir.edit_ids()).encode())
+        return h.hexdigest()
+
+    def prepare(self, progress: Callable[[str], None] | None = None,
+                cache: str | Path | None = None) -> None:
+        """Teacher distributions and the frozen lower layers' outputs, batch by batch.
+
+        With ``cache`` (a file), they are read from it when it was written for the same
+        inputs (``signature``), else computed and written there: the teacher passes cost
+        more than a few epochs of training, and reruns that change only the training
+        settings need none of them."""
         if self._edit_batches is not None:
             return
+        path = Path(cache) if cache is not None else None
+        if path is not None and path.exists():
+            stored = torch.load(path, map_location=self.device, weights_only=False)
+            if stored.get("signature") == self.signature():
+                self._edit_batches, self._mix_batches = stored["edits"], stored["mix"]
+                if progress:
+                    progress(f"teacher: read from {path}")
+                return
+            log.warning("prepared batches in %s belong to other inputs; recomputing", path)
+        self._compute(progress)
+        if path is not None:
+            buf = io.BytesIO()
+            torch.save({"signature": self.signature(), "edits": self._edit_batches,
+                        "mix": self._mix_batches}, buf)
+            atomic_write_bytes(path, buf.getvalue())
+
+    def _compute(self, progress: Callable[[str], None] | None) -> None:
         bs = self.config.batch_size
         gen = random.Random(self.config.seed)
         index = {k: i for i, k in enumerate(self.edit_keys)}
@@ -228,18 +269,15 @@ class KLDistiller:
         top, top_i = logp.topk(self.config.top_k, -1)
         rest = torch.log1p(-top.exp().sum(-1).clamp(max=1 - 1e-6))
         teacher = _Teacher(top.half().float(), top_i, rest)
-        weight, answer, owner = [], [], []
+        answer, owner = [], []
         for s, row in zip(seqs, inputs):
             for p in range(len(row)):
-                is_answer = s.key is not None and p >= s.prompt_len - 1
-                answer.append(is_answer)
-                weight.append(self.config.answer_weight if is_answer else 1.0)
+                answer.append(s.key is not None and p >= s.prompt_len - 1)
                 owner.append(index[s.key] if s.key is not None else -1)
         with mem.disabled():
             h0, kwargs = self._lower(ids, mask)
         t = lambda x, dt: torch.tensor(x, dtype=dt, device=self.device)  # noqa: E731
-        return _Batch(h0, kwargs, valid, t(weight, torch.float32), teacher,
-                      t(answer, torch.bool), t(owner, torch.long))
+        return _Batch(h0, kwargs, valid, teacher, t(answer, torch.bool), t(owner, torch.long))
 
     def _lower(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, list[dict]]:
         """The lowest trained layer's input and every upper layer's keyword arguments."""
@@ -281,13 +319,15 @@ class KLDistiller:
         logits = self._logits(b)
         kl = coarse_kl(logits, b.teacher)
         same = logits.argmax(-1) == b.teacher.index[:, 0]
-        return (kl * b.weight).sum() / b.weight.sum(), same
+        weight = torch.where(b.answer, self.config.answer_weight, 1.0)
+        return (kl * weight).sum() / weight.sum(), same
 
-    def train(self, progress: Callable[[str], None] | None = None) -> KLReport:
+    def train(self, progress: Callable[[str], None] | None = None,
+              cache: str | Path | None = None) -> KLReport:
         """Adam over the trained weights: one edit batch and one mix batch per step, until
         every edit's answer is reproduced or ``epochs`` passes over the larger stream."""
         started = time.perf_counter()
-        self.prepare(progress)
+        self.prepare(progress, cache)
         assert self._edit_batches is not None and self._mix_batches is not None
         cfg = self.config
         optim = torch.optim.Adam(list(self.params.values()), lr=cfg.lr)

@@ -54,7 +54,7 @@ def test_coarse_kl_is_zero_for_the_teacher_itself_and_positive_otherwise():
     assert (coarse_kl(other, teacher) <= full + 1e-5).all()
 
 
-def test_kl_fold_trains_only_the_memory_layer_and_answers_the_edits_without_memory(memory):
+def test_kl_fold_trains_only_the_memory_layer_and_answers_the_edits_without_memory(memory, tmp_path):
     mem = memory
     model = mem.model
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -66,7 +66,13 @@ def test_kl_fold_trains_only_the_memory_layer_and_answers_the_edits_without_memo
     assert sum(1 for s in mix if s.prompt_len) == len(PROMPTS)
     assert all(len(s.ids) == s.prompt_len + 2 for s in mix if s.prompt_len)
     trainer = KLDistiller(mem, examples, mix, config)
-    trainer.prepare()
+    cache = tmp_path / "prepared.pt"
+    trainer.prepare(cache=cache)
+    # a second run on the same inputs reads the teacher's batches; other inputs recompute
+    again = KLDistiller(mem, examples, mix, config)
+    again.prepare(cache=cache)
+    assert torch.equal(again._mix_batches[0].teacher.logp, trainer._mix_batches[0].teacher.logp)
+    assert KLDistiller(mem, examples[:2], mix, config).signature() != trainer.signature()
     report = trainer.train()
     assert report.edit_accuracy == 1.0, report.history[-3:]
     tensors = trainer.trained_tensors()
