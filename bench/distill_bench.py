@@ -286,11 +286,11 @@ def kl_one(T: int, args, items: list[dict], loaded, mem, edit_s, base_dir: Path,
     served_before = served_answers(mem, items)
     texts, prompts, check = preserved_sample(items)
     config = KLConfig(layers=tuple(args.layers) if args.layers else None,
-                      modules=tuple(args.modules or ("down_proj",)),
+                      modules=tuple(args.modules or KLConfig.modules),
                       lr=args.lr or KLConfig.lr, epochs=args.epochs or KLConfig.epochs,
                       text_tokens=args.text_tokens, mix_prompts=args.mix_prompts,
                       top_k=args.top_k, edit_weight=args.edit_weight,
-                      answer_weight=args.answer_weight)
+                      answer_weight=args.answer_weight, margin=args.margin)
     say = (lambda m: print(m, flush=True)) if args.progress else None
     with Timer() as t_total:
         with Timer() as t_teacher:
@@ -317,6 +317,7 @@ def kl_one(T: int, args, items: list[dict], loaded, mem, edit_s, base_dir: Path,
         "history": report.history, "layers": list(trainer.layers),
         "modules": list(config.modules), "lr": config.lr, "top_k": config.top_k,
         "edit_weight": config.edit_weight, "answer_weight": config.answer_weight,
+        "margin": config.margin,
         "prefixes": args.prefixes, "edit_s_total": edit_s,
     }
     return score_candidate(out, loaded, items, args, row)
@@ -433,7 +434,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="cap every T at this many edits")
     ap.add_argument("--layers", type=int, nargs="*", default=None)
     ap.add_argument("--modules", nargs="+", default=None,
-                    help="trained modules (default: gate, up and down_proj; kl: down_proj)")
+                    help="trained modules (default: gate, up and down_proj)")
     ap.add_argument("--lr", type=float, default=None, help="default: the method's config")
     ap.add_argument("--epochs", type=int, default=None, help="default: the method's config")
     ap.add_argument("--batch-size", type=int, default=distill_default("batch_size"))
@@ -469,6 +470,7 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=distill_default("top_k", "kl"))
     ap.add_argument("--edit-weight", type=float, default=distill_default("edit_weight", "kl"))
     ap.add_argument("--answer-weight", type=float, default=distill_default("answer_weight", "kl"))
+    ap.add_argument("--margin", type=float, default=distill_default("margin", "kl"))
     ap.add_argument("--fold-layer", type=int, default=None)
     ap.add_argument("--fold-ridge", type=float, default=distill_default("ridge", "fold"))
     ap.add_argument("--tag", default=None, help="method name in the rows (default: --method)")

@@ -1,6 +1,6 @@
 """The KL fold (editor/kl_distill.py) on a tiny random Llama with a MEMOIR memory: the coarse
 KL, the teacher it matches (the memory where it routes, the base elsewhere), and a trained
-memory-layer down_proj that answers the edits without memory while the base is untouched."""
+memory-layer MLP that answers the edits without memory while the base is untouched."""
 
 from __future__ import annotations
 
@@ -76,14 +76,16 @@ def test_kl_fold_trains_only_the_memory_layer_and_answers_the_edits_without_memo
     report = trainer.train()
     assert report.edit_accuracy == 1.0, report.history[-3:]
     tensors = trainer.trained_tensors()
-    assert list(tensors) == ["model.layers.2.mlp.down_proj.weight"]
+    assert sorted(tensors) == [f"model.layers.2.mlp.{m}.weight"
+                               for m in ("down_proj", "gate_proj", "up_proj")]
     for n, p in model.named_parameters():  # the served model is never changed
         assert torch.equal(p, before[n]), n
-    # the candidate = the base with the trained tensor, no memory
+    # the candidate = the base with the trained tensors, no memory
     candidate = tiny_model()
+    params = dict(candidate.named_parameters())
     with torch.no_grad():
-        dict(candidate.named_parameters())["model.layers.2.mlp.down_proj.weight"].copy_(
-            tensors["model.layers.2.mlp.down_proj.weight"])
+        for name, value in tensors.items():
+            params[name].copy_(value)
     ok = greedy_em(candidate, mem.tokenizer, [r.prompt for r in EDITS], [r.target for r in EDITS])
     assert all(ok), ok
     assert report.history[-1]["mix_kl"] < report.history[0]["mix_kl"] + 1.0
