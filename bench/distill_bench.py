@@ -19,6 +19,11 @@ package's background prompts and the article text of the other English feeds.
     .venv/bin/python bench/distill_bench.py --T 10 100            # development
     .venv/bin/python bench/distill_bench.py --T 100 1000          # the reported figures
     .venv/bin/python bench/distill_bench.py --T 100 --method fold --append   # closed-form fold
+    .venv/bin/python bench/distill_bench.py --T 100 --method kl --append     # KL to the teacher
+
+The KL fold's teacher batches are cached (``.cache/bench/distill/kl-prepared-*.pt``, keyed by
+their inputs), so a rerun that changes only training settings reports ``wall_s`` without
+the teacher passes (``teacher_s`` says what was spent there).
 """
 
 from __future__ import annotations
