@@ -19,6 +19,11 @@ package's background prompts and the article text of the other English feeds.
     .venv/bin/python bench/distill_bench.py --T 10 100            # development
     .venv/bin/python bench/distill_bench.py --T 100 1000          # the reported figures
     .venv/bin/python bench/distill_bench.py --T 100 --method fold --append   # closed-form fold
+    .venv/bin/python bench/distill_bench.py --T 100 --method kl --append     # KL to the teacher
+
+The KL fold's teacher batches are cached (``.cache/bench/distill/kl-prepared-*.pt``, keyed by
+their inputs), so a rerun that changes only training settings reports ``wall_s`` without
+the teacher passes (``teacher_s`` says what was spent there).
 """
 
 from __future__ import annotations
@@ -134,6 +139,8 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
         return fold_one(T, args, items, loaded, mem, edit_s, base_dir, cache_dir)
     if args.method in ("alphaedit", "memit"):
         return nullspace_one(T, args, items, loaded, mem, edit_s, base_dir, cache_dir)
+    if args.method == "kl":
+        return kl_one(T, args, items, loaded, mem, edit_s, base_dir, cache_dir)
     served_before = served_answers(mem, items)
     with Timer() as t_total:
         with Timer() as t_teacher:
@@ -142,9 +149,12 @@ def run_one(T: int, args, data: list[dict], base_dir: Path, cache_dir: Path) -> 
         teacher_rel = 1 - len(misses) / T
         mem.detach()
         config = distill.DistillConfig(
-            layers=tuple(args.layers) if args.layers else None, lr=args.lr,
-            max_epochs=args.epochs, batch_size=args.batch_size, replay_weight=args.replay_weight,
-            replay_tokens=args.replay_tokens, modules=tuple(args.modules),
+            layers=tuple(args.layers) if args.layers else None,
+            lr=args.lr or distill_default("lr"),
+            max_epochs=args.epochs or distill_default("max_epochs"),
+            batch_size=args.batch_size, replay_weight=args.replay_weight,
+            replay_tokens=args.replay_tokens,
+            modules=tuple(args.modules or ("gate_proj", "up_proj", "down_proj")),
             anchor_weight=args.anchor_weight, anchor_prompts=args.anchor_prompts,
             lora_rank=args.lora_rank, optimizer=args.optimizer, pull=args.pull,
         )
@@ -267,6 +277,69 @@ def nullspace_one(T: int, args, items: list[dict], loaded, mem, edit_s, base_dir
     return score_candidate(out, loaded, items, args, row)
 
 
+def kl_one(T: int, args, items: list[dict], loaded, mem, edit_s, base_dir: Path,
+           cache_dir: Path) -> dict:
+    """KL distillation to the teacher over a mix of text and prompts (editor/kl_distill.py).
+
+    The mix is the null-space folds' preserved sample (extraction sentences and replay
+    feeds; swapped-subject questions, background and CounterFact prompts), minus its check
+    prompts, which only score the candidate (``check_loc``)."""
+    from memoird.editor import distill
+    from memoird.editor.kl_distill import KLConfig, KLDistiller, mix_sequences
+
+    mem.path = None
+    served_before = served_answers(mem, items)
+    texts, prompts, check = preserved_sample(items)
+    config = KLConfig(layers=tuple(args.layers) if args.layers else None,
+                      modules=tuple(args.modules or KLConfig.modules),
+                      lr=args.lr or KLConfig.lr, epochs=args.epochs or KLConfig.epochs,
+                      text_tokens=args.text_tokens, mix_prompts=args.mix_prompts,
+                      top_k=args.top_k, edit_weight=args.edit_weight,
+                      answer_weight=args.answer_weight, margin=args.margin)
+    say = (lambda m: print(m, flush=True)) if args.progress else None
+    with Timer() as t_total:
+        with Timer() as t_teacher:
+            examples, misses = distill.teacher_examples(mem, prefixes=args.prefixes)
+            mix = cached_mix(cache_dir / (f"kl-mix-{T}-{config.text_tokens}-{config.mix_prompts}-"
+                                          f"{config.answer_tokens}-{config.seed}.json"),
+                             lambda: mix_sequences(mem, texts, prompts, config))
+            trainer = KLDistiller(mem, examples, mix, config)
+            # the teacher's batches, kept for reruns that change only the training settings
+            trainer.prepare(say, cache=cache_dir / f"kl-prepared-{T}-{trainer.signature()[:12]}.pt")
+        mem.detach()
+        with Timer() as t_train:
+            report = trainer.train(say)
+        tensors = trainer.trained_tensors()
+        out = fresh(cache_dir / f"candidate-{T}-{args.tag}")
+        distill.write_checkpoint(base_dir, tensors, out, loaded.tokenizer)
+    row = {
+        "model": MODEL, "T": T, "method": args.tag, "wall_s": t_total.wall_s,
+        "train_s": t_train.wall_s, "teacher_s": t_teacher.wall_s,
+        "served_before": served_before, "tensors": tensors, "check_prompts": check,
+        "teacher_rel_em": 1 - len(misses) / T, "examples": len(examples),
+        "mix_sequences": len(mix), "mix_tokens": sum(len(x.ids) for x in mix),
+        "epochs": report.epochs, "train_accuracy": report.edit_accuracy,
+        "history": report.history, "layers": list(trainer.layers),
+        "modules": list(config.modules), "lr": config.lr, "top_k": config.top_k,
+        "edit_weight": config.edit_weight, "answer_weight": config.answer_weight,
+        "margin": config.margin,
+        "prefixes": args.prefixes, "edit_s_total": edit_s,
+    }
+    return score_candidate(out, loaded, items, args, row)
+
+
+def cached_mix(path: Path, make):
+    """The KL fold's mix (with the teacher's greedy answers) for this T and these settings,
+    from ``path`` when an earlier run wrote it (the memory of a T is itself cached)."""
+    from memoird.editor.kl_distill import Sequence_
+
+    if path.exists():
+        return [Sequence_(x["ids"], x["prompt_len"], x["key"]) for x in json.loads(path.read_text())]
+    mix = make()
+    path.write_text(json.dumps([{"ids": x.ids, "prompt_len": x.prompt_len, "key": x.key} for x in mix]))
+    return mix
+
+
 def fresh(path: Path, keep: bool = False) -> Path:
     """``path``, emptied of an earlier run unless ``keep`` (resume)."""
     import shutil
@@ -334,6 +407,11 @@ def score_candidate(out: Path, loaded, items: list[dict], args, row: dict) -> di
                                    distill.greedy_ids(base, loaded.tokenizer, loc_prompts, lengths))
     served_before = row.pop("served_before", None)
     tensors = row.pop("tensors", None)
+    check = row.pop("check_prompts", None)
+    if check:  # the mix's held-out prompts: 8-token greedy answers unchanged
+        ref = distill.greedy_ids(base, loaded.tokenizer, check, 8)
+        row["check_locality"] = sum(x == 1.0 for x in distill.token_agreement(
+            cand, base, loaded.tokenizer, check, ref)) / len(check)
     folded_ids = row.pop("folded_ids", None)
     if folded_ids is None:  # a whole-memory fold: what the candidate answers is folded
         folded_ids = [str(i) for i, ok in enumerate(rel) if ok]
@@ -360,9 +438,10 @@ def main() -> None:
     ap.add_argument("--T", type=int, nargs="+", default=[100, 1000])
     ap.add_argument("--limit", type=int, default=None, help="cap every T at this many edits")
     ap.add_argument("--layers", type=int, nargs="*", default=None)
-    ap.add_argument("--modules", nargs="+", default=["gate_proj", "up_proj", "down_proj"])
-    ap.add_argument("--lr", type=float, default=distill_default("lr"))
-    ap.add_argument("--epochs", type=int, default=distill_default("max_epochs"))
+    ap.add_argument("--modules", nargs="+", default=None,
+                    help="trained modules (default: gate, up and down_proj)")
+    ap.add_argument("--lr", type=float, default=None, help="default: the method's config")
+    ap.add_argument("--epochs", type=int, default=None, help="default: the method's config")
     ap.add_argument("--batch-size", type=int, default=distill_default("batch_size"))
     ap.add_argument("--replay-weight", type=float, default=distill_default("replay_weight"))
     ap.add_argument("--replay-tokens", type=int, default=distill_default("replay_tokens"))
@@ -385,9 +464,18 @@ def main() -> None:
     ap.add_argument("--min-locality", type=float, default=distill_default("min_locality", "nullspace"))
     ap.add_argument("--whole", dest="selective", action="store_false",
                     help="null-space folds: fold the whole memory (no per-edit selection)")
-    ap.add_argument("--method", default="student", choices=("student", "fold", "alphaedit", "memit"),
+    ap.add_argument("--method", default="student",
+                    choices=("student", "fold", "alphaedit", "memit", "kl"),
                     help="student: train MLP layers on the teacher (editor/distill.py); "
-                         "fold: closed-form subject-key fold (editor/fold.py)")
+                         "fold: closed-form subject-key fold (editor/fold.py); alphaedit, "
+                         "memit: memory-layer folds (editor/nullspace.py); kl: KL to the "
+                         "teacher over a text and prompt mix (editor/kl_distill.py)")
+    ap.add_argument("--text-tokens", type=int, default=distill_default("text_tokens", "kl"))
+    ap.add_argument("--mix-prompts", type=int, default=distill_default("mix_prompts", "kl"))
+    ap.add_argument("--top-k", type=int, default=distill_default("top_k", "kl"))
+    ap.add_argument("--edit-weight", type=float, default=distill_default("edit_weight", "kl"))
+    ap.add_argument("--answer-weight", type=float, default=distill_default("answer_weight", "kl"))
+    ap.add_argument("--margin", type=float, default=distill_default("margin", "kl"))
     ap.add_argument("--fold-layer", type=int, default=None)
     ap.add_argument("--fold-ridge", type=float, default=distill_default("ridge", "fold"))
     ap.add_argument("--tag", default=None, help="method name in the rows (default: --method)")
@@ -419,6 +507,7 @@ def main() -> None:
     rows = []
     out_dir = Path(args.out) if args.out else None
     results = (out_dir or REPO / "bench" / "results") / "distill_bench.json"
+    results.parent.mkdir(parents=True, exist_ok=True)
     if args.append and results.exists():
         rows = json.loads(results.read_text())["rows"]
     for T in args.T:
@@ -466,7 +555,10 @@ def distill_default(name: str, method: str = "student"):
     from memoird.editor.fold import FoldConfig
     from memoird.editor.nullspace import NullSpaceConfig
 
-    configs = {"fold": FoldConfig, "nullspace": NullSpaceConfig, "student": DistillConfig}
+    from memoird.editor.kl_distill import KLConfig
+
+    configs = {"fold": FoldConfig, "nullspace": NullSpaceConfig, "student": DistillConfig,
+               "kl": KLConfig}
     return getattr(configs[method](), name)
 
 

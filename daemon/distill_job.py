@@ -9,7 +9,9 @@
    (``editor/nullspace.py``; its summary is kept in ``fold.json``); ``student`` trains MLP
    layers (``editor/distill.py``), its state saved there as it goes.
 3. **Write** the candidate folder ``<data>/checkpoints/distilled-<id>-g<generation>/``
-   (atomically) and register it as a ``candidate`` child of the active checkpoint.
+   (atomically) and register it as a ``candidate`` child of the active checkpoint. A
+   memory-layer fold that holds no edit writes nothing: the job ends ``skipped`` (a copy of
+   the active weights would only fill the disk and the registry).
 4. **Gate** it without memory (``distill_gate.py``): the share of the edits it answers
    (greedy exact match), locality (agreement with the previous base on held-out unrelated
    prompts), perplexity drift on held-out text, and for a selective fold the served match.
@@ -113,6 +115,9 @@ def run_distillation(runtime, *, engine=None, force: bool = False, activate: boo
     if plan is not None and plan.get("finished"):
         _, meta = read_memory(mem_file)
         if meta["generation"] == plan["generation"] and not force:
+            if plan.get("checkpoint_id") is None:
+                return DistillOutcome("skipped", f"the memory (generation {plan['generation']}) "
+                                      "was already folded and the fold held no edit")
             return DistillOutcome("skipped", f"the memory (generation {plan['generation']}) was "
                                   f"already distilled into candidate {plan.get('checkpoint_id')}: "
                                   f"{plan.get('result')}", plan.get("checkpoint_id"))
@@ -186,6 +191,15 @@ def _train_and_gate(runtime, active: Checkpoint, mem_file: Path, run_dir: Path, 
                     tensors, fold = _fold_memory(base, mem_file, texts, plan, cfg.method,
                                                  cfg.min_locality, stop, step_lock)
                     _write_json(run_dir / FOLD, fold)
+                    if not fold["folded"]:
+                        # a copy of the active weights: nothing to gate, activate or keep
+                        # on disk (1 GB per checkpoint at 500M parameters)
+                        return DistillOutcome(
+                            "skipped", f"the {cfg.method} fold holds none of the "
+                            f"{len(plan['edit_ids'])} edits at locality >= {cfg.min_locality} "
+                            "(check locality {:.3f}); no candidate written, the edits stay "
+                            "in memory".format(fold["check_locality"]),
+                            kept=list(plan["edit_ids"]))
                 distill.write_checkpoint(active.path, tensors, folder, base.tokenizer)
                 del tensors
             candidate = registry.register_checkpoint(

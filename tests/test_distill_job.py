@@ -231,3 +231,30 @@ def test_sigkill_mid_run_leaves_live_state_and_rerun_resumes(rt, tiny_base):
     assert outcome.resumed and outcome.training["resumed_from_step"] > 0, outcome
     assert outcome.status == "activated"
     assert registry.active_checkpoint(db).id == outcome.checkpoint_id != base.id
+
+
+def test_fold_that_holds_no_edit_writes_no_candidate(tmp_path, tiny_base, monkeypatch):
+    """A memory-layer fold whose candidate answers none of the edits on its own is a copy
+    of the active weights: the job must end without writing or registering a folder."""
+    from memoird.editor.nullspace import MemoryFold
+
+    # the candidate reproduces no edit, whatever the solve wrote (on the tiny random model
+    # what the fold holds is chance; the selection around it is the real code path)
+    monkeypatch.setattr(MemoryFold, "reproduced", lambda self, delta, ids: [])
+    rt = _runtime(tmp_path / "data", tiny_base, {"MEMOIRD_DISTILL_METHOD": "alphaedit"})
+    try:
+        ids = _apply(rt, EDITS)
+        db = rt.db()
+        base = registry.active_checkpoint(db)
+        outcome = run_distillation(rt, engine=rt.engine, force=True, progress=False)
+        assert outcome.status == "skipped" and "holds none" in outcome.reason, outcome
+        assert outcome.checkpoint_id is None and sorted(outcome.kept) == sorted(ids)
+        assert not list(rt.paths.checkpoints.glob("distilled-*"))
+        assert [c.id for c in registry.list_checkpoints(db)] == [base.id]
+        assert registry.active_checkpoint(db).id == base.id == rt.engine.checkpoint.id
+        assert all(edit_log.get_edit(db, i).status == "applied" for i in ids)
+        again = run_distillation(rt, progress=False)
+        assert again.status == "skipped" and "held no edit" in again.reason, again
+    finally:
+        rt.engine.close()
+        rt.close()
