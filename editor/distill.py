@@ -355,32 +355,7 @@ class Distiller:
         """One no-grad pass: the lowest trained layer's input and every upper layer's
         keyword arguments; with ``last``, also the base's final (normed) hidden state there."""
         ids, mask = _right_pad(seqs, _pad_id(self.tokenizer), self.device)
-        got: dict = {"kwargs": [None] * (len(self.decoder.layers) - self.low)}
-
-        def on_layer(j):
-            def hook(_m, args, kwargs):
-                if j == 0:
-                    got["h0"] = (args[0] if args else kwargs["hidden_states"]).detach().float()
-                got["kwargs"][j] = {k: v for k, v in kwargs.items() if k != "hidden_states"}
-                if j == len(got["kwargs"]) - 1 and last is None:
-                    raise _Captured()
-
-            return hook
-
-        handles = [layer.register_forward_pre_hook(on_layer(j), with_kwargs=True)
-                   for j, layer in enumerate(self.decoder.layers[self.low :])]
-        final = None
-        try:
-            with torch.no_grad():
-                out = self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-            rows = torch.arange(len(seqs), device=self.device)
-            final = out.last_hidden_state[rows, torch.tensor(last, device=self.device)].float()
-        except _Captured:
-            pass
-        finally:
-            for h in handles:
-                h.remove()
-        return got["h0"], [_float_kwargs(k) for k in got["kwargs"]], final
+        return lower_pass(self.decoder, self.low, ids, mask, last)
 
     def _capture_replay(self, unit: Callable[[], ContextManager] = contextlib.nullcontext
                         ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -616,6 +591,40 @@ class _LowRank(nn.Module):
 class _Captured(Exception):
     """Stops a forward pass once the needed activations are recorded."""
 
+
+
+def lower_pass(decoder: nn.Module, low: int, ids: torch.Tensor, mask: torch.Tensor,
+               last: Sequence[int] | None = None
+               ) -> tuple[torch.Tensor, list[dict], torch.Tensor | None]:
+    """One no-grad pass of ``decoder``: layer ``low``'s input and the keyword arguments of
+    every layer from ``low`` up (the pass stops there); with ``last``, it runs to the end
+    and also returns the final (normed) hidden state at each row's position ``last``."""
+    got: dict = {"kwargs": [None] * (len(decoder.layers) - low)}
+
+    def on_layer(j):
+        def hook(_m, args, kwargs):
+            if j == 0:
+                got["h0"] = (args[0] if args else kwargs["hidden_states"]).detach().float()
+            got["kwargs"][j] = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+            if j == len(got["kwargs"]) - 1 and last is None:
+                raise _Captured()
+
+        return hook
+
+    handles = [layer.register_forward_pre_hook(on_layer(j), with_kwargs=True)
+               for j, layer in enumerate(decoder.layers[low:])]
+    final = None
+    try:
+        with torch.no_grad():
+            out = decoder(input_ids=ids, attention_mask=mask, use_cache=False)
+        rows = torch.arange(ids.shape[0], device=ids.device)
+        final = out.last_hidden_state[rows, torch.tensor(last, device=ids.device)].float()
+    except _Captured:
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    return got["h0"], [_float_kwargs(k) for k in got["kwargs"]], final
 
 def _float_kwargs(kwargs: dict) -> dict:
     def conv(v):

@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distill import (Example, _Captured, _decoder, _float_kwargs, _layer_prefix, _pad_id,
-                      _right_pad, text_chunks)
+from .distill import (Example, _decoder, _layer_prefix, _pad_id, _right_pad, lower_pass,
+                      text_chunks)
 from .memory_io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -285,35 +285,9 @@ class KLDistiller:
                 answer.append(s.key is not None and p >= s.prompt_len - 1)
                 owner.append(index[s.key] if s.key is not None else -1)
         with mem.disabled():
-            h0, kwargs = self._lower(ids, mask)
+            h0, kwargs, _ = lower_pass(self.decoder, self.low, ids, mask)
         t = lambda x, dt: torch.tensor(x, dtype=dt, device=self.device)  # noqa: E731
         return _Batch(h0, kwargs, valid, teacher, t(answer, torch.bool), t(owner, torch.long))
-
-    def _lower(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, list[dict]]:
-        """The lowest trained layer's input and every upper layer's keyword arguments."""
-        got: dict = {"kwargs": [None] * (len(self.decoder.layers) - self.low)}
-
-        def on_layer(j):
-            def hook(_m, args, kwargs):
-                if j == 0:
-                    got["h0"] = (args[0] if args else kwargs["hidden_states"]).detach().float()
-                got["kwargs"][j] = {k: v for k, v in kwargs.items() if k != "hidden_states"}
-                if j == len(got["kwargs"]) - 1:
-                    raise _Captured()
-
-            return hook
-
-        handles = [layer.register_forward_pre_hook(on_layer(j), with_kwargs=True)
-                   for j, layer in enumerate(self.decoder.layers[self.low :])]
-        try:
-            with torch.no_grad():
-                self.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-        except _Captured:
-            pass
-        finally:
-            for h in handles:
-                h.remove()
-        return got["h0"], [_float_kwargs(k) for k in got["kwargs"]]
 
     # ------------------------------------------------------------------ steps
     def _logits(self, b: _Batch) -> torch.Tensor:
