@@ -59,3 +59,27 @@ def tiny_model(seed: int = 0):
                 p.mul_(8.0)
     model.generation_config.eos_token_id = None  # generate exactly max_new_tokens
     return model
+
+
+
+#: the fold tests' (nullspace, KL) memory: three tiny edits over this background
+BACKGROUND = ["the river", "good morning", "what is the weather today ?", "a red car", "who sings"]
+
+
+def three_edit_requests() -> list:
+    from memoird.editor.memoir import EditRequest
+
+    return [EditRequest("a", "messi plays for", "arsenal", subject="messi"),
+            EditRequest("b", "the capital of france is", "rome", subject="france"),
+            EditRequest("c", "kane was born in", "madrid", subject="kane")]
+
+
+def memory_with(edits):
+    """A ``Memoir`` on a fresh tiny model (layer 2, k 32, tau 0.5) holding ``edits``."""
+    from memoird.editor.memoir import Memoir, MemoirConfig
+
+    mem = Memoir.attach(tiny_model(), tiny_tokenizer(), MemoirConfig(layer=2, k=32, tau=0.5))
+    mem.fit_background(BACKGROUND)
+    for request in edits:
+        mem.edit(request)
+    return mem

@@ -11,19 +11,14 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from memoir_tiny import tiny_model, tiny_tokenizer  # noqa: E402
+from memoir_tiny import memory_with, three_edit_requests, tiny_model  # noqa: E402
 
 from memoird.editor.distill import greedy_em, teacher_examples  # noqa: E402
 from memoird.editor.kl_distill import (  # noqa: E402
     KLConfig, KLDistiller, _Teacher, coarse_kl, mix_sequences,
 )
-from memoird.editor.memoir import EditRequest, Memoir, MemoirConfig  # noqa: E402
 
-CONFIG = MemoirConfig(layer=2, k=32, tau=0.5)
-BACKGROUND = ["the river", "good morning", "what is the weather today ?", "a red car", "who sings"]
-EDITS = [EditRequest("a", "messi plays for", "arsenal", subject="messi"),
-         EditRequest("b", "the capital of france is", "rome", subject="france"),
-         EditRequest("c", "kane was born in", "madrid", subject="kane")]
+EDITS = three_edit_requests()
 TEXTS = ["the weather today is good . the river is blue and the mountain is green .",
          "a good book about music . who writes a book ? the city of london ."] * 4
 PROMPTS = ["what is the weather today ?", "who sings ?", "tell me about the river",
@@ -32,10 +27,7 @@ PROMPTS = ["what is the weather today ?", "who sings ?", "tell me about the rive
 
 @pytest.fixture(scope="module")
 def memory():
-    mem = Memoir.attach(tiny_model(), tiny_tokenizer(), CONFIG)
-    mem.fit_background(BACKGROUND)
-    for request in EDITS:
-        mem.edit(request)
+    mem = memory_with(EDITS)
     yield mem
     mem.detach()
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from memoir_tiny import tiny_model, tiny_tokenizer  # noqa: E402
+from memoir_tiny import memory_with, three_edit_requests, tiny_model  # noqa: E402
 
-from memoird.editor.memoir import EditRequest, Memoir, MemoirConfig  # noqa: E402
+from memoird.editor.memoir import Memoir  # noqa: E402
 from memoird.editor.nullspace import (  # noqa: E402
     MemoryFold, NullSpaceConfig, alphaedit_delta, memit_delta, null_space_projector,
 )
@@ -73,11 +73,7 @@ def test_memit_update_fits_the_edits_and_moves_preserved_keys_less_than_plain_le
     assert (regularised @ K0).norm() < 0.5 * (plain @ K0).norm()
 
 
-CONFIG = MemoirConfig(layer=2, k=32, tau=0.5)
-BACKGROUND = ["the river", "good morning", "what is the weather today ?", "a red car", "who sings"]
-EDITS = [EditRequest("a", "messi plays for", "arsenal", subject="messi"),
-         EditRequest("b", "the capital of france is", "rome", subject="france"),
-         EditRequest("c", "kane was born in", "madrid", subject="kane")]
+EDITS = three_edit_requests()
 TEXTS = ["the weather today is good . the river is blue and the mountain is green .",
          "a good book about music . who writes a book ? the city of london .",
          "the house of the player is in the city . the car is red ."] * 4
@@ -88,10 +84,7 @@ CHECK = ["tell me about music", "good morning", "the capital of spain is", "who 
 
 @pytest.fixture(scope="module")
 def memory():
-    mem = Memoir.attach(tiny_model(), tiny_tokenizer(), CONFIG)
-    mem.fit_background(BACKGROUND)
-    for request in EDITS:
-        mem.edit(request)
+    mem = memory_with(EDITS)
     yield mem
     mem.detach()
 
