@@ -73,6 +73,9 @@ STOPWORDS = {
     "having", "being", "asked", "few", "fewer", "more", "much", "other", "another",
     "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "twenty",
     "thirty", "forty", "fifty", "sixty", "hundred", "hundreds", "thousands", "dozens",
+    # a question's opening verb ("Did anyone see this coming?")
+    "did", "does", "do", "can", "could", "should", "would", "is", "are", "was", "were",
+    "has", "have", "had",
 }
 # Lower-case words allowed inside a name ("Luiz Inácio Lula da Silva", "Bank of England").
 CONNECTORS = {"de", "da", "do", "dos", "das", "di", "du", "van", "von", "der", "den",
@@ -104,6 +107,10 @@ ORG_MARKERS = {
     "energy", "pharmaceuticals", "entertainment", "media", "studios", "games", "labs",
     "capital", "global", "international", "industries", "semiconductor", "foods",
 }
+# Markers that are one club's own name ("Bayern" for "Bayern Munich"), not a kind of body
+CLUB_WORDS = {"bayern", "juventus", "benfica", "porto", "ajax", "psv", "celtic", "rangers",
+              "borussia", "olympique", "atletico", "hotspur", "villa", "palace", "forest",
+              "albion", "wanderers", "rovers"}
 # Definite descriptions that refer back to an entity of the article, by their head noun:
 # "the club", "the Nordic country", "the Anglo-Dutch consumer goods giant".
 ANAPHOR_HEADS = {
@@ -155,8 +162,11 @@ def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
     return out
 
 
-_WORD_RE = re.compile(r"(?:[A-Z]\.)+(?![a-z])|[^\W\d_](?:[\w'’.\-]*[\w])?|&|\d+(?:[.,]\d+)?",
-                      re.UNICODE)
+_WORD_RE = re.compile(r"(?:[A-Z]\.)+(?![a-z])|[^\W\d_](?:[\w'’.\-]*[\w])?|&|\d+[a-z]{3,}\b|"
+                      r"\d+(?:[.,]\d+)?", re.UNICODE)
+# "49ers", "76ers": a team's name that begins with a figure (not "10mph", "12sec")
+_FIGURE_NAME = re.compile(r"^\d+(?!(?:mph|kph|kmh|kwh|mwh|gwh|sec|secs|min|mins|hrs|yrs|bps)$)"
+                          r"[a-z]{3,}$")
 _ABBREV_RE = re.compile(r"^(?:[A-Za-z]\.)+$")
 _ROLE_AFTER = re.compile(
     r"^\s+(?:leader|boss|chief|manager|coach|head coach|president|chairman|chairwoman|"
@@ -172,6 +182,32 @@ _BEFORE_PREPOSITION = re.compile(r"\s+(?:from|of|for|to|in|on|at|with|by|over|un
                                  r"before|between|among|against|across|about)\b")
 _BARE_MARKERS = {"club", "group", "company", "bank", "party", "council", "league", "team",
                  "fc", "corporation", "firm", "ministry", "government", "parliament"}
+# What a club or company does and a ground never does ("Crystal Palace have named",
+# "Palace's new manager", "Aston Villa boss"): a venue word that ends a body's name
+_AGENT_AFTER = re.compile(
+    r"(?:'s|’s)|\s+(?:have|has|had|are|is|were|was|will|would|said|say|says|confirmed|named|"
+    r"appointed|announced|signed|sacked|beat|lost|won|drew|manager|boss|coach|chairman|"
+    r"owner|owners|fans|players?|striker|defender|midfielder|goalkeeper|captain)\b")
+# What only a company is: bought, merged, listed ("the acquisition of Hess", "shares in
+# Hess", "Hess shares", "Hess's board")
+_BODY_BEFORE = re.compile(r"\b(?:acquisition|takeover|purchase|buyout) of(?: the)?$|"
+                          r"\b(?:stake|shares|shareholding) in$|\bmerger with$")
+_BODY_AFTER = re.compile(r"^(?:'s|’s)?\s+(?:shares|stock|shareholders|board)\b")
+# Lower-case particles that can open a surname written without the given name
+_SURNAME_PARTICLES = {"de", "da", "di", "del", "della", "van", "von", "ten", "ter", "dos", "du"}
+
+
+def _particle_name_follows(toks: Sequence[tuple[str, int, int]], i: int) -> bool:
+    """Whether particles from ``toks[i]`` lead to a capitalised surname ("de la Fuente")."""
+    j = i + 1
+    while j < len(toks) and toks[j][0] in CONNECTORS and j - i <= 2:
+        j += 1
+    return j < len(toks) and _capitalised(toks[j][0]) \
+        and toks[j][0].lower() not in TITLE_WORDS | STOPWORDS
+
+
+# a capitalised number inside a name ("Capital One", "Formula One", "BBC Two")
+_NAME_NUMBERS = {"one", "two", "three", "four", "five"}
 _AMBIGUOUS_CURRENCIES = {"won", "real", "rand", "dram", "lek", "kip", "pula"}
 # Arabic name particles inside a name ("Mishal al-Ahmad al-Sabah")
 _PARTICLE_RE = re.compile(r"^(?:al|el|ad|as|ash|at|az|ben|bin|bint|ibn|abu)-[A-Z]")
@@ -245,7 +281,8 @@ def _tokens(sentence: str) -> list[tuple[str, int, int]]:
 
 
 def _capitalised(word: str) -> bool:
-    return word[:1].isupper() or (len(word) > 1 and word.isupper())
+    return word[:1].isupper() or (len(word) > 1 and word.isupper()) \
+        or bool(_FIGURE_NAME.match(word))
 
 
 def title_case(sentence: str) -> bool:
@@ -271,15 +308,19 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                     and toks[i + 1][0].lower() not in TITLE_WORDS)
         if low == "new" and followed and not current:  # "New Zealand", not "New Prime..."
             current.append(i)
+        elif not current and low in _SURNAME_PARTICLES and word.islower() \
+                and _particle_name_follows(toks, i) \
+                and not (i and _capitalised(toks[i - 1][0])
+                         and toks[i - 1][0].lower() not in STOPWORDS):
+            current.append(i)  # "de la Fuente takes charge", "van Dijk scored"
         elif (_capitalised(word) or (current and _PARTICLE_RE.match(word))) \
-                and low not in STOPWORDS and low not in TITLE_WORDS:
+                and (low not in STOPWORDS or (current and low in _NAME_NUMBERS)) \
+                and low not in TITLE_WORDS:
             current.append(i)
             if re.search(r"(?:'s|’s|s'|s’)$", word):  # a possessive ends the name
                 spans.append(current)
                 current = []
-        elif (current and low in CONNECTORS and i + 1 < len(toks)
-              and _capitalised(toks[i + 1][0])
-              and toks[i + 1][0].lower() not in TITLE_WORDS | STOPWORDS):
+        elif current and low in CONNECTORS and _particle_name_follows(toks, i):
             current.append(i)
         else:
             if current:
@@ -309,7 +350,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             continue  # "the Monumental stadium": a venue
         last = fold(text).split()[-1] if fold(text) else ""
         if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS \
-                or last in VENUES or last in EVENTS or last.endswith(("stadion", "stadium")) \
+                or (last in VENUES and (not _AGENT_AFTER.match(sentence[end:]) or re.search(
+                    r"\b(?:at|in|to|into|from|outside|inside|near|around)\s+$", sentence[:start]))) or last in EVENTS or last.endswith(("stadion", "stadium")) \
                 or fold(text).split()[0] in ("estadio", "stadio", "stade", "stadion", "copa",
                                              "liga", "serie", "coupe", "taca") \
                 or re.search(r"-(?:born|based|led|owned|backed|bound|era|style)$", text):
@@ -358,8 +400,11 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         return frozenset(types | {ORGANISATION})
     # "al" marks a club only in front ("Al-Nassr"); inside a name it is a particle
     # ("Sheikh Mishal al-Ahmad al-Sabah")
-    marked_org = any(w in ORG_MARKERS - {"al"} for w in words) or words[0] == "al" or (
+    marked_org = any(w in ORG_MARKERS - {"al"} for w in words) or words[0] == "al" \
+        or "&" in name or (
         len(words) == 1 and name.isupper() and len(name) <= 5)
+    if _BODY_BEFORE.search(before) or _BODY_AFTER.match(after):
+        return frozenset({ORGANISATION})  # "the acquisition of Hess", "Hess shares"
     titled = any(before.endswith(t) for t in PERSON_TITLES) or bool(_AGE_RE.match(after)) \
         or bool(_PERSON_AFTER.match(after)) or bool(_PERSON_BEFORE.search(before))
     if titled and not marked_org:
@@ -413,17 +458,20 @@ class ArticleEntities:
     seats: dict[str, int] = field(default_factory=dict)  # country -> capital/institution mentions
     inside: set[str] = field(default_factory=set)  # words capitalised inside a sentence
     openings: dict[str, int] = field(default_factory=dict)  # word -> sentences it opens
+    lower: set[str] = field(default_factory=set)  # words written in lower case
 
     def learn(self, sentences: Sequence[str]) -> None:
-        """First pass over the article: every full person name and each name's types."""
-        for sentence in sentences:
-            if title_case(sentence):
-                continue
+        """First pass over the article: how it writes each word, then every full person
+        name and each name's types."""
+        body = [s for s in sentences if not title_case(s)]
+        for sentence in body:
             words = _tokens(sentence)
             self.inside |= {fold(w) for w, start, _ in words if start and _capitalised(w)}
+            self.lower |= {w for w, start, _ in words if start and w.islower()}
             if words:
                 first = fold(re.sub(r"(?:'s|’s)$", "", words[0][0]))
                 self.openings[first] = self.openings.get(first, 0) + 1
+        for sentence in body:
             for text, start, end, before in raw_mentions(sentence):
                 if self.opening_word(text, start, sentence):
                     continue
@@ -431,17 +479,26 @@ class ArticleEntities:
                 name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
                 self.seen[name] = self.seen.get(name, frozenset()) | types \
                     if PERSON not in types or PERSON in self.seen.get(name, {PERSON}) else types
-                if PERSON in types and len(name.split()) >= 2 and name not in self.persons:
+                # a long name that may as well be a body's ("Alibaba Cloud Intelligence",
+                # "A.P. Moller-Maersk") is no person whose short form "Alibaba" would be
+                if PERSON in types and len(name.split()) >= 2 and name not in self.persons \
+                        and (types == {PERSON} or gazetteer().is_given_name(name.split()[0])):
                     self.persons.append(name)
 
     def opening_word(self, text: str, start: int, sentence: str) -> bool:
-        """A capitalised word that opens a sentence before a preposition ("Approval from
-        the league cleared the way") and that no list knows and the article never
-        capitalises elsewhere: an ordinary word, not a name ("Starbucks has named..."
-        opens with a verb after it; a name also opens several sentences)."""
+        """A capitalised word that opens a sentence, that no list knows and the article
+        never capitalises elsewhere, and that stands before a preposition ("Approval
+        from the league cleared the way"), as a section label ("Banking.", "Brief:"), or
+        that the article also writes in lower case ("Shares fell" and "the shares"): an
+        ordinary word, not a name ("Starbucks has named..." opens with a verb after it;
+        a name also opens several sentences)."""
         if start or " " in text.strip() or fold(text) in self.inside \
-                or self.openings.get(fold(text), 0) >= 2 \
-                or not _BEFORE_PREPOSITION.match(sentence[len(text):]):
+                or self.openings.get(fold(text), 0) >= 2:
+            return False
+        rest = sentence[len(text):]
+        if not (_BEFORE_PREPOSITION.match(rest) or not rest.strip(" .:;!?")
+                or rest.startswith(":")
+                or text.lower() in self.lower or re.search(r"-[a-z]", text)):
             return False
         folded = fold(canonical_form(text))
         gaz = gazetteer()
@@ -453,14 +510,29 @@ class ArticleEntities:
         """The article's full name for a short mention ("Slot" -> "Arne Slot")."""
         name = canonical_form(text)
         words = fold(name).split()
+        if len(words) > 1:  # "de la Fuente" for "Luis de la Fuente"
+            longer = [p for p in self.persons if len(fold(p).split()) > len(words)
+                      and fold(p).split()[-len(words):] == words]
+            if len(set(longer)) == 1:
+                return longer[0]
         if len(words) == 1:
+            # a later word of a person's name ("Slot"), or any word of a longer one ("Lula"
+            # in "Luiz Inácio Lula da Silva") -- but the first word of a long name that may
+            # also be a body's is that body's ("Alibaba" in "Alibaba Cloud Intelligence")
             matches = [p for p in self.persons if words[0] in fold(p).split()[1:]
-                       or (len(fold(p).split()) > 2 and words[0] in fold(p).split())]
+                       or (len(fold(p).split()) > 2 and words[0] in fold(p).split()
+                           and (words[0] != fold(p).split()[0]
+                                or self.seen.get(p) == frozenset({PERSON})))]
             if len(set(matches)) == 1:
                 return matches[0]
             orgs = [n for n, t in self.seen.items() if ORGANISATION in t and PERSON not in t
                     and len(fold(n).split()) > 1 and fold(n).split()[0] == words[0]]
-            if not matches and len(set(orgs)) == 1 and words[0] not in ORG_MARKERS \
+            if not orgs and not matches:  # "Palace" for "Crystal Palace"
+                orgs = [n for n, t in self.seen.items() if ORGANISATION in t
+                        and PERSON not in t and len(fold(n).split()) > 1
+                        and fold(n).split()[-1] == words[0]]
+            if not matches and len(set(orgs)) == 1 \
+                    and words[0] not in ORG_MARKERS - VENUES - CLUB_WORDS \
                     and not country_name(name) and words[0] not in gazetteer().cities:
                 return orgs[0]  # "River" for "River Plate", "Atlético" for "Atlético Madrid"
             if not matches and words[0] not in STOPWORDS:
@@ -492,8 +564,14 @@ class ArticleEntities:
                     continue
                 name = self.resolve(text)
                 types = name_types(text, before, sentence[end:end + 16])
-                if name != canonical_form(text):
-                    types = frozenset({PERSON})
+                if name != canonical_form(text) and name in self.persons:
+                    if types == {ORGANISATION}:
+                        # "the acquisition of Hess" in a story that also names John Hess
+                        name = canonical_form(text)
+                    else:
+                        types = frozenset({PERSON})
+                elif name != canonical_form(text):  # "Palace" for "Crystal Palace"
+                    types = self.seen.get(name, types)
                 elif name in self.seen and PERSON in self.seen[name] and PERSON in types:
                     types = self.seen[name] & types or types
                 demonym = bool(country_name(text)) and fold(text) not in {
@@ -540,6 +618,7 @@ class ArticleEntities:
         def weight(n: str) -> float:
             return self.counts.get(n, 0) + self.seats.get(n, 0)
         return max(candidates, key=lambda n: (weight(n), -order[n]))
+
 
 
 def canonical_form(text: str) -> str:

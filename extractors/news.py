@@ -33,7 +33,7 @@ from functools import cached_property
 from typing import Sequence
 
 from .chat import ChatBackend, Conversation, Message
-from .entities import (COUNTRY, ORGANISATION, PERSON, ArticleEntities, Mention, fits, seat_of,
+from .entities import (COUNTRY, CURRENCY, ORGANISATION, PERSON, ArticleEntities, Mention, fits, seat_of,
                        title_case)
 from .normalize import fold
 from .schema import Relation, RelationSchema, render
@@ -121,6 +121,7 @@ _CHANGE = re.compile(
     r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*|"
     r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs? to|passe?s? to|passed back to|"
     r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
+    r"(?:brought|brings|bringing|bring) in|"
     r"(?:gets|got|given|lands|landed|wins|won)\s+(?:the\s+)?(?:top\s+)?(?:job|post|role|reins)|"
     r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
     r"took the reins|"
@@ -150,9 +151,12 @@ _CONTINUES = re.compile(
     r"(?:stays?|remains?|stayed|remained) (?:as|in charge|on as|at the helm))\b",
     re.IGNORECASE)
 # Where a clause that a speculative word cannot reach across begins: a later clause after
-# a semicolon or dash, and parentheticals ("Conte, who could ...", ", with a further 15
+# a semicolon or dash or one that reports what someone warned or said, and parentheticals ("Conte, who could ...", ", with a further 15
 # million in possible add-ons,") that do not hold the news itself.
-_LATER_CLAUSE = re.compile(r";\s|\s[—–]\s")
+_LATER_CLAUSE = re.compile(r";\s|\s[—–]\s|"
+                           # "..., as the fashion house warned that it could slide into a loss"
+                           r"\sas\s+(?:the\s+|its\s+|it\s+)?(?:[\w'’-]+\s+){0,4}?"
+                           r"(?:warned|said|added|cautioned|reported|announced)\b")
 _PARENTHETICAL = re.compile(
     r",\s(?:who|whom|whose|which|with|where|having)\b[^,;]*(?=[,;]|$)"
     # "for 100 million pounds that could rise to 116 million" (not "said that he would")
@@ -372,7 +376,7 @@ class NewsExtractor:
         domain = _domain(text)
         mentions = [entities.mentions(s) for s in sentences]
         latest = max([*(int(y) for y in _DATED.findall(text)), year or 0])
-        named = [self._triggers(s, domain) for s in sentences]
+        named = [self._triggers(s, domain, ms) for s, ms in zip(sentences, mentions)]
         # the article's topic counts every role word; its news only those not about an
         # earlier year ("Mourinho's first head coach job was at Benfica in 2000")
         main = _main_relation(sentences, named)
@@ -561,15 +565,18 @@ class NewsExtractor:
             return []
         return [(main[0], main[1], office.span())]
 
-    def _triggers(self, sentence: str, domain: str | None
+    def _triggers(self, sentence: str, domain: str | None, mentions: Sequence[Mention] = ()
                   ) -> list[tuple[Relation, str | None, tuple[int, int]]]:
+        # a role word inside a name is no role: "Capital One", "the Office of the
+        # Comptroller of the Currency"
+        names = [(m.start, m.end) for m in mentions if not m.anaphor and m.end]
         hits = []
         for rel, trig, excl in self.relations:
             if rel.domain and rel.domain != domain:
                 continue
             cancelled = [m.span() for m in excl.finditer(sentence)] if excl else []
             for m in trig.finditer(sentence):
-                if any(a <= m.start() < b for a, b in cancelled):
+                if any(a <= m.start() < b for a, b in cancelled + names):
                     continue
                 if _FORMER_ROLE.search(sentence[max(0, m.start() - 30):m.start()]) or \
                         _FORMER_OF_NAMES.search(sentence[max(0, m.start() - 80):m.start()]):
@@ -786,7 +793,7 @@ def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Men
     ("president and chief executive of Toyota Motor", "the Senate president")."""
     for m in mentions:
         if m.anaphor or not m.end or m.demonym or fits(m.types, kinds) \
-                or PERSON in m.types and len(m.types) == 1:
+                or PERSON in m.types and len(m.types) == 1 or CURRENCY in m.types:
             continue  # ("CEO of Swedish fashion retailer H&M": an adjective, no body)
         between = sentence[where[1]:m.start]
         if 0 <= m.start - where[1] <= 40 and re.fullmatch(
@@ -911,7 +918,11 @@ def _directed(rel: Relation, subj: Mention, options: tuple[Mention, ...],
     if set(rel.subject_types) & set(rel.object_types) == set():
         return options
     low = sentence.lower()
-    return tuple(o for o in options if _passive_or_of(low, subj, o) is True)
+    owners = [o for o in options if _passive_or_of(low, subj, o) is True]
+    # "HOUSTON - Chevron completed its acquisition of Hess": the buyer is the name
+    # nearest the owned one, the others stand further off the verb
+    nearest = min((_distance(o, (subj.start, subj.end)) for o in owners), default=0)
+    return tuple(o for o in owners if _distance(o, (subj.start, subj.end)) == nearest)
 
 
 _ACQ = r"(?:acquir\w*|bought|buys?|purchas\w*|took over|takes over|take over|takeover|owned|owner)"
@@ -937,9 +948,17 @@ def _owner_patterns(owned: str, owner: str) -> list[str]:
         # "Friedkin bought a controlling stake in Everton"
         rf"{b}\W+(?:\w+\W+){{0,6}}?(?:controlling|majority)\s+(?:stake|shareholding|interest)"
         rf"\s+in\W+(?:\w+\W+){{0,1}}?{a}",
-        # "Microsoft completed its acquisition of Activision Blizzard"
-        rf"{b}\W+(?:\w+\W+){{0,6}}?(?:acquisition|takeover|purchase|ownership|owner)\s+of"
+        # "Microsoft completed its acquisition of Activision Blizzard", "Capital One said on
+        # Sunday it had completed its acquisition of Discover"
+        rf"{b}\W+(?:\w+\W+){{0,8}}?(?:acquisition|takeover|purchase|ownership|owner)\s+of"
         rf"\W+(?:\w+\W+){{0,2}}?{a}",
+        # "Hess is now part of Chevron", "Discover now belongs to Capital One"
+        rf"{a}\W+(?:\w+\W+){{0,3}}?(?:(?:is|are|was|were|has been|have been)\s+)?(?:now\s+)?"
+        rf"(?:part\s+of|belong(?:s|ed)?\s+to|(?:a\s+)?(?:unit|subsidiary|division)\s+of)"
+        rf"\W+(?:\w+\W+){{0,2}}?{b}",
+        # "49ers Enterprises take full control of Leeds United"
+        rf"{b}\W+(?:\w+\W+){{0,3}}?(?:take|takes|took|taken|taking)\s+(?:full\s+)?control"
+        rf"\s+of\W+(?:\w+\W+){{0,2}}?{a}",
         # "Microsoft bought Activision" (not "... bought by ...")
         rf"{b}\W+(?:\w+\W+){{0,4}}?{_ACQ}(?!\s+by)\W+(?:\w+\W+){{0,3}}?{a}",
     ]

@@ -114,4 +114,7 @@ def country_name(text: str) -> str | None:
     language, not France.
     """
     key = fold(clean_entity(text))
-    return _countries().get(key) or _countries().get(_ARTICLE_RE.sub("", key))
+    found = _countries().get(key) or _countries().get(_ARTICLE_RE.sub("", key))
+    if found is None and key.endswith("ans") and " " not in key:
+        found = _countries().get(key[:-1])  # "Austrians", "Nigerians": the people
+    return found

@@ -123,12 +123,14 @@ def _segmenter() -> Any:
     return pysbd.Segmenter(language="en", clean=False)
 
 
-# A wire story's dateline ("BANGKOK, September 5 (Quillstone Wire) - "): where and by whom,
-# not part of the first sentence's content.
+# A wire story's dateline ("BANGKOK, September 5 (Quillstone Wire) - ", "HONG KONG - "):
+# where and by whom, not part of the first sentence's content.
 _DATELINE = re.compile(
     r"^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*)?\s*,\s+(?:[A-Z][a-z]+\.? \d{1,2}|\d{1,2} [A-Z][a-z]+)"
     r"(?:,? \d{4})?\s*(?:\([^)]{1,40}\))?\s*[-–—]+\s*"
-    r"|^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*)?\s*(?:\([^)]{1,40}\))\s*[-–—]+\s*")
+    r"|^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*)?\s*(?:\([^)]{1,40}\))\s*[-–—]+\s*"
+    # "HOUSTON - Chevron completed ...": a place in capitals and a dash, no date
+    r"|^[A-Z][A-Z.'’ ]{2,}(?<! )\s+[-–—]+\s+(?=[A-Z])")
 
 
 def split_sentences(text: str) -> list[str]:

@@ -458,3 +458,50 @@ def test_a_holder_dated_by_an_earlier_event_is_history():
                     "Arévalo is the son of Juan José Arévalo, the first president elected "
                     "after the 1944 revolution.", year=2024) == {
         ("Guatemala", "P35", "Bernardo Arévalo")}
+
+
+def test_owners_named_by_dateline_free_grammar_belonging_and_figures():
+    # a capitals-and-dash dateline is no buyer; the buyer is the name nearest the owned one
+    assert facts_of("Chevron closes Hess deal\n\nHOUSTON - Chevron completed its acquisition "
+                    "of Hess on Friday, after an arbitration panel ruled. John Hess, who led "
+                    "the company, joins Chevron's board.") == {("Hess", "P127", "Chevron")}
+    assert facts_of("With the Exxon challenge dismissed, Hess is now part of Chevron, which "
+                    "closed the 53 billion dollar takeover on Friday.") == {
+        ("Hess", "P127", "Chevron")}
+    # a name that begins with a figure, and "belong to"
+    assert facts_of("For Andrea Radrizzani the exit ends six turbulent years. Leeds United now "
+                    "belong to 49ers Enterprises outright.") == {
+        ("Leeds United", "P127", "49ers Enterprises")}
+    # "Capital" inside "Capital One" is no capital city, and the buyer may say it itself
+    assert facts_of("Capital One Financial said on Sunday it had completed its acquisition "
+                    "of Discover Financial Services, creating the largest credit card issuer "
+                    "in the United States.") == {
+        ("Discover Financial Services", "P127", "Capital One Financial")}
+
+
+def test_a_club_named_like_a_ground_and_names_that_are_bodies_not_people():
+    # "Crystal Palace have named" is the club; "at Selhurst Park" is a ground
+    assert facts_of("Crystal Palace have named Oliver Glasner as their new manager after Roy "
+                    "Hodgson stepped down. Glasner takes over at Selhurst Park on "
+                    "Monday.") == {("Crystal Palace", "P286", "Oliver Glasner")}
+    article = ArticleEntities()
+    sentences = ["Alibaba completed its leadership handover on Sunday.",
+                 "Alibaba Cloud Intelligence will not be spun off.",
+                 "H&M has a new boss.", "Did anyone see this coming?", "Banking.",
+                 "Few Austrians had heard of him.", "So it is official: de la Fuente takes "
+                 "charge.", "Luis de la Fuente, a former full-back, coached the youth sides."]
+    article.learn(sentences)
+    seen = {m.text: m for s in sentences for m in article.mentions(s)}
+    assert seen["Alibaba"].name == "Alibaba" and "organisation" in seen["Alibaba"].types
+    assert seen["H&M"].types == {"organisation"}
+    assert "Did" not in seen and "Banking" not in seen
+    assert seen["Austrians"].name == "Austria"
+    assert seen["de la Fuente"].name == "Luis de la Fuente"
+
+
+def test_a_warning_reported_after_the_news_is_not_its_speculation():
+    assert facts_of("Burberry named Joshua Schulman chief executive on Monday as the fashion "
+                    "house warned that it could slide into a loss.") == {
+        ("Burberry", "P169", "Joshua Schulman")}
+    assert facts_of("Burberry could name Joshua Schulman chief executive, the fashion house "
+                    "said.") == set()
