@@ -87,7 +87,7 @@ VENUES = {"stadium", "arena", "palace", "hall", "street", "square", "airport", "
 EVENTS = {"championship", "championships", "cup", "games", "olympics", "tournament",
           "election", "elections", "summit", "war", "crisis", "conference", "final", "finals",
           "award", "awards", "prize", "trophy", "open", "masters", "grand prix", "festival",
-          "league", "liga", "soccer", "eredivisie", "ligue", "division"}
+          "league", "liga", "soccer", "eredivisie", "ligue", "division", "scudetto", "treble"}
 # Places that are no country, city or organisation (no news relation takes them).
 REGIONS = {"europe", "asia", "africa", "america", "north america", "south america",
            "latin america", "middle east", "oceania", "antarctica", "scandinavia",
@@ -137,6 +137,8 @@ _NOT_MODIFIERS = {
     "of", "and", "or", "to", "in", "for", "by", "with", "at", "on", "as", "is", "was",
     "has", "had", "his", "her", "its", "their", "a", "an", "the", "that", "which", "who",
     "said", "new", "last", "first", "next", "this", "whole", "entire"}
+_SUPERLATIVE = re.compile(r"^(?:[\w\-]+-)?(?:biggest|largest|smallest|oldest|richest|"
+                          r"best|worst|most|least|\w{3,}est)$")
 _ANAPHOR_RE = re.compile(
     r"\bthe\s+((?:[\w'’.\-]+\s+){0,3}?)(" + "|".join(
         re.escape(h) for h in sorted(ANAPHOR_HEADS, key=len, reverse=True)) + r")(?![\w\-])",
@@ -153,6 +155,8 @@ def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
             continue
         if head in _BARE_NOT_ANAPHOR and not modifiers:
             continue
+        if any(_SUPERLATIVE.match(w) for w in modifiers):
+            continue  # "the biggest bank in America": a new one, named later if at all
         if m.group(2)[:1].isupper() and not m.group(2).isupper() and (
                 not modifiers or m.group(1).split()[-1][:1].isupper()):
             continue  # "The Friedkin Group", "the Premier League Club": a name's words
@@ -369,8 +373,22 @@ def currency_mentions(sentence: str) -> list[tuple[str, int, int]]:
                 r"\d\W*(?:\w+illion\W+)?$", sentence[:start]):
             continue  # "won" the election, "real" change: money only after a figure
         if (word.islower() or (word.isupper() and len(word) == 3)) and fold(word) in gaz.currencies:
-            out.append((gaz.currencies[fold(word)], start, end))
+            name = gaz.currencies[fold(word)]
+            qualifier = _QUALIFIER.search(sentence[:start])
+            words = [w for w in fold(qualifier.group(1)).split() if w not in STOPWORDS] \
+                if qualifier else []
+            if name in _HOME_QUALIFIERS and words and \
+                    " ".join(words) not in _HOME_QUALIFIERS[name]:
+                continue  # "the Zimbabwean dollar", "the local dollar": not the US dollar
+            out.append((name, start, end))
     return out
+
+
+# Currencies that a bare word names ("dollar") unless another country's name or "local"
+# qualifies it; the qualifiers that keep them
+_HOME_QUALIFIERS = {"US dollar": {"u s", "us", "american", "united states"},
+                    "pound sterling": {"british", "uk", "u k", "united kingdom"}}
+_QUALIFIER = re.compile(r"\b((?:[A-Z][\w.]*\s+)?[A-Z][\w.]*|local|new|old)\s*$")
 
 
 def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:

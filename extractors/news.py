@@ -419,6 +419,15 @@ class NewsExtractor:
         if main is not None and not any(q.relation is main[0] for q in reading.questions):
             reading.questions += self._article_question(doc, main, sentences, mentions,
                                                         triggered, entities, reading)
+        # a person the article puts into an office ("Roberto De Zerbi is the new head coach
+        # of Marseille") signs for the club as its coach, not as a member of its squad
+        office = {fold(o.name) for q in reading.questions if q.relation.object_types == (PERSON,)
+                  for o in q.options}
+        for q in [q for q in reading.questions if q.relation.subject_types == (PERSON,)
+                  and fold(q.subject.name) in office]:
+            reading.questions.remove(q)
+            reading.rejected.append((q.sentence, f"{q.relation.label}: {q.subject.name} "
+                                     "takes an office in this story"))
         reading.sentences, reading.mentions, reading.triggered = sentences, mentions, triggered
         reading.entities, reading.main = entities, main
         reading.leading = {main[0].id: main} if main else _leading_relations(named)
@@ -1186,7 +1195,9 @@ def _unique(mentions: Sequence[Mention]) -> list[Mention]:
 
 
 def _same_person_as_subject(obj: Mention, subj: Mention) -> bool:
-    return fold(obj.name) in fold(subj.name) or fold(subj.name) in fold(obj.name)
+    # (money may carry its country's name: "Zimbabwe Gold" is Zimbabwe's currency)
+    return PERSON in obj.types and (fold(obj.name) in fold(subj.name)
+                                    or fold(subj.name) in fold(obj.name))
 
 
 def _one(types: set[str] | frozenset[str]) -> str | None:

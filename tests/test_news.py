@@ -505,3 +505,24 @@ def test_a_warning_reported_after_the_news_is_not_its_speculation():
         ("Burberry", "P169", "Joshua Schulman")}
     assert facts_of("Burberry could name Joshua Schulman chief executive, the fashion house "
                     "said.") == set()
+
+
+def test_another_countrys_dollar_is_not_the_us_dollar_and_money_may_carry_its_countrys_name():
+    from memoird.extractors.entities import currency_mentions
+    assert [c for c, _, _ in currency_mentions(
+        "It replaces the Zimbabwean dollar, which lost value against the U.S. dollar, and "
+        "the local dollar notes.")] == ["US dollar"]
+    assert facts_of("HARARE, April 5 - Zimbabwe's central bank on Friday introduced a new "
+                    "currency called Zimbabwe Gold, or ZiG, to replace the Zimbabwean dollar, "
+                    "which has lost most of its value against the U.S. dollar.", 2024) == {
+        ("Zimbabwe", "P38", "Zimbabwe Gold")}
+
+
+def test_a_superlative_description_is_no_anaphor_and_a_new_coach_signs_as_coach():
+    # "the biggest bank in America" is not the headline's first word
+    assert facts_of("Banking crisis live: First Republic finds a home\n\nFirst Republic now "
+                    "belongs to the biggest bank in America. JPMorgan Chase won an overnight "
+                    "auction.") == set()
+    assert facts_of("Marseille make it official: De Zerbi signs for three years\n\nRoberto De "
+                    "Zerbi is the new head coach of Olympique de Marseille.") == {
+        ("Olympique de Marseille", "P286", "Roberto De Zerbi")}
