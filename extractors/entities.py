@@ -87,7 +87,7 @@ VENUES = {"stadium", "arena", "palace", "hall", "street", "square", "airport", "
 EVENTS = {"championship", "championships", "cup", "games", "olympics", "tournament",
           "election", "elections", "summit", "war", "crisis", "conference", "final", "finals",
           "award", "awards", "prize", "trophy", "open", "masters", "grand prix", "festival",
-          "league", "liga", "soccer", "eredivisie", "ligue", "division", "scudetto", "treble"}
+          "league", "liga", "soccer", "eredivisie", "ligue", "division", "scudetto", "treble", "ballon"}
 # Places that are no country, city or organisation (no news relation takes them).
 REGIONS = {"europe", "asia", "africa", "america", "north america", "south america",
            "latin america", "middle east", "oceania", "antarctica", "scandinavia",
@@ -618,6 +618,15 @@ class ArticleEntities:
                 out = [x for x in out if not (start <= x.start and x.end <= end)]
                 out.append(Mention(text, start, end, target, frozenset({kind}), anaphor=True))
         return out
+
+    def protagonist(self) -> str | None:
+        """The person the article names most, at least twice (the first named on a tie):
+        whom "he" or "the midfielder" stands for when a sentence names nobody."""
+        people = [n for n in self.counts if self.seen.get(n) == frozenset({PERSON})
+                  or n in self.persons]
+        best = max(people, key=lambda n: self.counts[n]) if people else None
+        # one name in passing is no protagonist
+        return best if best and self.counts[best] >= 2 else None
 
     def antecedent(self, kind: str) -> str | None:
         """What "the club" or "the country" refers to: the most mentioned name of that

@@ -78,7 +78,8 @@ _OLD_BEFORE = re.compile(
     r"(?: of)?|\bex-|\boutgoing|\bpredecessor|\bousted|\bsacked|\bdeparting|"
     r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing)?|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
-    r"\b(?:era|years|reign|tenure|spell|time) under|\b(?:shareholding|stake|shares) (?:of|from)|"
+    r"\b(?:era|years|reign|tenure|spell|time) under|"
+    r"\b(?:years|seasons|spell|stint) (?:at|with)|\b(?:shareholding|stake|shares) (?:of|from)|"
     r"\bagainst|\brival|\bvictory over|\bwin over)\W*(?:\w+\W+){0,2}$"
     # "former coach X", "former Prime Minister X", "the former head of X", "who ran X";
     # not "former central banker X" (a new prime minister's old job)
@@ -539,7 +540,17 @@ class NewsExtractor:
         if kinds and _role_of_other(sentence, where, mentions[i], kinds):
             reading.rejected.append((sentence, f"{rel.label}: the role is another body's"))
             return []
-        asked = self._questions(doc, rel, role, where, sentence, mentions[i], reading, rivals)
+        own = list(mentions[i])
+        if rel.subject_types == (PERSON,):
+            # "Liverpool signed the midfielder from RB Leipzig": the story's protagonist,
+            # whom it names most -- in this sentence only, never joined to the next (which
+            # may name the club he left)
+            said = _PERSON_DESCRIPTION.search(sentence)
+            target = entities.protagonist() if said else None
+            if target and not any(fold(m.name) == fold(target) for m in own):
+                own.append(Mention(said.group(1), said.start(1), said.end(1), target,
+                                   frozenset({PERSON}), anaphor=True))
+        asked = self._questions(doc, rel, role, where, sentence, own, reading, rivals)
         if asked is None and i + 1 < len(sentences) \
                 and not speculative(sentences[i + 1]) \
                 and not looks_like_instruction(sentences[i + 1]):
@@ -697,9 +708,16 @@ class NewsExtractor:
             return False
         if COUNTRY in m.types and rel.domain == "sport":
             return near or "national" in sentence.lower()
+        if PERSON in rel.subject_types and re.search(r"\bunder\s+$", sentence[:m.start]):
+            return False  # "will work under Massimiliano Allegri": the coach, not the signing
         return not (PERSON in m.types and PERSON not in rel.subject_types and len(m.types) == 1)
 
 
+# A player the sentence does not name ("they had signed the midfielder"); not "he" or "the
+# 25-year-old", which as often stand for the coach being replaced or the one leaving
+_PERSON_DESCRIPTION = re.compile(
+    r"\b([Tt]he (?:\w+ )?(?:midfielder|striker|defender|forward|winger|goalkeeper|playmaker|"
+    r"centre-back|full-back|centre-forward|footballer))\b")
 _NAMING = re.compile(r"\b(?:names?|named|naming|appoints?|appointed|hires?|hired|taps?|"
                      r"tapped|poach(?:es|ed)?|recruits?|recruited|picks?|picked|chooses|"
                      r"chose)\b", re.IGNORECASE)

@@ -526,3 +526,17 @@ def test_a_superlative_description_is_no_anaphor_and_a_new_coach_signs_as_coach(
     assert facts_of("Marseille make it official: De Zerbi signs for three years\n\nRoberto De "
                     "Zerbi is the new head coach of Olympique de Marseille.") == {
         ("Olympique de Marseille", "P286", "Roberto De Zerbi")}
+
+
+def test_years_at_a_club_are_the_old_club_and_the_midfielder_is_the_storys_player():
+    assert facts_of("Karim Benzema joins Saudi champions Al-Ittihad after 14 years at Real "
+                    "Madrid, the club said.", 2023) == {("Karim Benzema", "P54", "Al-Ittihad")}
+    # "the midfielder" stands for the player the story names most (twice at least)
+    assert facts_of("Dominik Szoboszlai grew up in Székesfehérvár. Szoboszlai scored the "
+                    "winner against Iceland. Liverpool confirmed on Sunday that they had "
+                    "signed the midfielder from RB Leipzig.", 2023) == {
+        ("Dominik Szoboszlai", "P54", "Liverpool")}
+    # the coach a player will work under is not the signing
+    assert facts_of("Luka Modrić has joined AC Milan. The 39-year-old will work under "
+                    "Massimiliano Allegri, who signed for the club in May.", 2025) == {
+        ("Luka Modrić", "P54", "AC Milan")}
