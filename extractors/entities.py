@@ -106,6 +106,11 @@ ORG_MARKERS = {
     "ministry", "council", "university", "institute", "agency", "authority", "systems",
     "energy", "pharmaceuticals", "entertainment", "media", "studios", "games", "labs",
     "capital", "global", "international", "industries", "semiconductor", "foods",
+    # the trade in a company's name ("Nippon Steel", "Capital One Financial")
+    "steel", "oil", "petroleum", "mining", "chemicals", "chemical", "electric", "electronics",
+    "telecom", "telecommunications", "insurance", "financial", "bancorp", "brands",
+    "resources", "logistics", "shipping", "motor", "pharma", "therapeutics", "software",
+    "networks", "solutions", "services", "enterprises", "ventures", "automotive", "aerospace",
 }
 # Markers that are one club's own name ("Bayern" for "Bayern Munich"), not a kind of body
 CLUB_WORDS = {"bayern", "juventus", "benfica", "porto", "ajax", "psv", "celtic", "rangers",

@@ -626,6 +626,9 @@ class NewsExtractor:
                         sentence[min(m.end, where[1]):max(m.start, where[0])]))]
         objects = [m for m in mentions if fits(m.types, rel.object_types) and not m.demonym
                    and not old_holder(sentence, m)
+                   # "joins a squad that includes ... Romelu Lukaku": a team-mate
+                   and not (PERSON in rel.subject_types and _TEAM_MATE.search(
+                       sentence[max(0, m.start - 60):m.start]))
                    and not (PERSON in rel.object_types and other_role(sentence, m, rel))
                    and (m.anaphor or m.end == 0
                                                          or _distance(m, where) <= window)]
@@ -718,6 +721,8 @@ class NewsExtractor:
 _PERSON_DESCRIPTION = re.compile(
     r"\b([Tt]he (?:\w+ )?(?:midfielder|striker|defender|forward|winger|goalkeeper|playmaker|"
     r"centre-back|full-back|centre-forward|footballer))\b")
+_TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partner(?:s|ing)?)"
+                        r"\W+(?:[\w'’-]+\W+){0,6}$", re.IGNORECASE)
 _NAMING = re.compile(r"\b(?:names?|named|naming|appoints?|appointed|hires?|hired|taps?|"
                      r"tapped|poach(?:es|ed)?|recruits?|recruited|picks?|picked|chooses|"
                      r"chose)\b", re.IGNORECASE)

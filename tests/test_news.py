@@ -540,3 +540,12 @@ def test_years_at_a_club_are_the_old_club_and_the_midfielder_is_the_storys_playe
     assert facts_of("Luka Modrić has joined AC Milan. The 39-year-old will work under "
                     "Massimiliano Allegri, who signed for the club in May.", 2025) == {
         ("Luka Modrić", "P54", "AC Milan")}
+
+
+def test_a_trade_word_makes_a_company_and_a_team_mate_is_no_club():
+    from memoird.extractors.entities import name_types
+    assert name_types("Nippon Steel") == {"organisation"}
+    assert name_types("Capital One Financial") == {"organisation"}
+    assert facts_of("Kevin De Bruyne has joined Napoli, the club said. He joins a squad that "
+                    "includes Scott McTominay and his Belgium teammate Romelu Lukaku.", 2025) == {
+        ("Kevin De Bruyne", "P54", "Napoli")}
