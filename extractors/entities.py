@@ -215,6 +215,10 @@ def _particle_name_follows(toks: Sequence[tuple[str, int, int]], i: int) -> bool
         and toks[j][0].lower() not in TITLE_WORDS | STOPWORDS
 
 
+# "Cambodia's former leader Hun Sen": a country named for someone's past office
+_PAST_LEADER_AFTER = re.compile(r"^(?:'s|’s)\s+(?:former|ex-|late|then|one-time)\s*(?:\w+\s+){0,2}?"
+                                r"(?:leader|president|prime minister|premier|ruler|king|"
+                                r"chancellor|strongman|head of state|dictator)\b")
 # a capitalised number inside a name ("Capital One", "Formula One", "BBC Two")
 _NAME_NUMBERS = {"one", "two", "three", "four", "five"}
 _AMBIGUOUS_CURRENCIES = {"won", "real", "rand", "dram", "lek", "kip", "pula"}
@@ -482,6 +486,7 @@ class ArticleEntities:
     inside: set[str] = field(default_factory=set)  # words capitalised inside a sentence
     openings: dict[str, int] = field(default_factory=dict)  # word -> sentences it opens
     lower: set[str] = field(default_factory=set)  # words written in lower case
+    past: dict[str, int] = field(default_factory=dict)  # name -> "X's former leader" mentions
 
     def learn(self, sentences: Sequence[str]) -> None:
         """First pass over the article: how it writes each word, then every full person
@@ -613,6 +618,8 @@ class ArticleEntities:
                     + "|" + sentence[mention.end:mention.end + 14]):
                 self.seats[seat] = self.seats.get(seat, 0) + 1
             self.counts[mention.name] = self.counts.get(mention.name, 0) + 1
+            if _PAST_LEADER_AFTER.match(sentence[mention.end:]):
+                self.past[mention.name] = self.past.get(mention.name, 0) + 1
             for kind in mention.types - {PERSON}:
                 self.recent[kind] = mention.name
         for text, start, end, kind in anaphors(sentence):
@@ -636,16 +643,19 @@ class ArticleEntities:
     def antecedent(self, kind: str) -> str | None:
         """What "the club" or "the country" refers to: the most mentioned name of that
         type so far (the story's protagonist), the first one named on a tie (news names
-        its protagonist first)."""
+        its protagonist first). A name met only as the owner of someone's past office
+        ("a call with Cambodia's former leader Hun Sen") is another country's."""
         order = {n: i for i, n in enumerate([*self.counts, *self.seats])}
         candidates = [n for n, t in self.seen.items() if kind in t and PERSON not in t
-                      and self.counts.get(n)]
+                      and self.counts.get(n, 0) > self.past.get(n, 0)]
         if kind == COUNTRY:
             # a country the article names through its capital or parliament ("the
             # Knesset approved...", "in Riga") counts as named
             candidates += [n for n in self.seats if n not in candidates]
         if not candidates:
-            return self.recent.get(kind)
+            recent = self.recent.get(kind)
+            return recent if recent and self.counts.get(recent, 0) > self.past.get(recent, 0) \
+                else None
 
         def weight(n: str) -> float:
             return self.counts.get(n, 0) + self.seats.get(n, 0)

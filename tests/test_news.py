@@ -549,3 +549,11 @@ def test_a_trade_word_makes_a_company_and_a_team_mate_is_no_club():
     assert facts_of("Kevin De Bruyne has joined Napoli, the club said. He joins a squad that "
                     "includes Scott McTominay and his Belgium teammate Romelu Lukaku.", 2025) == {
         ("Kevin De Bruyne", "P54", "Napoli")}
+
+
+def test_a_country_named_only_for_someones_former_leader_is_not_the_storys():
+    # the kingdom is Thailand, which the story never names; Cambodia is Hun Sen's
+    assert facts_of("A week after the court removed Paetongtarn Shinawatra over a leaked "
+                    "call with Cambodia's former leader Hun Sen, the kingdom's lawmakers met "
+                    "to choose her successor. The premiership went to Anutin Charnvirakul, "
+                    "the leader of the Bhumjaithai party.", 2025) == set()
