@@ -196,7 +196,8 @@ _BARE_MARKERS = {"club", "group", "company", "bank", "party", "council", "league
 _AGENT_AFTER = re.compile(
     r"(?:'s|’s)|\s+(?:have|has|had|are|is|were|was|will|would|said|say|says|confirmed|named|"
     r"appointed|announced|signed|sacked|beat|lost|won|drew|manager|boss|coach|chairman|"
-    r"owner|owners|fans|players?|striker|defender|midfielder|goalkeeper|captain)\b")
+    r"owner|owners|fans|players?|striker|defender|midfielder|goalkeeper|captain)\b"
+    r"|\s+\d+\s*[-–]\s*\d+")  # "Crystal Palace 0-0 Burnley"
 # What only a company is: bought, merged, listed ("the acquisition of Hess", "shares in
 # Hess", "Hess shares", "Hess's board")
 _BODY_BEFORE = re.compile(r"\b(?:acquisition|takeover|purchase|buyout) of(?: the)?$|"
@@ -352,6 +353,7 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                 and span[0] + 1 < len(toks) and toks[span[0] + 1][0].lower() in _AFTER_GERUND:
             continue  # "Bringing back a former boss...": a verb that opens the sentence
         text = sentence[start:end]
+        possessive = bool(re.search(r"(?:'s|’s|'|’)$", text))
         text = re.sub(r"(?:'s|’s|'|’)$", "", text)
         if fold(text) in _BARE_MARKERS:
             continue  # "Club president Jorge Brito": a word of a name, not a name
@@ -363,7 +365,7 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             continue  # "the Monumental stadium": a venue
         last = fold(text).split()[-1] if fold(text) else ""
         if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS \
-                or (last in VENUES and (not _AGENT_AFTER.match(sentence[end:]) or re.search(
+                or (last in VENUES and (not (possessive or _AGENT_AFTER.match(sentence[end:])) or re.search(
                     r"\b(?:at|in|to|into|from|outside|inside|near|around)\s+$", sentence[:start]))) or last in EVENTS or last.endswith(("stadion", "stadium")) \
                 or fold(text).split()[0] in ("estadio", "stadio", "stade", "stadion", "copa",
                                              "liga", "serie", "coupe", "taca") \

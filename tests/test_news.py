@@ -484,6 +484,13 @@ def test_a_club_named_like_a_ground_and_names_that_are_bodies_not_people():
     assert facts_of("Crystal Palace have named Oliver Glasner as their new manager after Roy "
                     "Hodgson stepped down. Glasner takes over at Selhurst Park on "
                     "Monday.") == {("Crystal Palace", "P286", "Oliver Glasner")}
+    # a ground's word ending a club's possessive or a score line is the club's name
+    live = ArticleEntities()
+    lines = ["It's the first match in charge for Crystal Palace's new manager.",
+             "Half-time: Crystal Palace 0-0 Burnley."]
+    live.learn(lines)
+    assert [[m.name for m in live.mentions(s)] for s in lines] == [
+        ["Crystal Palace"], ["Crystal Palace", "Burnley"]]
     article = ArticleEntities()
     sentences = ["Alibaba completed its leadership handover on Sunday.",
                  "Alibaba Cloud Intelligence will not be spun off.",
