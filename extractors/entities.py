@@ -87,7 +87,8 @@ VENUES = {"stadium", "arena", "palace", "hall", "street", "square", "airport", "
 EVENTS = {"championship", "championships", "cup", "games", "olympics", "tournament",
           "election", "elections", "summit", "war", "crisis", "conference", "final", "finals",
           "award", "awards", "prize", "trophy", "open", "masters", "grand prix", "festival",
-          "league", "liga", "soccer", "eredivisie", "ligue", "division", "scudetto", "treble", "ballon"}
+          "league", "liga", "soccer", "eredivisie", "ligue", "division", "scudetto", "treble",
+          "ballon"}
 # Places that are no country, city or organisation (no news relation takes them).
 REGIONS = {"europe", "asia", "africa", "america", "north america", "south america",
            "latin america", "middle east", "oceania", "antarctica", "scandinavia",
@@ -217,8 +218,8 @@ def _particle_name_follows(toks: Sequence[tuple[str, int, int]], i: int) -> bool
 
 
 # "Cambodia's former leader Hun Sen": a country named for someone's past office
-_PAST_LEADER_AFTER = re.compile(r"^(?:'s|’s)\s+(?:former|ex-|late|then|one-time)\s*(?:\w+\s+){0,2}?"
-                                r"(?:leader|president|prime minister|premier|ruler|king|"
+_PAST_LEADER_AFTER = re.compile(r"^(?:'s|’s)\s+(?:former|ex-|late|then|one-time)\s*"
+                                r"(?:\w+\s+){0,2}?(?:leader|president|prime minister|premier|ruler|king|"
                                 r"chancellor|strongman|head of state|dictator)\b")
 # a capitalised number inside a name ("Capital One", "Formula One", "BBC Two")
 _NAME_NUMBERS = {"one", "two", "three", "four", "five"}
@@ -307,6 +308,13 @@ def title_case(sentence: str) -> bool:
     return len(words) >= 3 and sum(not _capitalised(w) for w in words) <= len(words) // 10
 
 
+def _club_at_ground(sentence: str, start: int, end: int, possessive: bool) -> bool:
+    """Whether a name ending in a ground's word acts as a club ("Crystal Palace have named",
+    "Crystal Palace's new manager"), which a ground met "at" or "in" never does."""
+    return (possessive or bool(_AGENT_AFTER.match(sentence[end:]))) and not re.search(
+        r"\b(?:at|in|to|into|from|outside|inside|near|around)\s+$", sentence[:start])
+
+
 def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
     """Capitalised name spans of a sentence: (text, start, end, title before it)."""
     toks = _tokens(sentence)
@@ -365,8 +373,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             continue  # "the Monumental stadium": a venue
         last = fold(text).split()[-1] if fold(text) else ""
         if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS \
-                or (last in VENUES and (not (possessive or _AGENT_AFTER.match(sentence[end:])) or re.search(
-                    r"\b(?:at|in|to|into|from|outside|inside|near|around)\s+$", sentence[:start]))) or last in EVENTS or last.endswith(("stadion", "stadium")) \
+                or (last in VENUES and not _club_at_ground(sentence, start, end, possessive)) \
+                or last in EVENTS or last.endswith(("stadion", "stadium")) \
                 or fold(text).split()[0] in ("estadio", "stadio", "stade", "stadion", "copa",
                                              "liga", "serie", "coupe", "taca") \
                 or re.search(r"-(?:born|based|led|owned|backed|bound|era|style)$", text):

@@ -33,8 +33,8 @@ from functools import cached_property
 from typing import Sequence
 
 from .chat import ChatBackend, Conversation, Message
-from .entities import (COUNTRY, CURRENCY, ORGANISATION, PERSON, ArticleEntities, Mention, fits, seat_of,
-                       title_case)
+from .entities import (COUNTRY, CURRENCY, ORGANISATION, PERSON, ArticleEntities, Mention, fits,
+                       seat_of, title_case)
 from .normalize import fold
 from .schema import Relation, RelationSchema, render
 from .triples import ExtractedFact, UnitReport, dedup, defuse, looks_like_instruction, \
@@ -152,8 +152,9 @@ _CONTINUES = re.compile(
     r"(?:stays?|remains?|stayed|remained) (?:as|in charge|on as|at the helm))\b",
     re.IGNORECASE)
 # Where a clause that a speculative word cannot reach across begins: a later clause after
-# a semicolon or dash or one that reports what someone warned or said, and parentheticals ("Conte, who could ...", ", with a further 15
-# million in possible add-ons,") that do not hold the news itself.
+# a semicolon or dash or one that reports what someone warned or said, and parentheticals
+# ("Conte, who could ...", ", with a further 15 million in possible add-ons,") that do not
+# hold the news itself.
 _LATER_CLAUSE = re.compile(r";\s|\s[—–]\s|"
                            # "..., as the fashion house warned that it could slide into a loss"
                            r"\sas\s+(?:the\s+|its\s+|it\s+)?(?:[\w'’-]+\s+){0,4}?"
@@ -422,8 +423,8 @@ class NewsExtractor:
                                                         triggered, entities, reading)
         # a person the article puts into an office ("Roberto De Zerbi is the new head coach
         # of Marseille") signs for the club as its coach, not as a member of its squad
-        office = {fold(o.name) for q in reading.questions if q.relation.object_types == (PERSON,)
-                  for o in q.options}
+        office = {fold(o.name) for q in reading.questions
+                  if q.relation.object_types == (PERSON,) for o in q.options}
         for q in [q for q in reading.questions if q.relation.subject_types == (PERSON,)
                   and fold(q.subject.name) in office]:
             reading.questions.remove(q)
