@@ -377,7 +377,11 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                 or last in EVENTS or last.endswith(("stadion", "stadium")) \
                 or fold(text).split()[0] in ("estadio", "stadio", "stade", "stadion", "copa",
                                              "liga", "serie", "coupe", "taca") \
-                or re.search(r"-(?:born|based|led|owned|backed|bound|era|style)$", text):
+                or re.search(r"-(?:born|based|led|owned|backed|bound|era|style|aligned|trained|"
+                             r"educated|run|listed|funded|linked|leaning|friendly)$", text) \
+                or re.match(r"(?:[Ee]x|[Pp]ro|[Aa]nti|[Nn]on|[Pp]ost|[Pp]re)-", text):
+            # "Iran-aligned parties", "Harvard-trained", "Ex-NATO general Pavel": words
+            # about a name, not names
             continue
         before = " ".join(w.lower() for w, _, _ in toks[max(0, span[0] - 3):span[0]])
         out.append((text, start, start + len(text), before))

@@ -100,7 +100,7 @@ _OLD_AFTER = re.compile(
     r"gave up|give up|gives up|bows? out|bowed out|abdicat\w*|came to an end|ended|"
     r"(?:\w+\W+){0,4}?(?:ended|came to an end|was over)|"
     r"(?:left|leaves|leaving) office|"
-    r"retired|lost|stood down|announced (?:his|her) resignation|was replaced|is replaced|"
+    r"(?<!\ba )(?<!\bthe )retired|lost|stood down|(?:\w+\W+){0,1}?since (?:he|she) was|announced (?:his|her) resignation|was replaced|is replaced|"
     r"will step down|exit|heads? for the exit|headed for the exit|on (?:his|her) way out|"
     r"(?:\w+\W+){0,1}?(?:boss|chief executive|ceo|coach|manager|president|prime minister|"
     r"premier|chancellor|owner|leader|in charge|in office|in the job|in the role|at the helm)"
@@ -625,8 +625,12 @@ class NewsExtractor:
                     and (m.anaphor or _distance(m, where) <= window)
                     and (m.anaphor or not m.end or not _LATER_CLAUSE.search(
                         sentence[min(m.end, where[1]):max(m.start, where[0])]))]
+        # a description standing for a name the sentence leaves ("a Chelsea boy since he
+        # was six, has joined Manchester United, the club said") is no new holder either
+        left = {fold(m.name) for m in mentions if not m.anaphor and old_holder(sentence, m)}
         objects = [m for m in mentions if fits(m.types, rel.object_types) and not m.demonym
                    and not old_holder(sentence, m)
+                   and not (m.anaphor and fold(m.name) in left)
                    # "joins a squad that includes ... Romelu Lukaku": a team-mate
                    and not (PERSON in rel.subject_types and _TEAM_MATE.search(
                        sentence[max(0, m.start - 60):m.start]))

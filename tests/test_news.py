@@ -564,3 +564,17 @@ def test_a_country_named_only_for_someones_former_leader_is_not_the_storys():
                     "call with Cambodia's former leader Hun Sen, the kingdom's lawmakers met "
                     "to choose her successor. The premiership went to Anutin Charnvirakul, "
                     "the leader of the Bhumjaithai party.", 2025) == set()
+
+
+def test_words_about_a_name_a_company_president_and_a_boyhood_club_are_no_holders():
+    # "a retired army general" describes the new president; "who retired" would not
+    assert facts_of("Petr Pavel, a retired army general, was sworn in as president of the "
+                    "Czech Republic on Thursday.") == {("Czech Republic", "P35", "Petr Pavel")}
+    assert [m.text for m in ArticleEntities().mentions(
+        "Ex-NATO general Pavel was backed by Iran-aligned parties.")] == ["Pavel"]
+    assert facts_of("On Friday CVS Health said David Joyner had taken over as president and "
+                    "chief executive, effective immediately.") == {
+        ("CVS Health", "P169", "David Joyner")}
+    # "the club" here is not the boyhood club the sentence says he grew up at
+    assert facts_of("Mason Mount, a Chelsea boy since he was six, has joined Manchester "
+                    "United, the club said.", 2023) == {("Mason Mount", "P54", "Manchester United")}
