@@ -88,7 +88,7 @@ EVENTS = {"championship", "championships", "cup", "games", "olympics", "tourname
           "election", "elections", "summit", "war", "crisis", "conference", "final", "finals",
           "award", "awards", "prize", "trophy", "open", "masters", "grand prix", "festival",
           "league", "liga", "soccer", "eredivisie", "ligue", "division", "scudetto", "treble",
-          "ballon"}
+          "ballon", "season", "player"}  # "our Player of the Season"
 # Places that are no country, city or organisation (no news relation takes them).
 REGIONS = {"europe", "asia", "africa", "america", "north america", "south america",
            "latin america", "middle east", "oceania", "antarctica", "scandinavia",

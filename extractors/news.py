@@ -97,8 +97,10 @@ _OLD_AFTER = re.compile(
     r"resigned|resigns|(?<!having )left|leaves|departed|was sacked|was dismissed|was ousted|quit|"
     r"(?:is|was|will be|is to be|has been|is being) (?:replaced|succeeded)|"
     r"(?:has |had )?relinquish\w*|hand(?:s|ed|ing)? over|steps? aside|stepped aside|"
-    r"gave up|give up|gives up|bows? out|bowed out|abdicat\w*|came to an end|ended|"
-    r"(?:\w+\W+){0,4}?(?:ended|came to an end|was over)|"
+    # (not "X ended months of speculation by confirming Y")
+    r"gave up|give up|gives up|bows? out|bowed out|abdicat\w*|came to an end|"
+    r"ended(?!\s+(?:\w+\s+){0,2}?of\b)|"
+    r"(?:\w+\W+){0,4}?(?:ended(?!\s+(?:\w+\s+){0,2}?of\b)|came to an end|was over)|"
     r"(?:left|leaves|leaving) office|"
     r"(?<!\ba )(?<!\bthe )retired|lost|stood down|(?:\w+\W+){0,1}?since (?:he|she) was|announced (?:his|her) resignation|was replaced|is replaced|"
     r"will step down|exit|heads? for the exit|headed for the exit|on (?:his|her) way out|"
@@ -122,7 +124,8 @@ _CHANGE = re.compile(
     r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*|"
     r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs? to|passe?s? to|passed back to|"
     r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
-    r"(?:brought|brings|bringing|bring) in|"
+    r"(?:brought|brings|bringing|bring) in|belonged to|"
+    r"(?:begins?|began|starts?|started) (?:his|her|their) (?:first|new)|"
     r"(?:gets|got|given|lands|landed|wins|won)\s+(?:the\s+)?(?:top\s+)?(?:job|post|role|reins)|"
     r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
     r"took the reins|"
@@ -165,6 +168,9 @@ _PARENTHETICAL = re.compile(
     r"|(?<!said)(?<!says)(?<!announced)(?<!confirmed)(?<!reported)(?<!believes)(?<!hopes)"
     r"(?<!expects)(?<!insists)(?<!claims)\s(?:that|which)\s+(?:could|might|may|would)\b"
     r"[^,;]*(?=[,;]|$)")
+# Speculation that the news has put to rest
+_SPECULATION_OVER = re.compile(r"\b(?:end(?:s|ed|ing)?|after|following|put an end to)\s+"
+                               r"(?:\w+\s+){0,3}?of\s+$", re.IGNORECASE)
 _MONTH_MAY = re.compile(r"\bMay(?=\s+\d)|(?<=\d\s)May\b|\b(?:in|early|late|mid|since|"
                         r"until|last|next|of)\s+May\b")
 
@@ -180,6 +186,8 @@ def speculative(sentence: str, at: int | None = None) -> bool:
         where = word.start()
         if any(a <= where < b for a, b in months):
             continue
+        if _SPECULATION_OVER.search(sentence[max(0, where - 40):where]):
+            continue  # "ended months of speculation by confirming X", "after weeks of rumours"
         if at is not None:
             if any(a <= where < b and not a <= at < b for a, b in asides):
                 continue

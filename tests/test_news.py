@@ -578,3 +578,15 @@ def test_words_about_a_name_a_company_president_and_a_boyhood_club_are_no_holder
     # "the club" here is not the boyhood club the sentence says he grew up at
     assert facts_of("Mason Mount, a Chelsea boy since he was six, has joined Manchester "
                     "United, the club said.", 2023) == {("Mason Mount", "P54", "Manchester United")}
+
+
+def test_speculation_put_to_rest_and_new_jobs_begun_or_belonged_to():
+    assert facts_of("Vodafone ended months of speculation by confirming Margherita Della "
+                    "Valle as chief executive on Tuesday.") == {
+        ("Vodafone", "P169", "Margherita Della Valle")}
+    assert facts_of("Vodafone could confirm Margherita Della Valle as chief executive amid "
+                    "speculation.") == set()
+    assert facts_of("Tufan Erginbilgiç begins his first full working week as chief "
+                    "executive of Rolls-Royce.") == {("Rolls-Royce", "P169", "Tufan Erginbilgiç")}
+    assert facts_of("Since Wednesday, Hawaiian Airlines has belonged to Alaska Air "
+                    "Group.") == {("Hawaiian Airlines", "P127", "Alaska Air Group")}
