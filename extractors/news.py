@@ -60,8 +60,8 @@ EXAMPLES = (
      ["Nadia Petrov", "Omar Haddad"], "Nadia Petrov"),
 )
 
-_FORMER_ROLE = re.compile(r"\b(?:former|ex-|previous|outgoing|then)\W+(?:\w+\W+){0,2}$",
-                          re.IGNORECASE)
+_FORMER_ROLE = re.compile(r"\b(?:former|ex-|previous|outgoing|then|until recently|previously|"
+                          r"formerly|once)\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
 _FORMER_OF_NAMES = re.compile(r"\b(?:[Ff]ormer|ex-)\s+(?:[A-Z][\w\-'’]*(?:,\s*|\s+and\s+|\s+))+$")
 _NEWLY = re.compile(r"\b(?:new|New(?=\W+[a-z])|NEW|newly|Newly|incoming|Incoming|next|Next|"
                     r"elect)\W+(?:\w+\W+){0,2}$")

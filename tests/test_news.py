@@ -590,3 +590,9 @@ def test_speculation_put_to_rest_and_new_jobs_begun_or_belonged_to():
                     "executive of Rolls-Royce.") == {("Rolls-Royce", "P169", "Tufan Erginbilgiç")}
     assert facts_of("Since Wednesday, Hawaiian Airlines has belonged to Alaska Air "
                     "Group.") == {("Hawaiian Airlines", "P127", "Alaska Air Group")}
+
+
+def test_a_role_held_until_recently_is_a_former_one():
+    assert facts_of("Carlsberg has a new man at the top. Jacob Aarup-Andersen, until recently "
+                    "chief executive of Danish outsourcing company ISS, took over as CEO of "
+                    "the brewer today.") == {("Carlsberg", "P169", "Jacob Aarup-Andersen")}
