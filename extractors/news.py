@@ -521,8 +521,10 @@ class NewsExtractor:
                 return protagonist
         # named outright (not by a demonym: "Chinese President Xi" in a story about
         # Taiwan), or through its capital or parliament
-        named = [m.name for ms in reading.mentions for m in ms
-                 if not m.anaphor and not m.demonym and m.end and same(m.name)]
+        named = [m.name for s, ms in zip(reading.sentences, reading.mentions) for m in ms
+                 if not m.anaphor and not m.demonym and m.end and same(m.name)
+                 # not the body someone ran before ("who had run facilities group ISS")
+                 and not _PAST_OF.search(s[max(0, m.start - 60):m.start])]
         named += [n for n in entities.seats if same(n)]
         # its capital or parliament in any role ("Taipei's top envoy"): the other story
         # settled the country, this one need only name it somehow
@@ -736,6 +738,11 @@ _PERSON_DESCRIPTION = re.compile(
     r"centre-back|full-back|centre-forward|footballer))\b")
 _TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partner(?:s|ing)?)"
                         r"\W+(?:[\w'’-]+\W+){0,6}$", re.IGNORECASE)
+# What a person left behind: "who had run facilities services group ISS", "until recently
+# chief executive of ISS"
+_PAST_OF = re.compile(r"\b(?:had (?:run|led|headed|managed|coached|chaired)|who ran|"
+                      r"previously|until recently|formerly|former|ex-|left|leaving)"
+                      r"\W+(?:[\w'’-]+\W+){0,5}$", re.IGNORECASE)
 _NAMING = re.compile(r"\b(?:names?|named|naming|appoints?|appointed|hires?|hired|taps?|"
                      r"tapped|poach(?:es|ed)?|recruits?|recruited|picks?|picked|chooses|"
                      r"chose)\b", re.IGNORECASE)

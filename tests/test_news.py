@@ -596,3 +596,13 @@ def test_a_role_held_until_recently_is_a_former_one():
     assert facts_of("Carlsberg has a new man at the top. Jacob Aarup-Andersen, until recently "
                     "chief executive of Danish outsourcing company ISS, took over as CEO of "
                     "the brewer today.") == {("Carlsberg", "P169", "Jacob Aarup-Andersen")}
+
+
+def test_a_body_someone_ran_before_does_not_corroborate_him_as_its_head():
+    extractor = NewsExtractor(FirstOption())
+    story = ("Aarup-Andersen takes over at Carlsberg\n\nJacob Aarup-Andersen became chief "
+             "executive of Carlsberg on Friday. The 45-year-old, who had run facilities "
+             "services group ISS since 2020, succeeds Cees 't Hart.")
+    [facts] = extractor.corroborate_many([story], [[("ISS", "P169", "Jacob Aarup-Andersen")]],
+                                         years=[2023])
+    assert facts == []
