@@ -74,11 +74,13 @@ def three_edit_requests() -> list:
             EditRequest("c", "kane was born in", "madrid", subject="kane")]
 
 
-def memory_with(edits):
-    """A ``Memoir`` on a fresh tiny model (layer 2, k 32, tau 0.5) holding ``edits``."""
+def memory_with(edits, config=None, path=None, tok=None):
+    """A ``Memoir`` on a fresh tiny model (by default layer 2, k 32, tau 0.5) holding
+    ``edits``, saved at ``path`` when one is given (``mem.model`` is the edited model)."""
     from memoird.editor.memoir import Memoir, MemoirConfig
 
-    mem = Memoir.attach(tiny_model(), tiny_tokenizer(), MemoirConfig(layer=2, k=32, tau=0.5))
+    mem = Memoir.attach(tiny_model(), tok or tiny_tokenizer(),
+                        config or MemoirConfig(layer=2, k=32, tau=0.5), path=path)
     mem.fit_background(BACKGROUND)
     for request in edits:
         mem.edit(request)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from memoir_tiny import tiny_model, tiny_tokenizer  # noqa: E402
+from memoir_tiny import BACKGROUND, memory_with, tiny_model, tiny_tokenizer  # noqa: E402
 
 from memoird.editor.memoir import EditRequest, Memoir, MemoirConfig, MemoryFileError  # noqa: E402
 from memoird.editor.train import fit_columns, length_groups, segments  # noqa: E402
@@ -25,16 +25,9 @@ def tok():
     return tiny_tokenizer()
 
 
-BACKGROUND = ["the river", "good morning", "what is the weather today ?", "a red car", "who sings"]
-
-
 def fresh(tok, path=None, edits=(EDIT_A, EDIT_B), config=CONFIG):
-    model = tiny_model()
-    mem = Memoir.attach(model, tok, config, path=path)
-    mem.fit_background(BACKGROUND)
-    for request in edits:
-        mem.edit(request)
-    return model, mem
+    mem = memory_with(edits, config, path, tok)
+    return mem.model, mem
 
 
 def logits(model, tok, prompts):
