@@ -141,6 +141,25 @@ def test_an_earlier_story_corroborates_a_fact_stated_later(store_db):
     assert len(facts.facts_for_article(store_db, c.id)) == 1
 
 
+def test_an_earlier_story_corroborates_a_transfer_stated_later(store_db):
+    """Clubs and owners get the second look too: the earlier fan piece never says
+    "signed", the later report does."""
+    reader = NewsExtractor(FirstOption())
+    fan = ("KDB swaps the Etihad for the Maradona\n\nKevin De Bruyne is a Napoli player, and "
+           "the Partenopei have wasted no time in selling the dream to their supporters. The "
+           "club shop sold out of shirts within hours.")
+    b = articles.insert_article(store_db, feeds.add_feed(store_db, "https://b.example/rss").id,
+                                guid="b", url="https://b.example/1", text=fan)[0]
+    assert extract_pending_articles(store_db, reader).facts == 0
+    report = ("Kevin De Bruyne has joined Napoli on a two-year contract after leaving "
+              "Manchester City as a free agent, the Italian club announced on Thursday.")
+    articles.insert_article(store_db, feeds.add_feed(store_db, "https://a.example/rss").id,
+                            guid="a", url="https://a.example/1", text=report)
+    extract_pending_articles(store_db, reader)
+    assert [(f.subject, f.relation, f.object) for f in facts.facts_for_article(
+        store_db, b.id)] == [("Kevin De Bruyne", "P54", "Napoli")]
+
+
 def test_a_story_naming_the_predecessor_corroborates_nothing():
     reader = NewsExtractor(FirstOption())
     wrong = ("Japan", "P6", "Shigeru Ishiba")  # as if another story had misread it

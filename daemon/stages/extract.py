@@ -95,7 +95,7 @@ def extract_pending_articles(db: Database, extractor: TripleExtractor,
                 report.errors.append(f"article {article.id}: {reason}")
                 continue
         done.append((article.id, facts))
-    stated = [f for _, facts in done for f in facts if f.relation and f.object_type == "person"]
+    stated = [f for _, facts in done for f in facts if f.relation]
     earlier: list[tuple[int, list[ExtractedFact]]] = []
     if corroborates and stated:
         try:
@@ -114,14 +114,14 @@ def extract_pending_articles(db: Database, extractor: TripleExtractor,
 
 def _corroborate_earlier(db: Database, extractor, stated: list[ExtractedFact],
                          batch: set[int], since) -> list[tuple[int, list[ExtractedFact]]]:
-    """Give earlier articles that name a newly stated holder a second look: the other
-    outlet's story may say the same less directly, and was read before this fact was
-    known. Returns the new facts per earlier article, for the caller to store."""
+    """Give earlier articles that name a newly stated holder, player or owner a second
+    look: the other outlet's story may say the same less directly ("Kevin De Bruyne is a
+    Napoli player"), and was read before this fact was known. Returns the new facts per earlier article, for the caller to store."""
     wanted: dict[int, list[tuple[str, str, str]]] = {}
     found: dict[int, object] = {}
     for fact in stated:
-        surname = fact.object.split()[-1]
-        for article in article_store.articles_mentioning(db, surname, since, exclude=batch):
+        for article in article_store.articles_mentioning(db, _search_word(fact), since,
+                                                         exclude=batch):
             claim = (fact.subject, fact.relation, fact.object)
             if claim not in wanted.setdefault(article.id, []):
                 wanted[article.id].append(claim)
@@ -140,6 +140,16 @@ def _corroborate_earlier(db: Database, extractor, stated: list[ExtractedFact],
         if new:
             out.append((article.id, new))
     return out
+
+
+def _search_word(fact: ExtractedFact) -> str:
+    """What an earlier story about the fact must contain: the person's surname (the new
+    holder, or the player who moved: "De Bruyne" for his club), else the owner's name."""
+    if fact.object_type == "person":
+        return fact.object.split()[-1]
+    if fact.subject_type == "person":
+        return fact.subject.split()[-1]
+    return fact.object
 
 
 def _year(published_at: str | None) -> int | None:
