@@ -218,9 +218,9 @@ def _particle_name_follows(toks: Sequence[tuple[str, int, int]], i: int) -> bool
 
 
 # "Cambodia's former leader Hun Sen": a country named for someone's past office
-_PAST_LEADER_AFTER = re.compile(r"^(?:'s|’s)\s+(?:former|ex-|late|then|one-time)\s*"
-                                r"(?:\w+\s+){0,2}?(?:leader|president|prime minister|premier|ruler|king|"
-                                r"chancellor|strongman|head of state|dictator)\b")
+_PAST_LEADER_AFTER = re.compile(
+    r"^(?:'s|’s)\s+(?:former|ex-|late|then|one-time)\s*(?:\w+\s+){0,2}?(?:leader|president|"
+    r"prime minister|premier|ruler|king|chancellor|strongman|head of state|dictator)\b")
 # a capitalised number inside a name ("Capital One", "Formula One", "BBC Two")
 _NAME_NUMBERS = {"one", "two", "three", "four", "five"}
 _AMBIGUOUS_CURRENCIES = {"won", "real", "rand", "dram", "lek", "kip", "pula"}

@@ -116,7 +116,8 @@ def _corroborate_earlier(db: Database, extractor, stated: list[ExtractedFact],
                          batch: set[int], since) -> list[tuple[int, list[ExtractedFact]]]:
     """Give earlier articles that name a newly stated holder, player or owner a second
     look: the other outlet's story may say the same less directly ("Kevin De Bruyne is a
-    Napoli player"), and was read before this fact was known. Returns the new facts per earlier article, for the caller to store."""
+    Napoli player"), and was read before this fact was known. Returns the new facts per
+    earlier article, for the caller to store."""
     wanted: dict[int, list[tuple[str, str, str]]] = {}
     found: dict[int, object] = {}
     for fact in stated:
