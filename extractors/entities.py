@@ -604,15 +604,15 @@ class ArticleEntities:
             for text, start, end, before in raw_mentions(sentence):
                 if self.opening_word(text, start, sentence):
                     continue
-                name = self.resolve(text)
+                own, name = canonical_form(text), self.resolve(text)
                 types = name_types(text, before, sentence[end:end + 16])
-                if name != canonical_form(text) and name in self.persons:
+                if name != own and name in self.persons:
                     if types == {ORGANISATION}:
                         # "the acquisition of Hess" in a story that also names John Hess
-                        name = canonical_form(text)
+                        name = own
                     else:
                         types = frozenset({PERSON})
-                elif name != canonical_form(text):  # "Palace" for "Crystal Palace"
+                elif name != own:  # "Palace" for "Crystal Palace"
                     types = self.seen.get(name, types)
                 elif name in self.seen and PERSON in self.seen[name] and PERSON in types:
                     types = self.seen[name] & types or types

@@ -638,16 +638,15 @@ class NewsExtractor:
                         sentence[min(m.end, where[1]):max(m.start, where[0])]))]
         # a description standing for a name the sentence leaves ("a Chelsea boy since he
         # was six, has joined Manchester United, the club said") is no new holder either
-        left = {fold(m.name) for m in mentions if not m.anaphor and old_holder(sentence, m)}
+        leaving = [m for m in mentions if old_holder(sentence, m)]
+        left = {fold(m.name) for m in leaving}
         objects = [m for m in mentions if fits(m.types, rel.object_types) and not m.demonym
-                   and not old_holder(sentence, m)
-                   and not (m.anaphor and fold(m.name) in left)
+                   and m not in leaving and not (m.anaphor and fold(m.name) in left)
                    # "joins a squad that includes ... Romelu Lukaku": a team-mate
                    and not (PERSON in rel.subject_types and _TEAM_MATE.search(
                        sentence[max(0, m.start - 60):m.start]))
                    and not (PERSON in rel.object_types and other_role(sentence, m, rel))
-                   and (m.anaphor or m.end == 0
-                                                         or _distance(m, where) <= window)]
+                   and (m.anaphor or m.end == 0 or _distance(m, where) <= window)]
         # Near-duplicate relations in one sentence ("the King appointed Prime Minister
         # Starmer"): a name belongs to the role word nearest to it.
         objects = [o for o in _unique(objects) if o.end == 0 or all(
