@@ -20,7 +20,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Sequence
 
-from .normalize import country_name, entity_aliases, fold
+from .normalize import country_name, entity_aliases, fold, joined_country_names
 
 PERSON, ORGANISATION, COUNTRY, CITY, CURRENCY = (
     "person", "organisation", "country", "city", "currency")
@@ -296,8 +296,9 @@ def _tokens(sentence: str) -> list[tuple[str, int, int]]:
 
 
 def _capitalised(word: str) -> bool:
+    # (a name may start lower-case with a capital inside: "easyJet", "eBay", "iShares")
     return word[:1].isupper() or (len(word) > 1 and word.isupper()) \
-        or bool(_FIGURE_NAME.match(word))
+        or bool(_FIGURE_NAME.match(word)) or bool(re.match(r"[a-z]{1,4}[A-Z][a-z]", word))
 
 
 def title_case(sentence: str) -> bool:
@@ -315,17 +316,39 @@ def _club_at_ground(sentence: str, start: int, end: int, possessive: bool) -> bo
         r"\b(?:at|in|to|into|from|outside|inside|near|around)\s+$", sentence[:start])
 
 
+# the endings of words that say what someone is ("Economist", "Businessman", "Technocrat")
+_DESCRIPTOR = re.compile(r"(?:ist|er|or|man|woman|crat|ian|ant|ent|aire|eur|ive)$")
+
+
+def _joined_country_end(sentence: str, start: int) -> int | None:
+    """Where a country name with a lower-case word that begins at ``start`` ends."""
+    for name in joined_country_names():
+        if sentence[start:start + len(name)].lower() == name.lower() \
+                and not sentence[start + len(name):start + len(name) + 1].isalnum():
+            return start + len(name)
+    return None
+
+
 def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
     """Capitalised name spans of a sentence: (text, start, end, title before it)."""
     toks = _tokens(sentence)
     spans: list[list[int]] = []
     current: list[int] = []
+    joined_until = -1
     for i, (word, start, _) in enumerate(toks):
         low = word.lower()
         gap = sentence[toks[i - 1][2]:start] if i else ""
         if current and gap.strip() not in ("", "&"):  # "Pixar, Marvel" is two names
             spans.append(current)
             current = []
+        if i <= joined_until:
+            current.append(i)
+            continue
+        if current and low in ("and", "the") and (end := _joined_country_end(
+                sentence, toks[current[0]][1])) is not None and end > start:
+            joined_until = max(j for j, tok in enumerate(toks) if tok[2] <= end)
+            current.append(i)
+            continue
         followed = (i + 1 < len(toks) and _capitalised(toks[i + 1][0])
                     and toks[i + 1][0].lower() not in TITLE_WORDS)
         if low == "new" and followed and not current:  # "New Zealand", not "New Prime..."
@@ -356,6 +379,10 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             span = span[:-1]
         if not span:
             continue
+        if span[0] == 0 and len(span) >= 3 and _DESCRIPTOR.search(toks[0][0]) \
+                and not gazetteer().is_given_name(toks[0][0]) \
+                and gazetteer().is_given_name(toks[1][0]):
+            span = span[1:]  # "Economist Santiago Peña was sworn in": what he is, then who
         start, end = toks[span[0]][1], toks[span[-1]][2]
         if len(span) == 1 and start == 0 and toks[span[0]][0].lower().endswith("ing") \
                 and span[0] + 1 < len(toks) and toks[span[0] + 1][0].lower() in _AFTER_GERUND:
@@ -629,7 +656,10 @@ class ArticleEntities:
             seat = seat_of(mention.name) if PERSON not in mention.types else None
             if seat and COUNTRY not in mention.types and _LOCUS.search(
                     sentence[max(0, mention.start - 12):mention.start]
-                    + "|" + sentence[mention.end:mention.end + 14]):
+                    + "|" + sentence[mention.end:mention.end + 14]) \
+                    and not re.match(r",?\s+in\s+[A-Z]", sentence[mention.end:]):
+                # (not "the prime minister's office at Whitehall, in Port of Spain": a
+                # place placed in another is a local one, not the seat it also names)
                 self.seats[seat] = self.seats.get(seat, 0) + 1
             self.counts[mention.name] = self.counts.get(mention.name, 0) + 1
             if _PAST_LEADER_AFTER.match(sentence[mention.end:]):

@@ -75,12 +75,12 @@ RIGHT_REACH = 40
 _OLD_BEFORE = re.compile(
     r"(?:\breplac(?:e|es|ed|ing)|\bsucceed(?:s|ed|ing)?|\bsuccessor to|\bin place of|"
     r"\bafter(?: the)?(?: departure| exit| resignation| sacking| dismissal| ousting| death)?"
-    r"(?: of)?|\bex-|\boutgoing|\bpredecessor|\bousted|\bsacked|\bdeparting|"
-    r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing)?|"
+    r"(?: of)?|\bex-|\boutgoing|\bpredecessors?|\bousted|\bsacked|\bdeparting|"
+    r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing|en)?|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
     r"\b(?:era|years|reign|tenure|spell|time) under|"
     r"\b(?:years|seasons|spell|stint) (?:at|with)|\b(?:shareholding|stake|shares) (?:of|from)|"
-    r"\bagainst|\brival|\bvictory over|\bwin over)\W*(?:\w+\W+){0,2}$"
+    r"\bagainst|\brivals?|\bvictory over|\bwin over)(?:\b|(?<=-))\W*(?:\w+\W+){0,2}$"
     # "former coach X", "former Prime Minister X", "the former head of X", "who ran X";
     # not "former central banker X" (a new prime minister's old job)
     r"|\bformer\W+(?:(?:prime minister|president|chancellor|head coach|coach|manager|boss|"
@@ -110,7 +110,10 @@ _OLD_AFTER = re.compile(
     r"\s+(?:for (?:\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|"
     r"twenty) years|since (?:19|20)\d\d)\W|"
     r"(?:\w+\W+){0,4}?(?:who |which )?had (?:held|led|run|been in charge|served|occupied|"
-    r"coached|managed))", re.IGNORECASE)
+    r"coached|managed)|"
+    # "Young held the office for barely six weeks": a tenure told, so over
+    r"(?:held|occupied) (?:the|that|this) (?:office|post|job|role|position|seat)\b)",
+    re.IGNORECASE)
 # A sentence must report a change (an appointment, a move, a sale), not mention an office
 # in passing ("President Steinmeier formally appointed Merz" is no news about Steinmeier).
 _CHANGE = re.compile(
@@ -126,7 +129,7 @@ _CHANGE = re.compile(
     r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs? to|passe?s? to|passed back to|"
     r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
     r"(?:brought|brings|bringing|bring) in|belonged to|"
-    r"(?:begins?|began|starts?|started) (?:his|her|their) (?:first|new)|"
+    r"(?:begins?|began|starts?|started) (?:work|(?:his|her|their) (?:first|new))|into office|"
     r"(?:gets|got|given|lands|landed|wins|won)\s+(?:the\s+)?(?:top\s+)?(?:job|post|role|reins)|"
     r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
     r"took the reins|"

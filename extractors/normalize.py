@@ -107,6 +107,14 @@ def _countries() -> dict[str, str]:
     return table
 
 
+@lru_cache(maxsize=1)
+def joined_country_names() -> tuple[str, ...]:
+    """Country names that hold a lower-case word ("Trinidad and Tobago", "Saint Vincent and
+    the Grenadines"), which a reader of capitalised spans would split in two."""
+    return tuple(sorted({name for name in _countries().values()
+                         if any(w.islower() for w in name.split())}, key=len, reverse=True))
+
+
 def country_name(text: str) -> str | None:
     """The country a name or demonym denotes ("Indian" -> "India"), or None.
 

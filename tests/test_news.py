@@ -606,3 +606,35 @@ def test_a_body_someone_ran_before_does_not_corroborate_him_as_its_head():
     [facts] = extractor.corroborate_many([story], [[("ISS", "P169", "Jacob Aarup-Andersen")]],
                                          years=[2023])
     assert facts == []
+
+
+def test_names_joined_by_lower_case_words_camel_case_and_what_someone_is():
+    # a country whose name holds "and"; a name that starts lower-case; an occupation
+    # opening the sentence before the name
+    assert facts_of("To recap: Ana Ruiz is once again Trinidad and Tobago's prime minister, "
+                    "ten years after she was voted out.", 2025) == {
+        ("Trinidad and Tobago", "P6", "Ana Ruiz")}
+    assert facts_of("Marta Kovac begins work today as chief executive of easyJet.", 2024) == {
+        ("easyJet", "P169", "Marta Kovac")}
+    assert facts_of("Economist Pablo Duarte was sworn in as president of Paraguay on "
+                    "Tuesday.", 2023) == {("Paraguay", "P35", "Pablo Duarte")}
+    assert facts_of("Robert Vidmar now heads Slovenia's government, confirmed by the National "
+                    "Assembly on Wednesday.", 2022) == {("Slovenia", "P6", "Robert Vidmar")}
+    # a club's nickname is the club
+    assert facts_of("The Bees have appointed Keith Moran as head coach.", 2025) == {
+        ("Brentford", "P286", "Keith Moran")}
+
+
+def test_an_afternoon_is_no_after_and_a_tenure_told_or_a_rival_beaten_is_over():
+    assert facts_of("On Thursday afternoon Rosa Linde took the oath and became prime minister "
+                    "of Estonia, replacing Jaan Kask.", 2025) == {("Estonia", "P6", "Rosa Linde")}
+    assert facts_of("Pekka Nurmi, who had narrowly beaten Ville Aho in the run-off, was sworn "
+                    "in as president of Finland.", 2024) == {("Finland", "P35", "Pekka Nurmi")}
+    assert facts_of("Outgoing premier Lars Holm congratulated his rival. Holm held the office "
+                    "for barely six weeks after taking over as prime minister of Norway from "
+                    "Ola Dahl in March.", 2025) == set()
+    # "Whitehall, in Port of Spain" is a local building, not the British government
+    entities = ArticleEntities()
+    entities.mentions("She moves back into the prime minister's office at Whitehall, in Port "
+                      "of Spain, with a promise of more police.")
+    assert "United Kingdom" not in entities.seats
