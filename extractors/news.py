@@ -88,7 +88,10 @@ _OLD_BEFORE = re.compile(
     r"|\b(?:head|boss|chief|leader|chairman) of\W+(?!government|state)(?:\w+\W+){0,4}$"
     r"|\b(?:who ran|who led|ran|running|who built|built)\W+(?:\w+\W+){0,2}$"
     r"|\b(?:years|era|rule|tenure|reign|presidency|premiership) of\W+(?:\w+\W+){0,1}$"
-    r"|\b(?:having led|after leading)\W+(?:\w+\W+){0,4}$", re.IGNORECASE)
+    r"|\b(?:having led|after leading)\W+(?:\w+\W+){0,4}$"
+    # "the latest step under owner Bill Foley": the holder already in place
+    r"|\bunder (?:owner|coach|manager|boss|president|chairman|chief executive|ceo|"
+    r"prime minister|premier)\s+$", re.IGNORECASE)
 _NEW_BEFORE = re.compile(r"\b(?:succeeded by|replaced by|belongs to|went to|goes to|passe[sd] "
                          r"(?:back )?to|handed to|assumed by|taken by|fell to|falls to)"
                          r"\W*(?:\w+\W+){0,1}$", re.IGNORECASE)
@@ -654,6 +657,11 @@ class NewsExtractor:
         # Starmer"): a name belongs to the role word nearest to it.
         objects = [o for o in _unique(objects) if o.end == 0 or all(
             _distance(o, where) <= _distance(o, r) for r in rivals)]
+        named = [o for o in objects if not _nickname(sentence, o)]
+        if ORGANISATION in rel.object_types and named and len(named) < len(objects):
+            # "the Reds have wasted no time: Frimpong is Liverpool's first signing": a
+            # nickname no list resolves may be any club's; the club's name is the answer
+            objects = named
         if rel.object_types == (PERSON,):
             # The role word belongs to the person next to it, on its left if any ("Slot
             # was named head coach, replacing Klopp"), else on its right ("new head coach
@@ -1225,6 +1233,13 @@ _BY_AGENT = re.compile(r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’&-]*\s*)+)?
                        r"(?:(?:the|its|his|her|their)\s+)?(?:[\w-]+(?:,\s*|\s+)){0,3}?")
 _ROLE_AS_OBJECT = re.compile(r"\b(?:from|by|with|before|for|against|under|met|meets|meeting|"
                              r"told|tells|urged|asked|thanked)\s+the\s+(?:[a-z]+\s+)?$")
+
+
+def _nickname(sentence: str, m: Mention) -> bool:
+    """A plural nickname after "the" that no alias list resolves ("the Reds")."""
+    return bool(m.end) and not m.anaphor and " " not in m.text and m.text.endswith("s") \
+        and fold(m.name) == fold(m.text) \
+        and bool(re.search(r"\bthe\s+$", sentence[max(0, m.start - 4):m.start], re.I))
 
 
 def _distance(m: Mention, span: tuple[int, int]) -> int:

@@ -638,3 +638,12 @@ def test_an_afternoon_is_no_after_and_a_tenure_told_or_a_rival_beaten_is_over():
     entities.mentions("She moves back into the prime minister's office at Whitehall, in Port "
                       "of Spain, with a promise of more police.")
     assert "United Kingdom" not in entities.seats
+
+
+def test_a_holder_named_under_a_title_is_in_place_and_a_bare_nickname_yields_to_the_club():
+    assert facts_of("The move is the latest step under owner Bill Harlow, the American "
+                    "businessman who completed his takeover of Bournemouth in December.",
+                    2023) == set()
+    assert facts_of("With the captain gone, the Reds have wasted no time: Jeremie Fontaine is "
+                    "Liverpool's first signing of the summer.", 2025) == {
+        ("Jeremie Fontaine", "P54", "Liverpool")}
