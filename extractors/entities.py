@@ -155,7 +155,10 @@ def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
     """Definite descriptions of a sentence: (text, start, end, type)."""
     out = []
     for m in _ANAPHOR_RE.finditer(sentence):
-        modifiers = m.group(1).lower().split()
+        words = m.group(1).split()
+        # (not the "New" of a place: "the New York pharmaceutical giant")
+        modifiers = [w.lower() for i, w in enumerate(words) if not (
+            w == "New" and i + 1 < len(words) and words[i + 1][:1].isupper())]
         head = m.group(2).lower()
         if any(w in _NOT_MODIFIERS or w.rstrip("'’s") in _NOT_MODIFIERS for w in modifiers):
             continue

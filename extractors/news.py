@@ -33,7 +33,7 @@ from functools import cached_property
 from typing import Sequence
 
 from .chat import ChatBackend, Conversation, Message
-from .entities import (COUNTRY, CURRENCY, ORGANISATION, PERSON, ArticleEntities, Mention, fits,
+from .entities import (CITY, COUNTRY, CURRENCY, ORGANISATION, PERSON, ArticleEntities, Mention, fits,
                        seat_of, title_case)
 from .normalize import fold
 from .schema import Relation, RelationSchema, render
@@ -115,7 +115,9 @@ _OLD_AFTER = re.compile(
     r"(?:\w+\W+){0,4}?(?:who |which )?had (?:held|led|run|been in charge|served|occupied|"
     r"coached|managed)|"
     # "Young held the office for barely six weeks": a tenure told, so over
-    r"(?:held|occupied) (?:the|that|this) (?:office|post|job|role|position|seat)\b)",
+    r"(?:held|occupied) (?:the|that|this) (?:office|post|job|role|position|seat)\b|"
+    # "the first signing of Thomas Frank's tenure as head coach": a holder in place
+    r"(?:tenure|reign|stint) (?:as|at|in)\b)",
     re.IGNORECASE)
 # A sentence must report a change (an appointment, a move, a sale), not mention an office
 # in passing ("President Steinmeier formally appointed Merz" is no news about Steinmeier).
@@ -154,7 +156,11 @@ _SPECULATIVE = re.compile(
     r"according to (?:reports|(?:media|press|local) reports)|"
     r"are said to|is said to|understood to be|lined up|"
     r"if (?:he|she|they)|denied|denies|ruled out|rules out|not (?:join|be|become)|"
-    r"no longer|would-be|potential|possible|proposed|considering)\b", re.IGNORECASE)
+    r"no longer|would-be|potential|possible|proposed|considering|"
+    # a deal not yet done: "Pfizer, which is awaiting approval for its takeover of Seagen"
+    r"awaiting (?:\w+ )?(?:approval|clearance)|pending (?:\w+ )?(?:approval|clearance)|"
+    r"subject to (?:\w+ )?(?:approval|clearance)|yet to (?:close|complete|be approved))\b",
+    re.IGNORECASE)
 # A holder staying on: "signed a contract extension that will keep him as manager".
 _CONTINUES = re.compile(
     r"\b(?:contract extension|(?:extend|extends|extended|renew|renews|renewed) (?:his|her|their|"
@@ -501,6 +507,9 @@ class NewsExtractor:
             found = arriving.get(fold(obj))
         else:
             found = _joined(reading, obj)
+            if found is not None and set(rel.subject_types) & set(rel.object_types) \
+                    and _says_reversed(reading, own, obj):
+                return None  # "Amgen completed its purchase of Horizon": Amgen owns Horizon
         if found is None:
             return None
         holder, i = found
@@ -733,12 +742,18 @@ class NewsExtractor:
             m.start >= where[1] and m.start - where[1] <= 8
         if m.demonym:
             return near
+        if CITY in m.types and _PLACE_OF_BUSINESS.match(sentence[m.end:]):
+            return False  # "Bothell's biotech pioneer now belongs to Pfizer": its home town
         if COUNTRY in m.types and COUNTRY not in rel.subject_types:
             return False
         if COUNTRY in m.types and rel.domain == "sport":
             return near or "national" in sentence.lower()
-        if PERSON in rel.subject_types and re.search(r"\bunder\s+$", sentence[:m.start]):
-            return False  # "will work under Massimiliano Allegri": the coach, not the signing
+        if PERSON in rel.subject_types and re.search(
+                r"\b(?:under|managed by|coached by|(?:head )?coach|manager|boss)\s+$",
+                sentence[:m.start], re.IGNORECASE):
+            # "will work under Massimiliano Allegri", "the club, now managed by Graham
+            # Potter": the coach, not the signing
+            return False
         return not (PERSON in m.types and PERSON not in rel.subject_types and len(m.types) == 1)
 
 
@@ -848,6 +863,18 @@ def _joined(reading: Reading, obj: str) -> tuple[Mention, int] | None:
                 reported = (m, i)
             plain = plain or (m, i)  # "will wear the number 29 shirt at Arsenal"
     return reported or plain
+
+
+def _says_reversed(reading: Reading, subject: str, obj: str) -> bool:
+    """Whether a sentence of the article makes ``obj`` the owned side and ``subject`` the
+    owner: the other article's fact the other way round."""
+    for sentence, ms in zip(reading.sentences, reading.mentions):
+        subjects = [m for m in ms if m.end and fold(m.name) == fold(subject)]
+        objects = [m for m in ms if m.end and fold(m.name) == fold(obj)]
+        if any(_passive_or_of(sentence.lower(), s, o) is False
+               for s in subjects for o in objects):
+            return True
+    return False
 
 
 def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Mention],
@@ -989,6 +1016,9 @@ def _directed(rel: Relation, subj: Mention, options: tuple[Mention, ...],
 
 
 _ACQ = r"(?:acquir\w*|bought|buys?|purchas\w*|took over|takes over|take over|takeover|owned|owner)"
+# what a buyer does to what it buys (not "owned": "Horizon is a wholly owned subsidiary of
+# Amgen" says nothing of Horizon owning anything)
+_BUYS = r"(?:acquir\w*|bought|buys?|purchas\w*|took over|takes over|take over|takeover)"
 
 
 def _owner_patterns(owned: str, owner: str) -> list[str]:
@@ -1011,19 +1041,21 @@ def _owner_patterns(owned: str, owner: str) -> list[str]:
         # "Friedkin bought a controlling stake in Everton"
         rf"{b}\W+(?:\w+\W+){{0,6}}?(?:controlling|majority)\s+(?:stake|shareholding|interest)"
         rf"\s+in\W+(?:\w+\W+){{0,1}}?{a}",
-        # "Microsoft completed its acquisition of Activision Blizzard", "Capital One said on
-        # Sunday it had completed its acquisition of Discover"
-        rf"{b}\W+(?:\w+\W+){{0,8}}?(?:acquisition|takeover|purchase|ownership|owner)\s+of"
-        rf"\W+(?:\w+\W+){{0,2}}?{a}",
+        # "Microsoft completed its acquisition of Activision Blizzard", "Pfizer said on
+        # Thursday it had completed its acquisition of cancer drug developer Seagen"
+        # (not "a stake in Valentino and the purchase of the perfume house Creed")
+        rf"{b}\W+(?:(?!and\b)\w+\W+){{0,8}}?(?:acquisition|takeover|purchase|ownership|"
+        rf"owner)\s+of\W+(?:\w+\W+){{0,3}}?{a}",
         # "Hess is now part of Chevron", "Discover now belongs to Capital One"
         rf"{a}\W+(?:\w+\W+){{0,3}}?(?:(?:is|are|was|were|has been|have been)\s+)?(?:now\s+)?"
-        rf"(?:part\s+of|belong(?:s|ed)?\s+to|(?:a\s+)?(?:unit|subsidiary|division)\s+of)"
+        rf"(?:part\s+of|belong(?:s|ed)?\s+to|(?:an?\s+)?(?:(?:wholly|fully|majority)[-\s]owned\s+)?"
+        rf"(?:unit|subsidiary|division)\s+of)"
         rf"\W+(?:\w+\W+){{0,2}}?{b}",
         # "49ers Enterprises take full control of Leeds United"
         rf"{b}\W+(?:\w+\W+){{0,3}}?(?:take|takes|took|taken|taking)\s+(?:full\s+)?control"
         rf"\s+of\W+(?:\w+\W+){{0,2}}?{a}",
         # "Microsoft bought Activision" (not "... bought by ...")
-        rf"{b}\W+(?:\w+\W+){{0,4}}?{_ACQ}(?!\s+by)\W+(?:\w+\W+){{0,3}}?{a}",
+        rf"{b}\W+(?:\w+\W+){{0,4}}?{_BUYS}(?!\s+by)\W+(?:\w+\W+){{0,3}}?{a}",
     ]
 
 
@@ -1233,6 +1265,13 @@ _BY_AGENT = re.compile(r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’&-]*\s*)+)?
                        r"(?:(?:the|its|his|her|their)\s+)?(?:[\w-]+(?:,\s*|\s+)){0,3}?")
 _ROLE_AS_OBJECT = re.compile(r"\b(?:from|by|with|before|for|against|under|met|meets|meeting|"
                              r"told|tells|urged|asked|thanked)\s+the\s+(?:[a-z]+\s+)?$")
+
+
+# a town's business ("Bothell's biotech pioneer"): the business is the subject, not the town
+_PLACE_OF_BUSINESS = re.compile(
+    r"(?:'s|’s)\s+(?:[\w-]+\s+){0,3}?(?:pioneer|company|firm|group|maker|developer|giant|"
+    r"start-?up|business|lender|bank|carrier|airline|brand|producer|manufacturer|retailer|"
+    r"insurer|biotech|drugmaker|chipmaker|carmaker|employer)\b")
 
 
 def _nickname(sentence: str, m: Mention) -> bool:

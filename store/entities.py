@@ -9,8 +9,8 @@ one-source claims that never confirm. Resolution, cheapest evidence first:
    ("Meloni" -> "Giorgia Meloni"), or a full name that contains exactly one known short
    form (the entity then takes the fuller display name);
 3. an organisation written with or without a legal or club suffix ("FC Bayern Munich" /
-   "Bayern Munich"), or by the first word of exactly one known full name ("Novo" /
-   "Novo Nordisk", either way round; never a place name);
+   "Bayern Munich"), or by the first words of exactly one known full name ("Novo" /
+   "Novo Nordisk", "Take-Two" / "Take-Two Interactive", either way round; never a place);
 4. the caller's ``similar`` judge (embedding similarity, in the extract stage: the store
    loads no model) over the entities of the same type;
 5. otherwise a new entity.
@@ -139,29 +139,27 @@ def _by_person_form(db: Database, name: str) -> Entity | None:
 
 
 def _by_first_word(db: Database, key: str, place: Callable[[str], bool]) -> Entity | None:
-    """An organisation's one-word short form and its full name ("Novo" / "Novo Nordisk"),
-    either way round, when exactly one known organisation fits; a place name is no short
-    form ("Manchester" is a city, and two clubs), and a name that adds a place to the
-    word is another body ("Bayer Leverkusen", the club, is not "Bayer", the company)."""
+    """An organisation's short form and its full name, either way round: the first words
+    of exactly one known organisation ("Novo" / "Novo Nordisk", "Take-Two" / "Take-Two
+    Interactive Software"). A place name is no short form ("Manchester" is a city, and
+    two clubs), a name that adds a place to the words is another body ("Bayer
+    Leverkusen", the club, is not "Bayer", the company), and a first word two known
+    names share otherwise ("Inter Milan", "Inter Miami") says neither."""
     words = key.split()
     orgs = list_entities(db, "organisation", limit=100_000)
 
     def sited(k: str) -> bool:
         return any(place(w) for w in k.split()[1:])
 
-    if len(words) == 1:
-        if place(key):
-            return None
-        hits = [e for e in orgs if len(e.key.split()) > 1 and e.key.split()[0] == key
-                and not sited(e.key)]
-    else:
-        first = words[0]
-        if place(first) or first in _SUFFIXES or sited(key):
-            return None
-        hits = [e for e in orgs if e.key == first]
-        longer = [e for e in orgs if len(e.key.split()) > 1 and e.key.split()[0] == first]
-        if longer:
-            return None  # "Inter Miami" when "Inter Milan" is known: which one is "Inter"?
+    def prefix(short: list[str], long: list[str]) -> bool:
+        return len(short) < len(long) and long[:len(short)] == short
+
+    if place(words[0]) or (len(words) > 1 and (words[0] in _SUFFIXES or sited(key))):
+        return None
+    hits = [e for e in orgs if (prefix(words, e.key.split()) and not sited(e.key))
+            or prefix(e.key.split(), words)]
+    if any(e.key.split()[0] == words[0] and e.key != key and e not in hits for e in orgs):
+        return None  # "Inter Miami" when "Inter Milan" is known: which one is "Inter"?
     return hits[0] if len({h.id for h in hits}) == 1 else None
 
 

@@ -647,3 +647,47 @@ def test_a_holder_named_under_a_title_is_in_place_and_a_bare_nickname_yields_to_
     assert facts_of("With the captain gone, the Reds have wasted no time: Jeremie Fontaine is "
                     "Liverpool's first signing of the summer.", 2025) == {
         ("Jeremie Fontaine", "P54", "Liverpool")}
+
+
+def test_an_organisation_merges_with_its_longer_forms_of_several_words(store_db):
+    short = entities.resolve(store_db, "Take-Two", "organisation")
+    assert entities.resolve(store_db, "Take-Two Interactive", "organisation").id == short.id
+    assert entities.resolve(store_db, "Take-Two Interactive Software", "organisation").id \
+        == short.id
+    assert entities.get_entity(store_db, short.id).name == "Take-Two Interactive Software"
+    # another body that shares only the first word stays apart
+    assert entities.resolve(store_db, "Take Control Ltd", "organisation").id != short.id
+
+
+def test_owner_direction_of_subsidiaries_and_corroboration_the_other_way_round():
+    # "a wholly owned subsidiary of" makes the first name the owned one
+    assert facts_of("Horizon is now a wholly owned subsidiary of Amgen, the company said.",
+                    2023) == {("Horizon", "P127", "Amgen")}
+    extractor = NewsExtractor(FirstOption())
+    other = "Amgen said it had completed its purchase of Horizon Therapeutics, the maker of Tepezza."
+    # another article's inverted fact finds no support in one that says the opposite
+    assert extractor.corroborate_many([other], [[("Amgen", "P127", "Horizon Therapeutics")]],
+                                      years=[2023]) == [[]]
+    assert [(f.subject, f.object) for f in extractor.corroborate_many(
+        [other], [[("Horizon Therapeutics", "P127", "Amgen")]], years=[2023])[0]] == [
+        ("Horizon Therapeutics", "Amgen")]
+
+
+def test_a_town_a_place_in_a_description_and_a_deal_awaiting_approval_own_nothing():
+    assert facts_of("Bothell's biotech pioneer now belongs to Pfizer.", 2023) == set()
+    assert facts_of("Pfizer said on Thursday it had completed its acquisition of cancer drug "
+                    "developer Seagen for $43 billion.", 2023) == {("Seagen", "P127", "Pfizer")}
+    # the place inside a description is no owner: the description stands for Amgen
+    assert facts_of("Amgen closed the deal. The New York pharmaceutical giant completed its "
+                    "acquisition of Horizon on Friday.", 2023) == {("Horizon", "P127", "Amgen")}
+    assert facts_of("Dealmakers such as Pfizer, which is awaiting approval for its takeover "
+                    "of Seagen, will be watching closely.", 2023) == set()
+    assert facts_of("The group carries debt after a stake in Valentino and the purchase of "
+                    "the perfume house Creed.", 2025) == set()
+
+
+def test_a_clubs_coach_is_no_signing_and_a_tenure_is_no_arrival():
+    assert facts_of("The east London club, now managed by Graham Potter, accepted that the "
+                    "player was keen on a move to a Champions League club.", 2025) == set()
+    assert facts_of("Kudus becomes one of the first signings of Thomas Frank's tenure as "
+                    "Tottenham head coach.", 2025) == set()
