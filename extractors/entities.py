@@ -112,6 +112,8 @@ ORG_MARKERS = {
     "telecom", "telecommunications", "insurance", "financial", "bancorp", "brands",
     "resources", "logistics", "shipping", "motor", "pharma", "therapeutics", "software",
     "networks", "solutions", "services", "enterprises", "ventures", "automotive", "aerospace",
+    # a political body ("Islamic Action Front", "Freedom Movement")
+    "front", "movement", "alliance", "coalition", "congress", "assembly",
 }
 # Markers that are one club's own name ("Bayern" for "Bayern Munich"), not a kind of body
 CLUB_WORDS = {"bayern", "juventus", "benfica", "porto", "ajax", "psv", "celtic", "rangers",
@@ -354,7 +356,7 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             continue
         followed = (i + 1 < len(toks) and _capitalised(toks[i + 1][0])
                     and toks[i + 1][0].lower() not in TITLE_WORDS)
-        if low == "new" and followed and not current:  # "New Zealand", not "New Prime..."
+        if word == "New" and followed and not current:  # "New Zealand", not "New Prime..."
             current.append(i)
         elif not current and low in _SURNAME_PARTICLES and word.islower() \
                 and _particle_name_follows(toks, i) \
@@ -587,6 +589,8 @@ class ArticleEntities:
                       and fold(p).split()[-len(words):] == words]
             if len(set(longer)) == 1:
                 return longer[0]
+        if len(words) == 1 and words[0] in _known_names():
+            return name  # "Rangers" is a club of its own, not "Queens Park Rangers"
         if len(words) == 1:
             # a later word of a person's name ("Slot"), or any word of a longer one ("Lula"
             # in "Luiz Inácio Lula da Silva") -- but the first word of a long name that may
@@ -708,6 +712,12 @@ class ArticleEntities:
             return self.counts.get(n, 0) + self.seats.get(n, 0)
         return max(candidates, key=lambda n: (weight(n), -order[n]))
 
+
+
+@lru_cache(maxsize=1)
+def _known_names() -> frozenset[str]:
+    """Folded names the alias table knows as entities of their own."""
+    return frozenset(fold(n) for n in _alias_table())
 
 
 def canonical_form(text: str) -> str:

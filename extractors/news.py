@@ -146,6 +146,10 @@ _APPOINTED = re.compile(
     r"\b(?:(?:his|her|their|a|the) (?:replacement|successor)|appointed|sworn in|"
     r"installed as|elected as|named as|hired as|takes over as|took over as|succeeds|succeeded|"
     r"replaces|replaced)\b", re.IGNORECASE)
+# Whoever appoints is not the appointee ("King Abdullah II appointed Jafar Hassan")
+_APPOINTER_AFTER = re.compile(
+    r"^\s*(?:,[^,]*,\s*)?(?:on \w+\s+)?(?:has |had |formally |officially )?(?:appointed|"
+    r"named|swore in|nominated|tasked|designated)\b")
 # Sentences that report possibilities, not events.
 _SPECULATIVE = re.compile(
     r"\b(?:could|might|may|would|in talks|held talks|opened talks|linked with|linked to|considering|"
@@ -159,7 +163,9 @@ _SPECULATIVE = re.compile(
     r"no longer|would-be|potential|possible|proposed|considering|"
     # a deal not yet done: "Pfizer, which is awaiting approval for its takeover of Seagen"
     r"awaiting (?:\w+ )?(?:approval|clearance)|pending (?:\w+ )?(?:approval|clearance)|"
-    r"subject to (?:\w+ )?(?:approval|clearance)|yet to (?:close|complete|be approved))\b",
+    r"subject to (?:\w+ )?(?:approval|clearance)|yet to (?:close|complete|be approved)|"
+    # a purchase agreed or under way, not done ("agreed in January to acquire Activision")
+    r"agreed (?:\w+ ){0,2}?to (?:acquire|buy|purchase)|(?:is|are) (?:acquiring|buying))\b",
     re.IGNORECASE)
 # A holder staying on: "signed a contract extension that will keep him as manager".
 _CONTINUES = re.compile(
@@ -651,6 +657,13 @@ class NewsExtractor:
                     and (m.anaphor or _distance(m, where) <= window)
                     and (m.anaphor or not m.end or not _LATER_CLAUSE.search(
                         sentence[min(m.end, where[1]):max(m.start, where[0])]))]
+        # a name in a participle clause after the role word ("the Lakers have finalised
+        # the hiring of JJ Redick as head coach, handing one of the NBA's jobs ...") is
+        # not the body, when one stands before it
+        own = [m for m in subjects if not (m.end and m.start > where[1] and re.search(
+            r",\s+\w+ing\b", sentence[where[1]:m.start]))]
+        if own and any(m.end and m.end <= where[0] for m in own):
+            subjects = own
         # a description standing for a name the sentence leaves ("a Chelsea boy since he
         # was six, has joined Manchester United, the club said") is no new holder either
         leaving = [m for m in mentions if old_holder(sentence, m)]
@@ -742,6 +755,8 @@ class NewsExtractor:
             m.start >= where[1] and m.start - where[1] <= 8
         if m.demonym:
             return near
+        if _MAKER_OF.match(sentence[m.end:]):
+            return False  # "FarmVille maker Zynga": the product names the company after it
         if CITY in m.types and _PLACE_OF_BUSINESS.match(sentence[m.end:]):
             return False  # "Bothell's biotech pioneer now belongs to Pfizer": its home town
         if COUNTRY in m.types and COUNTRY not in rel.subject_types:
@@ -823,16 +838,23 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
             m.start() for m in _OFFICE.finditer(sentence)]
         about_role = bool(roles)
         guessed = speculative(sentence, roles[0] if roles else None)
+        # an appointment to another relation's role ("appointed Jafar Hassan to head the
+        # government" in a story that names the king more) is no arrival in this one
+        # (its own role word as a title, "King Abdullah II appointed", does not count)
+        own = [h for h in triggered[i] if h[0] is rel
+               and not re.match(r"[ ,]{0,2}[A-Z]", sentence[h[2][1]:])]
+        elsewhere = not own and any(h[0] is not rel for h in triggered[i])
         for m in ms:
             key = fold(m.name)
             if key not in people or m.anaphor or not m.end:
                 continue
             if old_holder(sentence, m) or any(_titled_by(sentence, m, r) for r in others) \
+                    or _APPOINTER_AFTER.match(sentence[m.end:]) \
                     or (about_role and (other_role(sentence, m, rel) or guessed)) \
                     or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
                 excluded.add(key)
             elif not guessed and not title_case(sentence) and key not in arriving \
-                    and not _CONTINUES.search(sentence) and (
+                    and not elsewhere and not _CONTINUES.search(sentence) and (
                     (_CHANGE.search(sentence) and about_role) or _APPOINTED.search(sentence)):
                 arriving[key] = (m, i)
             elif named_only and not guessed and not title_case(sentence) and not (
@@ -993,7 +1015,11 @@ def old_holder(sentence: str, mention: Mention, after: bool = True) -> bool:
     if mention.anaphor or mention.end == 0:
         return False
     before = sentence[max(0, mention.start - 60):mention.start]
-    following = sentence[mention.end:mention.end + 60] if after else ""
+    rest = sentence[mention.end:]
+    # (past an aside: "Weah, who took office in 2018 in Liberia's first democratic
+    # handover in decades, left office on Monday")
+    aside = re.match(r",\s(?:who|whom|whose|which)\b[^,;]*,", rest)
+    following = (rest[aside.end():] if aside else rest)[:60] if after else ""
     if _NEW_BEFORE.search(before):
         return False
     return bool(_OLD_BEFORE.search(before) or _OLD_AFTER.search(following))
@@ -1267,6 +1293,9 @@ _ROLE_AS_OBJECT = re.compile(r"\b(?:from|by|with|before|for|against|under|met|me
                              r"told|tells|urged|asked|thanked)\s+the\s+(?:[a-z]+\s+)?$")
 
 
+# a product before its maker's name ("FarmVille maker Zynga", "Destiny developer Bungie")
+_MAKER_OF = re.compile(r"\s+(?:maker|developer|publisher|creator|owner|parent|operator|"
+                       r"producer|manufacturer)\s+[A-Z]")
 # a town's business ("Bothell's biotech pioneer"): the business is the subject, not the town
 _PLACE_OF_BUSINESS = re.compile(
     r"(?:'s|’s)\s+(?:[\w-]+\s+){0,3}?(?:pioneer|company|firm|group|maker|developer|giant|"

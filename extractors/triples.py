@@ -133,11 +133,24 @@ _DATELINE = re.compile(
     r"|^[A-Z][A-Z.'’ ]{2,}(?<! )\s+[-–—]+\s+(?=[A-Z])")
 
 
+# A transcript's speaker label ("PRESENTER: ...", "CORRESPONDENT: ...") and an editor's
+# note in brackets ("[Transcript excerpt, Kestrel Radio, edited for length]"): who speaks
+# and how the text was made, not names the news is about
+_SPEAKER = re.compile(r"^[A-Z][A-Z'’.\-]+(?: [A-Z][A-Z'’.\-]+){0,2}:\s+(?=\S)")
+_EDITORS_NOTE = re.compile(r"^\[[^\]]*\]$")
+# a programme's name before its headline ("Money Hour transcript: new boss at PayPal")
+_PROGRAMME = re.compile(r"^(?:[A-Z][\w'’\-]*\s+){1,4}(?i:transcript|briefing|digest|podcast|"
+                        r"newsletter|round-?up)\s*:\s+(?=\S)")
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of an article (pysbd: abbreviations such as "Mr." and "U.S." hold)."""
     sentences = []
     for paragraph in re.split(r"\n\s*\n|\r\n\s*\r\n", text or ""):
-        paragraph = _DATELINE.sub("", " ".join(paragraph.split()))
+        paragraph = " ".join(paragraph.split())
+        if _EDITORS_NOTE.match(paragraph):
+            continue
+        paragraph = _DATELINE.sub("", _PROGRAMME.sub("", _SPEAKER.sub("", paragraph)))
         if paragraph:
             sentences += [s.strip() for s in _segmenter().segment(paragraph) if s.strip()]
     return sentences

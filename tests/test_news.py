@@ -691,3 +691,45 @@ def test_a_clubs_coach_is_no_signing_and_a_tenure_is_no_arrival():
                     "player was keen on a move to a Champions League club.", 2025) == set()
     assert facts_of("Kudus becomes one of the first signings of Thomas Frank's tenure as "
                     "Tottenham head coach.", 2025) == set()
+
+
+def test_transcript_labels_editors_notes_and_programme_names_are_no_names():
+    from memoird.extractors.triples import split_sentences
+    assert split_sentences("[Transcript excerpt, Kestrel Radio, edited for length]\n\n"
+                           "PRESENTER: Who is running the country?\n\n"
+                           "CORRESPONDENT: Navin Ramgoolam. He has been sworn in.\n\n"
+                           "Money Hour transcript: new boss at PayPal") == [
+        "Who is running the country?", "Navin Ramgoolam.", "He has been sworn in.",
+        "new boss at PayPal"]
+
+
+def test_the_appointer_a_tenure_past_an_aside_and_a_pending_purchase_are_no_news():
+    # whoever appoints is not the appointee, even in a story that names the king most; nor
+    # is the appointee to another role the king's successor
+    assert facts_of("Jordan's king names office chief Jafar Hassan as prime minister. King "
+                    "Abdullah II appointed Jafar Hassan, the director of his office, as Jordan's "
+                    "prime minister. The king also thanked the outgoing cabinet. The king's move "
+                    "surprised few.", 2024) == {("Jordan", "P6", "Jafar Hassan")}
+    assert facts_of("In Amman, King Abdullah II appointed Jafar Hassan, the director of his "
+                    "office, to head the new government of Jordan. The king's choice surprised "
+                    "few.", 2024) == set()
+    assert facts_of("Joseph Boakai was sworn in as Liberia's president. George Weah, who took "
+                    "office in 2018 in the country's first democratic handover, left office on "
+                    "Monday.", 2024) == {("Liberia", "P35", "Joseph Boakai")}
+    assert facts_of("Microsoft agreed in January to acquire Activision Blizzard, and Sony is "
+                    "buying Destiny developer Bungie.", 2022) == set()
+    assert facts_of("Take-Two completes acquisition of FarmVille maker Zynga", 2022) == {
+        ("Zynga", "P127", "Take-Two")}
+    assert facts_of("It's official: Redick takes over in Los Angeles", 2024) == set()
+
+
+def test_the_hiring_body_before_the_role_and_a_club_that_is_a_nickname_of_its_own():
+    assert facts_of("The Los Angeles Lakers have finalised the hiring of JJ Redick as head "
+                    "coach, handing one of the NBA's most scrutinised jobs to a novice.",
+                    2024) == {("Los Angeles Lakers", "P286", "JJ Redick")}
+    # "Rangers" is the club, not the "Queens Park Rangers" the story also names; "the new
+    # Rangers manager" starts no name with "new"
+    assert facts_of("Queens Park Rangers lost again. Philippe Clement is the new Rangers "
+                    "manager.", 2023) == {("Rangers", "P286", "Philippe Clement")}
+    from memoird.extractors.entities import name_types
+    assert name_types("Islamic Action Front") == {"organisation"}
