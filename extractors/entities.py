@@ -50,6 +50,9 @@ PERSON_TITLES = {
     "general", "gen", "colonel", "lieutenant", "admiral", "marshal", "sheikh", "emir",
     "sultan", "crown prince", "justice", "judge", "speaker", "pm", "vice-president",
 }
+# a title just before a name, as a whole word ("King Abdullah", not "the bridge linking Male")
+_TITLE_BEFORE = re.compile(r"(?:^|\W)(?:" + "|".join(
+    re.escape(t) for t in sorted(PERSON_TITLES, key=len, reverse=True)) + r")\W*$")
 # Words that begin a sentence without naming anything.
 STOPWORDS = {
     "the", "a", "an", "in", "on", "at", "after", "before", "with", "as", "by", "for",
@@ -466,7 +469,7 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         types.add(CITY)
         if len(words) >= 2:  # "Fort Lauderdale", "Buenos Aires": a place, not a person
             return frozenset({CITY, ORGANISATION})
-    if _ROLE_AFTER.match(after) and not any(before.endswith(t) for t in PERSON_TITLES) \
+    if _ROLE_AFTER.match(after) and not _TITLE_BEFORE.search(before) \
             and not _NAMING_BEFORE.search(before):
         # "the Fianna Fáil leader", "Chelsea striker X", "Arsenal manager X": a name that
         # qualifies a role is the body the role belongs to, never the person holding it
@@ -478,7 +481,7 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         len(words) == 1 and name.isupper() and len(name) <= 5)
     if _BODY_BEFORE.search(before) or _BODY_AFTER.match(after):
         return frozenset({ORGANISATION})  # "the acquisition of Hess", "Hess shares"
-    titled = any(before.endswith(t) for t in PERSON_TITLES) or bool(_AGE_RE.match(after)) \
+    titled = bool(_TITLE_BEFORE.search(before)) or bool(_AGE_RE.match(after)) \
         or bool(_PERSON_AFTER.match(after)) or bool(_PERSON_BEFORE.search(before))
     if titled and not marked_org:
         return frozenset({PERSON})

@@ -124,7 +124,7 @@ _OLD_AFTER = re.compile(
 _CHANGE = re.compile(
     r"\b(?:appoint\w*|nam(?:e|es|ed|ing)|sworn|swore|swear\w*|elect\w*|took|takes|take|"
     r"taking|taken|succeed\w*|successor|replac\w*|becom\w*|became|new|join\w*|sign\w*|"
-    r"complet\w*|acquir\w*|bought|buys?|purchas\w*|takeover|unveil\w*|inaugurat\w*|"
+    r"complet\w*|acquir\w*|bought|buys?|purchas\w*|takeover|unveil\w*|inaugurat\w*|chose|"
     r"install\w*|confirm\w*|hire[sd]?|hiring|promot\w*|return\w*|back as|now|renam\w*|"
     r"adopt\w*|switch\w*|chosen|choose|picks?|picked|tapped|mov(?:e|es|ed|ing)|"
     r"transfer\w*|agree\w*|will (?:lead|run|coach|manage|head)|to (?:lead|run|coach|manage)|"
@@ -938,9 +938,13 @@ def appositive(sentence: str, mention: Mention) -> bool:
     Duty, is now owned by..."): it describes another name and is no subject itself."""
     if mention.anaphor or mention.end == 0:
         return False
-    before = sentence[max(0, mention.start - 50):mention.start]
+    before = sentence[max(0, mention.start - 100):mention.start]
+    # (a long one too: "Mohamed Muizzu, a former mayor of Male who studied engineering in
+    # the United Kingdom, took the oath")
     return bool(re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,45}$", before)
-                and re.match(r"[^,.;]{0,25},", sentence[mention.end:]))
+                or re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,90}\b(?:who|which|whose)"
+                             r"\s[^,]{0,60}$", before)) \
+        and bool(re.match(r"[^,.;]{0,25},", sentence[mention.end:]))
 
 
 _OTHER_ROLE_BEFORE = re.compile(
@@ -982,6 +986,10 @@ def other_role(sentence: str, mention: Mention, relation: Relation) -> bool:
                              _OTHER_ROLE_BEFORE else ""):
         return False  # "former defender Filipe Luís": an old job says nothing
     words = fold(said.group())
+    if re.fullmatch(r"\W*(?:general|gen|colonel|admiral|marshal)\W*", words) and any(
+            re.match(rf"\s*,?\s+as\s+(?:the\s+)?(?:new\s+)?{re.escape(role)}\b", after,
+                     re.IGNORECASE) for role in relation.roles or ()):
+        return False  # "chose General Luong Cuong as president": a rank, and the new office
     if re.search(r"\b(?:vice|deputy|assistant|under|shadow)\b", words):
         return True  # "sworn in as vice-president": not the president
     return not any(fold(role) in words for role in (relation.roles or ()))

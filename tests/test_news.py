@@ -733,3 +733,19 @@ def test_the_hiring_body_before_the_role_and_a_club_that_is_a_nickname_of_its_ow
                     "manager.", 2023) == {("Rangers", "P286", "Philippe Clement")}
     from memoird.extractors.entities import name_types
     assert name_types("Islamic Action Front") == {"organisation"}
+
+
+def test_a_title_is_a_whole_word_and_a_long_aside_names_no_subject():
+    from memoird.extractors.entities import name_types
+    # "linking" ends in "king" but titles nobody
+    assert name_types("Male", "the bridge linking", " to the airport") == {"city", "organisation"}
+    assert facts_of("Mohamed Muizzu, a former mayor of Male who studied engineering in the "
+                    "United Kingdom, took the oath as president of the Maldives.", 2023) == {
+        ("Maldives", "P35", "Mohamed Muizzu")}
+    assert facts_of("Lawmakers in Hanoi on Monday chose General Luong Cuong as president of "
+                    "Vietnam.", 2024) == {("Vietnam", "P35", "Luong Cuong")}
+    # the capital as a place in the story is no news about the capital
+    assert facts_of("Muizzu, who until his election was mayor of the capital Male, took the "
+                    "oath of office on Friday.", 2023) == set()
+    assert facts_of("Corporate announcements: Royal Philips confirms Roy Jakobs as chief "
+                    "executive", 2022) == {("Royal Philips", "P169", "Roy Jakobs")}
