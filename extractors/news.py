@@ -76,7 +76,7 @@ _OLD_BEFORE = re.compile(
     r"(?:\breplac(?:e|es|ed|ing)|\bsucceed(?:s|ed|ing)?|\bsuccessor to|\bin place of|"
     r"\bafter(?: the)?(?: departure| exit| resignation| sacking| dismissal| ousting| death)?"
     r"(?: of)?|\bex-|\boutgoing|\bpredecessors?|\bousted|\bsacked|\bdeparting|"
-    r"\bleaves?|\bleft|\bfrom|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing|en)?|"
+    r"\bleaves?|\bleft(?!-)|\bfrom|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing|en)?|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
     r"\b(?:era|years|reign|tenure|spell|time) under|"
     r"\b(?:years|seasons|spell|stint) (?:at|with)|\b(?:shareholding|stake|shares) (?:of|from)|"
@@ -89,6 +89,8 @@ _OLD_BEFORE = re.compile(
     r"|\b(?:who ran|who led|ran|running|who built|built)\W+(?:\w+\W+){0,2}$"
     r"|\b(?:years|era|rule|tenure|reign|presidency|premiership) of\W+(?:\w+\W+){0,1}$"
     r"|\b(?:having led|after leading)\W+(?:\w+\W+){0,4}$"
+    # "the first signing since Nuri Şahin replaced Edin Terzić": the holder in place
+    r"|\bsince\s+$"
     # "the latest step under owner Bill Foley": the holder already in place
     r"|\bunder (?:owner|coach|manager|boss|president|chairman|chief executive|ceo|"
     r"prime minister|premier)\s+$", re.IGNORECASE)
@@ -97,7 +99,7 @@ _NEW_BEFORE = re.compile(r"\b(?:succeeded by|replaced by|belongs to|went to|goes
                          r"\W*(?:\w+\W+){0,1}$", re.IGNORECASE)
 _OLD_AFTER = re.compile(
     r"^\W*(?:\w+\W+){0,4}?(?:who |which )?(?:has |had )?(?:stepped down|steps down|"
-    r"resigned|resigns|(?<!having )left|leaves|departed|was sacked|was dismissed|was ousted|quit|"
+    r"resigned|resigns|(?<!having )left(?!-)|leaves|departed|was sacked|was dismissed|was ousted|quit|"
     r"(?:is|was|will be|is to be|has been|is being) (?:replaced|succeeded)|"
     r"(?:has |had )?relinquish\w*|hand(?:s|ed|ing)? over|steps? aside|stepped aside|"
     # (not "X ended months of speculation by confirming Y")
@@ -160,7 +162,9 @@ _SPECULATIVE = re.compile(
     r"according to (?:reports|(?:media|press|local) reports)|"
     r"are said to|is said to|understood to be|lined up|"
     r"if (?:he|she|they)|denied|denies|ruled out|rules out|not (?:join|be|become)|"
-    r"no longer|would-be|potential|possible|proposed|considering|"
+    # (not "no longer a listed company": that is the deal done)
+    r"no longer (?:expected|set|going|likely|interested|in talks|in the running|pursuing)|"
+    r"would-be|potential|possible|proposed|considering|"
     # a deal not yet done: "Pfizer, which is awaiting approval for its takeover of Seagen"
     r"awaiting (?:\w+ )?(?:approval|clearance)|pending (?:\w+ )?(?:approval|clearance)|"
     r"subject to (?:\w+ )?(?:approval|clearance)|yet to (?:close|complete|be approved)|"

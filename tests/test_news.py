@@ -749,3 +749,15 @@ def test_a_title_is_a_whole_word_and_a_long_aside_names_no_subject():
                     "oath of office on Friday.", 2023) == set()
     assert facts_of("Corporate announcements: Royal Philips confirms Roy Jakobs as chief "
                     "executive", 2022) == {("Royal Philips", "P169", "Roy Jakobs")}
+
+
+def test_left_wing_is_no_leaving_no_longer_listed_is_done_and_since_is_in_place():
+    assert facts_of("Xiomara Castro, the left-wing leader of the Libre party, was sworn in as "
+                    "president of Honduras.", 2022) == {("Honduras", "P35", "Xiomara Castro")}
+    assert facts_of("Andre Silva, the left-back who won the cup, joined Porto on Monday.",
+                    2024) == {("Andre Silva", "P54", "Porto")}
+    assert facts_of("Juniper is now part of HPE and no longer a listed company.", 2025) == {
+        ("Juniper", "P127", "HPE")}
+    assert facts_of("Kimmich is no longer expected to join Barcelona.", 2024) == set()
+    assert facts_of("It is the first major signing since Nuri Sahin replaced Edin Terzic as "
+                    "head coach of Dortmund last January.", 2024) == set()
