@@ -148,10 +148,10 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of an article (pysbd: abbreviations such as "Mr." and "U.S." hold)."""
     sentences = []
     for paragraph in re.split(r"\n\s*\n|\r\n\s*\r\n", text or ""):
-        paragraph = " ".join(paragraph.split())
-        if _EDITORS_NOTE.match(paragraph):
-            continue
-        paragraph = _DATELINE.sub("", _PROGRAMME.sub("", _SPEAKER.sub("", paragraph)))
+        # line by line: extracted pages separate paragraphs by one line break
+        lines = [" ".join(line.split()) for line in paragraph.splitlines()]
+        paragraph = " ".join(_DATELINE.sub("", _PROGRAMME.sub("", _SPEAKER.sub("", line)))
+                             for line in lines if line and not _EDITORS_NOTE.match(line))
         if paragraph:
             sentences += [s.strip() for s in _segmenter().segment(paragraph) if s.strip()]
     return sentences

@@ -701,6 +701,11 @@ def test_transcript_labels_editors_notes_and_programme_names_are_no_names():
                            "Money Hour transcript: new boss at PayPal") == [
         "Who is running the country?", "Navin Ramgoolam.", "He has been sworn in.",
         "new boss at PayPal"]
+    # pages extracted with one line break between paragraphs read the same
+    assert split_sentences("[Transcript excerpt, Kestrel Radio]\nPRESENTER: Who runs it?\n"
+                           "CORRESPONDENT: Navin Ramgoolam.\nAMSTERDAM - Royal Philips has "
+                           "confirmed Roy Jakobs.") == [
+        "Who runs it?", "Navin Ramgoolam.", "Royal Philips has confirmed Roy Jakobs."]
 
 
 def test_the_appointer_a_tenure_past_an_aside_and_a_pending_purchase_are_no_news():
