@@ -767,5 +767,6 @@ def test_left_wing_is_no_leaving_no_longer_listed_is_done_and_since_is_in_place(
     assert facts_of("It is the first major signing since Nuri Sahin replaced Edin Terzic as "
                     "head coach of Dortmund last January.", 2024) == set()
     # the coaching staff is no head coach
-    assert facts_of("Houston traded youth for a window, and Brooks, a favourite of the "
-                    "coaching staff, was a key part of the team's identity.", 2025) == set()
+    assert facts_of("Phoenix receive forward Dillon Brooks. Durant's age means Houston have "
+                    "traded youth for a narrow window, and Brooks, a favourite of the coaching "
+                    "staff, was a key part of the team's defensive identity.", 2025) == set()
