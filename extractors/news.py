@@ -85,7 +85,8 @@ _OLD_BEFORE = re.compile(
     # not "former central banker X" (a new prime minister's old job)
     r"|\bformer\W+(?:(?:prime minister|president|chancellor|head coach|coach|manager|boss|"
     r"chief executive|ceo|taoiseach|premier|owner|captain|club|team)\W+)?$"
-    r"|\b(?:head|boss|chief|leader|chairman) of\W+(?!government|state)(?:\w+\W+){0,4}$"
+    r"|(?<!new )(?<!incoming )\b(?:head|boss|chief|leader|chairman) of\W+(?!government|state)"
+    r"(?:\w+\W+){0,4}$"
     r"|\b(?:who ran|who led|ran|running|who built|built)\W+(?:\w+\W+){0,2}$"
     r"|\b(?:years|era|rule|tenure|reign|presidency|premiership) of\W+(?:\w+\W+){0,1}$"
     r"|\b(?:having led|after leading)\W+(?:\w+\W+){0,4}$"
@@ -632,14 +633,20 @@ class NewsExtractor:
             if rel.domain and rel.domain != domain:
                 continue
             cancelled = [m.span() for m in excl.finditer(sentence)] if excl else []
+            found = []
             for m in trig.finditer(sentence):
                 if any(a <= m.start() < b for a, b in cancelled + names):
                     continue
                 if _FORMER_ROLE.search(sentence[max(0, m.start() - 30):m.start()]) or \
                         _FORMER_OF_NAMES.search(sentence[max(0, m.start() - 80):m.start()]):
                     continue  # "a former eBay boss": someone's old job
+                found.append(m)
+            # the role word as a title ("appointed Portuguese coach Vítor Pereira as head
+            # coach") yields to a later use of it that is not one
+            plain = [m for m in found if not re.match(r"\s+[A-Z]", sentence[m.end():])]
+            if found:
+                m = (plain or found)[0]
                 hits.append((rel, rel.role_for(m.group()) if rel.roles else None, m.span()))
-                break
         return hits
 
     def _excluded(self, sentence: str) -> bool:

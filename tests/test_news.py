@@ -770,3 +770,13 @@ def test_left_wing_is_no_leaving_no_longer_listed_is_done_and_since_is_in_place(
     assert facts_of("Phoenix receive forward Dillon Brooks. Durant's age means Houston have "
                     "traded youth for a narrow window, and Brooks, a favourite of the coaching "
                     "staff, was a key part of the team's defensive identity.", 2025) == set()
+
+
+def test_a_role_word_as_a_title_yields_to_the_office_and_a_new_boss_of_is_no_old_one():
+    assert facts_of("Wolverhampton Wanderers appointed Portuguese coach Vitor Pereira as head "
+                    "coach on Thursday.", 2024) == {
+        ("Wolverhampton Wanderers", "P286", "Vitor Pereira")}
+    assert facts_of("The federation met in Rabat. Walid Regragui is the new boss of the Atlas "
+                    "Lions, and after weeks of rumours the federation has confirmed what half "
+                    "of Casablanca already knew. The coach starts on Monday.", 2022) == {
+        ("Morocco national football team", "P286", "Walid Regragui")}
