@@ -774,11 +774,13 @@ class NewsExtractor:
             return False
         if COUNTRY in m.types and rel.domain == "sport":
             return near or "national" in sentence.lower()
-        if PERSON in rel.subject_types and re.search(
+        if PERSON in rel.subject_types and (re.search(
                 r"\b(?:under|managed by|coached by|(?:head )?coach|manager|boss)\s+$",
-                sentence[:m.start], re.IGNORECASE):
+                sentence[:m.start], re.IGNORECASE) or re.match(
+                r"(?:'s|’s)\s+(?:new\s+)?(?:squad|team|side|players|dressing room)\b",
+                sentence[m.end:])):
             # "will work under Massimiliano Allegri", "the club, now managed by Graham
-            # Potter": the coach, not the signing
+            # Potter", "will join Graham Potter's squad": the coach, not the signing
             return False
         return not (PERSON in m.types and PERSON not in rel.subject_types and len(m.types) == 1)
 

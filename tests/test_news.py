@@ -687,6 +687,8 @@ def test_a_town_a_place_in_a_description_and_a_deal_awaiting_approval_own_nothin
 
 
 def test_a_clubs_coach_is_no_signing_and_a_tenure_is_no_arrival():
+    assert facts_of("He is Chelsea's eighth arrival of the window, and will join Graham "
+                    "Potter's squad in time for Friday's derby with Fulham.", 2023) == set()
     assert facts_of("The east London club, now managed by Graham Potter, accepted that the "
                     "player was keen on a move to a Champions League club.", 2025) == set()
     assert facts_of("Kudus becomes one of the first signings of Thomas Frank's tenure as "
