@@ -406,6 +406,9 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         if re.match(r"\s+(?:stadium|arena|ground|palace|airport|hotel|square|street)\b",
                     sentence[end:]):
             continue  # "the Monumental stadium": a venue
+        if re.match(r"\s+(?:maker|makers|developer|publisher|manufacturer|creator)\b",
+                    sentence[end:]):
+            continue  # "the PlayStation maker", "FarmVille maker Zynga": a product
         last = fold(text).split()[-1] if fold(text) else ""
         if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS \
                 or (last in VENUES and not _club_at_ground(sentence, start, end, possessive)) \
