@@ -728,7 +728,8 @@ def test_the_appointer_a_tenure_past_an_aside_and_a_pending_purchase_are_no_news
     assert facts_of("Take-Two completes acquisition of FarmVille maker Zynga", 2022) == {
         ("Zynga", "P127", "Take-Two")}
     assert [m.text for m in ArticleEntities().mentions(
-        "New boss at the PlayStation maker: what it means for Sony")] == ["Sony"]
+        "New boss at the PlayStation maker: what it means for Sony") if not m.anaphor] == [
+        "Sony"]
     assert facts_of("It's official: Redick takes over in Los Angeles", 2024) == set()
 
 
