@@ -37,6 +37,7 @@ TITLE_WORDS = {
     "chairperson", "founder", "co-founder", "president-elect", "elect", "general", "gen",
     "colonel", "lieutenant", "admiral", "marshal", "sheikh", "emir", "sultan", "crown",
     "prince", "princess", "justice", "judge", "speaker", "army", "pm", "vice-president",
+    "chair",
 }
 # Titles that make the following name a person.
 PERSON_TITLES = {
@@ -385,6 +386,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
     for span in spans:
         while span and toks[span[-1]][0].lower() in CONNECTORS:
             span = span[:-1]
+        if len(span) > 1 and re.search(r"-(?:based|headquartered)$", toks[span[0]][0]):
+            span = span[1:]  # "Toronto-based Rogers": the place says where, the name who
         if not span:
             continue
         if span[0] == 0 and len(span) >= 3 and _DESCRIPTOR.search(toks[0][0]) \

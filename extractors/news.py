@@ -117,6 +117,11 @@ _OLD_AFTER = re.compile(
     r"twenty) years|since (?:19|20)\d\d)\W|"
     r"(?:\w+\W+){0,4}?(?:who |which )?had (?:held|led|run|been in charge|served|occupied|"
     r"coached|managed)|"
+    # "scored 19 goals for Bournemouth last season"
+    r"(?:\w+\W+){0,1}?last (?:season|campaign)\b|"
+    # "Manasseh Sogavare, a veteran who led the country four times"
+    r"(?:\w+\W+){0,4}?who (?:led|ran|governed|held|headed) (?:the|this) (?:country|nation|"
+    r"government|office|post|job)\b|"
     # "Young held the office for barely six weeks": a tenure told, so over
     r"(?:held|occupied) (?:the|that|this) (?:office|post|job|role|position|seat)\b|"
     # "the first signing of Thomas Frank's tenure as head coach": a holder in place
@@ -685,6 +690,9 @@ class NewsExtractor:
                    and not (PERSON in rel.subject_types and _TEAM_MATE.search(
                        sentence[max(0, m.start - 60):m.start]))
                    and not (PERSON in rel.object_types and other_role(sentence, m, rel))
+                   # "Solanke, the striker whose goals helped the Cherries to a record
+                   # tally, has joined Tottenham": a description's club is his old one
+                   and not (PERSON in rel.subject_types and appositive(sentence, m))
                    and (m.anaphor or m.end == 0 or _distance(m, where) <= window)]
         # Near-duplicate relations in one sentence ("the King appointed Prime Minister
         # Starmer"): a name belongs to the role word nearest to it.
@@ -775,7 +783,8 @@ class NewsExtractor:
         if COUNTRY in m.types and rel.domain == "sport":
             return near or "national" in sentence.lower()
         if PERSON in rel.subject_types and (re.search(
-                r"\b(?:under|managed by|coached by|(?:head )?coach|manager|boss)\s+$",
+                r"\b(?:under|managed by|coached by|(?:head )?coach|manager|boss|owner|co-owner|"
+                r"chairman|president|director)\s+$",
                 sentence[:m.start], re.IGNORECASE) or re.match(
                 r"(?:'s|’s)\s+(?:new\s+)?(?:squad|team|side|players|dressing room)\b",
                 sentence[m.end:])):
@@ -954,10 +963,11 @@ def appositive(sentence: str, mention: Mention) -> bool:
     before = sentence[max(0, mention.start - 100):mention.start]
     # (a long one too: "Mohamed Muizzu, a former mayor of Male who studied engineering in
     # the United Kingdom, took the oath")
+    after = sentence[mention.end:]
     return bool(re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,45}$", before)
-                or re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,90}\b(?:who|which|whose)"
-                             r"\s[^,]{0,60}$", before)) \
-        and bool(re.match(r"[^,.;]{0,25},", sentence[mention.end:]))
+                and re.match(r"[^,.;]{0,25},", after)) \
+        or bool(re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,90}\b(?:who|which|whose)"
+                          r"\s[^,]{0,60}$", before) and re.match(r"[^,.;]{0,60},", after))
 
 
 _OTHER_ROLE_BEFORE = re.compile(

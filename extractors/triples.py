@@ -140,7 +140,7 @@ _SPEAKER = re.compile(r"^[A-Z][A-Z'’.\-]+(?: [A-Z][A-Z'’.\-]+){0,2}:\s+(?=\S
 _EDITORS_NOTE = re.compile(r"^\[[^\]]*\]$")
 # a programme's name before its headline ("Money Hour transcript: new boss at PayPal")
 _PROGRAMME = re.compile(r"^(?:[A-Z][\w'’\-]*\s+){1,4}(?i:transcript|briefing|digest|podcast|"
-                        r"newsletter|round-?up|notebook|announcements|briefs|diary)\s*:\s+"
+                        r"newsletter|round-?up|notebook|announcements|briefs|diary|desk)\s*:\s+"
                         r"(?=\S)")
 
 

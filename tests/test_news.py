@@ -785,3 +785,33 @@ def test_a_role_word_as_a_title_yields_to_the_office_and_a_new_boss_of_is_no_old
                     "Lions, and after weeks of rumours the federation has confirmed what half "
                     "of Casablanca already knew. The coach starts on Monday.", 2022) == {
         ("Morocco national football team", "P286", "Walid Regragui")}
+
+
+def test_small_states_owners_and_old_clubs_in_descriptions():
+    # a country no list had: "Solomon" is also a given name
+    assert facts_of("Jeremiah Manele was elected prime minister of Solomon Islands on "
+                    "Thursday.", 2024) == {("Solomon Islands", "P6", "Jeremiah Manele")}
+    assert facts_of("Indonesia sent a delegation. Nobel laureate José Ramos-Horta has been "
+                    "sworn in as president of Timor-Leste.", 2022) == {
+        ("Timor-Leste", "P35", "José Ramos-Horta")}
+    # the club's owner on the pitch is no signing
+    assert facts_of("Club owner Evangelos Marinakis has joined Olympiacos on the pitch, the "
+                    "club said, as the squad celebrated the win in the league.", 2024) == set()
+    # the club a description gives the player is his old one; so is last season's
+    assert facts_of("Dominic Solanke, the striker whose 19 Premier League goals helped the "
+                    "Cherries to a record points total last season, completed his move to "
+                    "Tottenham Hotspur on Saturday.", 2024) == {
+        ("Dominic Solanke", "P54", "Tottenham Hotspur")}
+    fan = ("Dominic Solanke is here and the deal is done, the club said after the signing. "
+           "The striker scored 19 Premier League goals for Bournemouth last season and the "
+           "season before.")
+    assert NewsExtractor(FirstOption()).corroborate_many(
+        [fan], [[("Dominic Solanke", "P54", "Bournemouth")]], years=[2024]) == [[]]
+    # the predecessor a Q&A names, and a place before "-based" or a chair's title
+    assert facts_of("Q: Who held the job before? A: Manasseh Sogavare, a veteran who led the "
+                    "country four times, was replaced as prime minister of Solomon Islands.",
+                    2024) == set()
+    from memoird.extractors.entities import raw_mentions
+    assert [m[0] for m in raw_mentions("The deal makes Toronto-based Rogers the owner; "
+                                       "Executive Chair Chung Eui-sun agreed.")] == [
+        "Rogers", "Chung Eui-sun"]
