@@ -10,7 +10,8 @@ one-source claims that never confirm. Resolution, cheapest evidence first:
    form (the entity then takes the fuller display name);
 3. an organisation written with or without a legal or club suffix ("FC Bayern Munich" /
    "Bayern Munich"), or by the first words of exactly one known full name ("Novo" /
-   "Novo Nordisk", "Take-Two" / "Take-Two Interactive", either way round; never a place);
+   "Novo Nordisk", "Take-Two" / "Take-Two Interactive", either way round; never a place),
+   or a team's name without its city ("Bears" / "Chicago Bears");
 4. the caller's ``similar`` judge (embedding similarity, in the extract stage: the store
    loads no model) over the entities of the same type;
 5. otherwise a new entity.
@@ -82,6 +83,8 @@ def resolve(db: Database, name: str, type: str | None, *,
             found, how = _by_suffix(db, key, type), "suffix"
         if found is None and type == "organisation":
             found, how = _by_first_word(db, key, place), "short form"
+        if found is None and type == "organisation":
+            found, how = _by_nickname(db, key, place), "short form"
         if found is None and similar is not None:
             pool = list_entities(db, type)
             match = similar(name, [e.name for e in pool]) if pool else None
@@ -160,6 +163,25 @@ def _by_first_word(db: Database, key: str, place: Callable[[str], bool]) -> Enti
             or prefix(e.key.split(), words)]
     if any(e.key.split()[0] == words[0] and e.key != key and e not in hits for e in orgs):
         return None  # "Inter Miami" when "Inter Milan" is known: which one is "Inter"?
+    return hits[0] if len({h.id for h in hits}) == 1 else None
+
+
+def _by_nickname(db: Database, key: str, place: Callable[[str], bool]) -> Entity | None:
+    """A team's name without its city and with it, either way round ("Bears" / "Chicago
+    Bears", "Lakers" / "Los Angeles Lakers"): the last word of exactly one known
+    organisation whose other words name a place."""
+    words = key.split()
+
+    def placed(k: str) -> bool:
+        return len(k.split()) > 1 and place(" ".join(k.split()[:-1]))
+
+    orgs = list_entities(db, "organisation", limit=100_000)
+    if len(words) == 1 and not place(key):
+        hits = [e for e in orgs if placed(e.key) and e.key.split()[-1] == key]
+    elif placed(key):
+        hits = [e for e in orgs if e.key == words[-1]]
+    else:
+        return None
     return hits[0] if len({h.id for h in hits}) == 1 else None
 
 

@@ -815,3 +815,15 @@ def test_small_states_owners_and_old_clubs_in_descriptions():
     assert [m[0] for m in raw_mentions("The deal makes Toronto-based Rogers the owner; "
                                        "Executive Chair Chung Eui-sun agreed.")] == [
         "Rogers", "Chung Eui-sun"]
+
+
+def test_a_team_merges_with_its_name_without_the_city(store_db):
+    place = {"chicago", "los angeles", "manchester", "newcastle"}.__contains__
+    bears = entities.resolve(store_db, "Bears", "organisation", place=place)
+    assert entities.resolve(store_db, "Chicago Bears", "organisation", place=place).id == bears.id
+    lakers = entities.resolve(store_db, "Los Angeles Lakers", "organisation", place=place)
+    assert entities.resolve(store_db, "Lakers", "organisation", place=place).id == lakers.id
+    # a word two teams end with, or a place, says neither
+    entities.resolve(store_db, "Manchester United", "organisation", place=place)
+    entities.resolve(store_db, "Newcastle United", "organisation", place=place)
+    assert entities.resolve(store_db, "United", "organisation", place=place).name == "United"

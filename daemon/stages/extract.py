@@ -203,5 +203,7 @@ def _entity(db: Database, name: str, type: str | None) -> int | None:
 def _place(key: str) -> bool:
     from memoird.extractors.entities import country_name, gazetteer
 
-    return bool(country_name(key)) or key in gazetteer().cities
+    # ("new york" is listed as "new york city")
+    return bool(country_name(key)) or key in gazetteer().cities \
+        or f"{key} city" in gazetteer().cities
 
