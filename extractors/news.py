@@ -188,6 +188,9 @@ _CONTINUES = re.compile(
 # ("Conte, who could ...", ", with a further 15 million in possible add-ons,") that do not
 # hold the news itself.
 _LATER_CLAUSE = re.compile(r";\s|\s[—–]\s|"
+                           # "..., choosing an internal candidate": a participle's aside
+                           # (not ", pending approval", which conditions the news)
+                           r",\s+(?!pending\b)[a-z]+ing\s|"
                            # "..., as the fashion house warned that it could slide into a loss"
                            r"\sas\s+(?:the\s+|its\s+|it\s+)?(?:[\w'’-]+\s+){0,4}?"
                            r"(?:warned|said|added|cautioned|reported|announced)\b")

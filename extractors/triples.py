@@ -129,8 +129,8 @@ _DATELINE = re.compile(
     r"^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*)?\s*,\s+(?:[A-Z][a-z]+\.? \d{1,2}|\d{1,2} [A-Z][a-z]+)"
     r"(?:,? \d{4})?\s*(?:\([^)]{1,40}\))?\s*[-–—]+\s*"
     r"|^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*)?\s*(?:\([^)]{1,40}\))\s*[-–—]+\s*"
-    # "HOUSTON - Chevron completed ...": a place in capitals and a dash, no date
-    r"|^[A-Z][A-Z.'’ ]{2,}(?<! )\s+[-–—]+\s+(?=[A-Z])")
+    # "HOUSTON - Chevron completed ...", "LONDON/MELBOURNE - ": places in capitals, no date
+    r"|^[A-Z][A-Z.'’/ ]{2,}(?<! )\s+[-–—]+\s+(?=[A-Z])")
 
 
 # A transcript's speaker label ("PRESENTER: ...", "CORRESPONDENT: ...") and an editor's

@@ -827,3 +827,12 @@ def test_a_team_merges_with_its_name_without_the_city(store_db):
     entities.resolve(store_db, "Manchester United", "organisation", place=place)
     entities.resolve(store_db, "Newcastle United", "organisation", place=place)
     assert entities.resolve(store_db, "United", "organisation", place=place).name == "United"
+
+
+def test_a_participles_aside_is_no_speculation_and_two_cities_make_a_dateline():
+    assert facts_of("LONDON/MELBOURNE - Rio Tinto has named Simon Trott, the head of its iron "
+                    "ore business, as its next chief executive, choosing an internal candidate "
+                    "to lead the miner.", 2025) == {("Rio Tinto", "P169", "Simon Trott")}
+    # a condition on the deal still is one
+    assert facts_of("Rio Tinto has agreed to buy Arcadium, pending regulatory approval.",
+                    2024) == set()
