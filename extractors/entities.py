@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -118,6 +119,9 @@ ORG_MARKERS = {
     "networks", "solutions", "services", "enterprises", "ventures", "automotive", "aerospace",
     # a political body ("Islamic Action Front", "Freedom Movement")
     "front", "movement", "alliance", "coalition", "congress", "assembly",
+    # armed and public bodies, and programmes ("Republican Guard", "Business Hour")
+    "guard", "forces", "navy", "police", "brigade", "regiment", "commission", "committee",
+    "court", "senate", "hour", "radio",
 }
 # Markers that are one club's own name ("Bayern" for "Bayern Munich"), not a kind of body
 CLUB_WORDS = {"bayern", "juventus", "benfica", "porto", "ajax", "psv", "celtic", "rangers",
@@ -275,7 +279,11 @@ class Gazetteer:
     given_names: object  # gender_guesser Detector
 
     def is_given_name(self, word: str) -> bool:
-        return self.given_names.get_gender(word.split("-")[0]) != "unknown"  # type: ignore[attr-defined]
+        first = word.split("-")[0]
+        # (the list spells names without accents: "Édouard" is "Edouard")
+        plain = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode()
+        return any(self.given_names.get_gender(w) != "unknown"  # type: ignore[attr-defined]
+                   for w in dict.fromkeys((first, plain)) if w)
 
 
 @lru_cache(maxsize=1)
@@ -412,6 +420,11 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         if re.match(r"\s+(?:maker|makers|developer|publisher|manufacturer|creator)\b",
                     sentence[end:]):
             continue  # "the PlayStation maker", "FarmVille maker Zynga": a product
+        if re.search(r"(?:an|ean|ese|ish|ic)$", sentence[start:end]) \
+                and not country_name(sentence[start:end]) \
+                and re.match(r"(?:'s|’s)?\s+(?:business|businesses|operations|arm|unit|division|"
+                             r"market|markets|region|subsidiary|activities)\b", sentence[end:]):
+            continue  # "ran its European business", "North American operations": no body
         last = fold(text).split()[-1] if fold(text) else ""
         if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS \
                 or (last in VENUES and not _club_at_ground(sentence, start, end, possessive)) \
@@ -542,6 +555,7 @@ class ArticleEntities:
     openings: dict[str, int] = field(default_factory=dict)  # word -> sentences it opens
     lower: set[str] = field(default_factory=set)  # words written in lower case
     past: dict[str, int] = field(default_factory=dict)  # name -> "X's former leader" mentions
+    placed: dict[str, int] = field(default_factory=dict)  # town -> "in X" mentions
 
     def learn(self, sentences: Sequence[str]) -> None:
         """First pass over the article: how it writes each word, then every full person
@@ -560,8 +574,15 @@ class ArticleEntities:
                     continue
                 types = name_types(text, before, sentence[end:end + 16])
                 name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
-                self.seen[name] = self.seen.get(name, frozenset()) | types \
-                    if PERSON not in types or PERSON in self.seen.get(name, {PERSON}) else types
+                if types == {PERSON} or self.seen.get(name) == {PERSON}:
+                    # a person once said to be one ("goalkeeper Édouard Mendy") is one
+                    # wherever the article names him
+                    self.seen[name] = frozenset({PERSON}) if PERSON in types | self.seen.get(
+                        name, frozenset({PERSON})) else types
+                else:
+                    self.seen[name] = self.seen.get(name, frozenset()) | types \
+                        if PERSON not in types or PERSON in self.seen.get(name, {PERSON}) \
+                        else types
                 # a long name that may as well be a body's ("Alibaba Cloud Intelligence",
                 # "A.P. Moller-Maersk") is no person whose short form "Alibaba" would be
                 if PERSON in types and len(name.split()) >= 2 and name not in self.persons \
@@ -678,6 +699,9 @@ class ArticleEntities:
                 # place placed in another is a local one, not the seat it also names)
                 self.seats[seat] = self.seats.get(seat, 0) + 1
             self.counts[mention.name] = self.counts.get(mention.name, 0) + 1
+            if CITY in mention.types and re.search(r"\b(?:in|near|outside|around)\s+$",
+                                                   sentence[:mention.start], re.IGNORECASE):
+                self.placed[mention.name] = self.placed.get(mention.name, 0) + 1
             if _PAST_LEADER_AFTER.match(sentence[mention.end:]):
                 self.past[mention.name] = self.past.get(mention.name, 0) + 1
             for kind in mention.types - {PERSON}:
@@ -708,6 +732,10 @@ class ArticleEntities:
         order = {n: i for i, n in enumerate([*self.counts, *self.seats])}
         candidates = [n for n, t in self.seen.items() if kind in t and PERSON not in t
                       and self.counts.get(n, 0) > self.past.get(n, 0)]
+        if kind == ORGANISATION:
+            # a town only ever named as where things happen ("in Ludwigshafen") is no body
+            candidates = [n for n in candidates
+                          if self.placed.get(n, 0) < self.counts.get(n, 0)]
         if kind == COUNTRY:
             # a country the article names through its capital or parliament ("the
             # Knesset approved...", "in Riga") counts as named
@@ -715,6 +743,8 @@ class ArticleEntities:
         if not candidates:
             recent = self.recent.get(kind)
             return recent if recent and self.counts.get(recent, 0) > self.past.get(recent, 0) \
+                and not (kind == ORGANISATION
+                         and self.placed.get(recent, 0) >= self.counts.get(recent, 0)) \
                 else None
 
         def weight(n: str) -> float:

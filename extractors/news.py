@@ -76,7 +76,11 @@ _OLD_BEFORE = re.compile(
     r"(?:\breplac(?:e|es|ed|ing)|\bsucceed(?:s|ed|ing)?|\bsuccessor to|\bin place of|"
     r"\bafter(?: the)?(?: departure| exit| resignation| sacking| dismissal| ousting| death)?"
     r"(?: of)?|\bex-|\boutgoing|\bpredecessors?|\bousted|\bsacked|\bdeparting|"
-    r"\bleaves?|\bleft(?!-)|\bfrom|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing|en)?|"
+    r"\bleaves?|\bleft(?!-)|"
+    # (not "From today Tech Mahindra has a new chief executive")
+    r"\bfrom(?!\s+(?:today|tomorrow|now|next|this|monday|tuesday|wednesday|thursday|friday|"
+    r"saturday|sunday|january|february|march|april|may|june|july|august|september|october|"
+    r"november|december)\b)|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing|en)?|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
     r"\b(?:era|years|reign|tenure|spell|time) under|"
     r"\b(?:years|seasons|spell|stint) (?:at|with)|\b(?:shareholding|stake|shares) (?:of|from)|"
@@ -779,6 +783,9 @@ class NewsExtractor:
             return near
         if _MAKER_OF.match(sentence[m.end:]):
             return False  # "FarmVille maker Zynga": the product names the company after it
+        if CITY in m.types and COUNTRY not in rel.subject_types and re.search(
+                r"\b(?:in|near|outside|around|across)\s+$", sentence[:m.start], re.IGNORECASE):
+            return False  # "the new site in Zhanjiang": a place, not the body
         if CITY in m.types and _PLACE_OF_BUSINESS.match(sentence[m.end:]):
             return False  # "Bothell's biotech pioneer now belongs to Pfizer": its home town
         if COUNTRY in m.types and COUNTRY not in rel.subject_types:
@@ -823,8 +830,13 @@ def _current_title(sentence: str, body: Mention, people: Sequence[Mention]) -> b
     if body.anaphor or not body.end:
         return False
     tail = sentence[body.end:]
-    return any(p.text and re.match(_TITLE_WORDS + re.escape(p.text) + r"(?!\w)", tail,
-                                   re.IGNORECASE) for p in people)
+    # (or as its possessive right after the naming verb: "Sunderland name Lorient's Le
+    # Bris as head coach", not "Roma's Gasperini")
+    named_after = re.search(_NAMING.pattern + r"\s+$", sentence[:body.start], re.IGNORECASE)
+    return any(p.text and re.match(r"(?:" + _TITLE_WORDS + (r"|(?:'s|’s)\s+" if named_after
+                                                            else "") + r")"
+                                   + re.escape(p.text) + r"(?!\w)", tail, re.IGNORECASE)
+               for p in people)
 
 
 def _appoints(sentence: str, body: Mention, holder: Mention) -> bool:

@@ -136,11 +136,17 @@ _DATELINE = re.compile(
 # A transcript's speaker label ("PRESENTER: ...", "CORRESPONDENT: ...") and an editor's
 # note in brackets ("[Transcript excerpt, Kestrel Radio, edited for length]"): who speaks
 # and how the text was made, not names the news is about
-_SPEAKER = re.compile(r"^[A-Z][A-Z'’.\-]+(?: [A-Z][A-Z'’.\-]+){0,2}:\s+(?=\S)")
+_SPEAKER = re.compile(r"^[A-Z][A-Z'’.\-]+(?: [A-Z][A-Z'’.\-]+){0,2}(?:\s*\([^)]{1,40}\))?:\s+"
+                      r"(?=\S)")
+# a live blog's time stamp and flash label ("18:02 - CONFIRMED: ..."): when, not what
+_TIMESTAMP = re.compile(r"^\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?(?:\s*(?:GMT|BST|CET|ET|EST|PT|UTC))?"
+                        r"\s*[-–—:]\s*(?:(?:BREAKING|CONFIRMED|OFFICIAL|UPDATE|DONE DEAL|"
+                        r"LATEST)\s*:\s*)?")
 _EDITORS_NOTE = re.compile(r"^\[[^\]]*\]$")
 # a programme's name before its headline ("Money Hour transcript: new boss at PayPal")
 _PROGRAMME = re.compile(r"^(?:[A-Z][\w'’\-]*\s+){1,4}(?i:transcript|briefing|digest|podcast|"
-                        r"newsletter|round-?up|notebook|announcements|briefs|diary|desk)\s*:\s+"
+                        r"newsletter|round-?up|notebook|announcements|briefs|diary|desk|hour)"
+                        r"(?:\s*\([^)]{1,20}\))?\s*:\s+"
                         r"(?=\S)")
 
 
@@ -150,8 +156,9 @@ def split_sentences(text: str) -> list[str]:
     for paragraph in re.split(r"\n\s*\n|\r\n\s*\r\n", text or ""):
         # line by line: extracted pages separate paragraphs by one line break
         lines = [" ".join(line.split()) for line in paragraph.splitlines()]
-        paragraph = " ".join(_DATELINE.sub("", _PROGRAMME.sub("", _SPEAKER.sub("", line)))
-                             for line in lines if line and not _EDITORS_NOTE.match(line))
+        paragraph = " ".join(
+            _DATELINE.sub("", _PROGRAMME.sub("", _SPEAKER.sub("", _TIMESTAMP.sub("", line))))
+            for line in lines if line and not _EDITORS_NOTE.match(line))
         if paragraph:
             sentences += [s.strip() for s in _segmenter().segment(paragraph) if s.strip()]
     return sentences

@@ -836,3 +836,36 @@ def test_a_participles_aside_is_no_speculation_and_two_cities_make_a_dateline():
     # a condition on the deal still is one
     assert facts_of("Rio Tinto has agreed to buy Arcadium, pending regulatory approval.",
                     2024) == set()
+
+
+def test_where_someone_comes_from_and_what_only_says_where():
+    # the club in front of the person named is where he comes from
+    assert facts_of("Sunderland name Lorient's Le Bris as head coach", 2024) == {
+        ("Sunderland", "P286", "Le Bris")}
+    # an adjective of a region, a town something happens in, and a time are no bodies
+    assert facts_of("Rasmus Errboe, a manager who has been running the group's European "
+                    "operations, was named chief executive of Orsted on Wednesday.", 2024) == {
+        ("Orsted", "P169", "Rasmus Errboe")}
+    assert facts_of("Mohit Joshi spent two decades at Infosys. From today Tech Mahindra has a "
+                    "new chief executive, Mohit Joshi.", 2023) == {
+        ("Tech Mahindra", "P169", "Mohit Joshi")}
+    assert facts_of("In Ludwigshafen, a new boss. At the bakery in Ludwigshafen nobody talks of "
+                    "anything else: Markus Kamieth took over as chief executive on Friday, and "
+                    "the company hopes for calm.", 2024) == set()
+    # an armed unit is no person, a person once titled is one throughout
+    from memoird.extractors.entities import name_types
+    assert name_types("Republican Guard") == {"organisation"}
+    entities = ArticleEntities()
+    entities.learn(["Roberto Firmino and Édouard Mendy arrived.", "Goalkeeper Édouard Mendy "
+                    "signed from Chelsea."])
+    assert {m.name: m.types for m in entities.mentions(
+        "Roberto Firmino and Édouard Mendy arrived.")}["Édouard Mendy"] == {"person"}
+
+
+def test_live_blog_stamps_and_flash_labels_are_no_names():
+    from memoird.extractors.triples import split_sentences
+    assert split_sentences("Business Hour: new boss at Tech Mahindra\n\nPRESENTER (Priya "
+                           "Natarajan): Mohit Joshi starts today.\n18:02 - CONFIRMED: Riyad "
+                           "Mahrez has joined Al-Ahli.\n4:20 p.m. ET - It's official.") == [
+        "new boss at Tech Mahindra", "Mohit Joshi starts today.",
+        "Riyad Mahrez has joined Al-Ahli.", "It's official."]
