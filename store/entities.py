@@ -166,6 +166,11 @@ def _by_first_word(db: Database, key: str, place: Callable[[str], bool]) -> Enti
     return hits[0] if len({h.id for h in hits}) == 1 else None
 
 
+#: last words many clubs share, no team's name of its own
+_GENERIC_TEAM_WORDS = {"united", "city", "town", "county", "rovers", "athletic", "wanderers",
+                       "albion", "fc", "club", "sporting", "real", "olympic", "stars"}
+
+
 def _by_nickname(db: Database, key: str, place: Callable[[str], bool]) -> Entity | None:
     """A team's name without its city and with it, either way round ("Bears" / "Chicago
     Bears", "Lakers" / "Los Angeles Lakers"): the last word of exactly one known
@@ -176,6 +181,8 @@ def _by_nickname(db: Database, key: str, place: Callable[[str], bool]) -> Entity
         return len(k.split()) > 1 and place(" ".join(k.split()[:-1]))
 
     orgs = list_entities(db, "organisation", limit=100_000)
+    if words[-1] in _GENERIC_TEAM_WORDS:
+        return None  # "United", "City": what many clubs end with, whichever one is known
     if len(words) == 1 and not place(key):
         hits = [e for e in orgs if placed(e.key) and e.key.split()[-1] == key]
     elif placed(key):
