@@ -51,26 +51,28 @@ class FakeOpenAI:
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                     fault = fake.failures.popleft() if fake.failures else None
-                try:
-                    if self.path != "/v1/chat/completions":
-                        return self._send(404, json.dumps({"error": {"message": "no route"}}))
-                    if fault is not None:
-                        time.sleep(fault.delay_s)
-                        body = fault.body if fault.body is not None else json.dumps(
-                            {"error": {"message": f"injected {fault.status}"}})
-                        return self._send(fault.status, body, fault.retry_after)
-                    time.sleep(fake.delay_s)
-                    content = fake.answer(payload["messages"])
-                    self._send(200, json.dumps({
-                        "id": "chatcmpl-test", "object": "chat.completion",
-                        "model": payload.get("model"),
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": content}}]}))
-                finally:
-                    with fake.lock:
-                        fake.in_flight -= 1
+                if self.path != "/v1/chat/completions":
+                    return self._send(404, json.dumps({"error": {"message": "no route"}}))
+                if fault is not None:
+                    time.sleep(fault.delay_s)
+                    body = fault.body if fault.body is not None else json.dumps(
+                        {"error": {"message": f"injected {fault.status}"}})
+                    return self._send(fault.status, body, fault.retry_after)
+                time.sleep(fake.delay_s)
+                content = fake.answer(payload["messages"])
+                self._send(200, json.dumps({
+                    "id": "chatcmpl-test", "object": "chat.completion",
+                    "model": payload.get("model"),
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": content}}]}))
 
             def _send(self, status: int, body: str, retry_after: str | None = None) -> None:
+                # the request stops counting as in flight before its answer is written:
+                # once the client has it, it may send the next one at once, and a count
+                # lowered only after the write would see both (a race in the fake, not
+                # in the client's limit)
+                with fake.lock:
+                    fake.in_flight -= 1
                 data = body.encode()
                 try:
                     self.send_response(status)
