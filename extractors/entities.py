@@ -55,6 +55,8 @@ PERSON_TITLES = {
 # a title just before a name, as a whole word ("King Abdullah", not "the bridge linking Male")
 _TITLE_BEFORE = re.compile(r"(?:^|\W)(?:" + "|".join(
     re.escape(t) for t in sorted(PERSON_TITLES, key=len, reverse=True)) + r")\W*$")
+# a town named as where something is or happens ("the new site in Zhanjiang")
+LOCATIVE_BEFORE = re.compile(r"\b(?:in|near|outside|around|across)\s+$", re.IGNORECASE)
 # Words that begin a sentence without naming anything.
 STOPWORDS = {
     "the", "a", "an", "in", "on", "at", "after", "before", "with", "as", "by", "for",
@@ -699,8 +701,7 @@ class ArticleEntities:
                 # place placed in another is a local one, not the seat it also names)
                 self.seats[seat] = self.seats.get(seat, 0) + 1
             self.counts[mention.name] = self.counts.get(mention.name, 0) + 1
-            if CITY in mention.types and re.search(r"\b(?:in|near|outside|around)\s+$",
-                                                   sentence[:mention.start], re.IGNORECASE):
+            if CITY in mention.types and LOCATIVE_BEFORE.search(sentence[:mention.start]):
                 self.placed[mention.name] = self.placed.get(mention.name, 0) + 1
             if _PAST_LEADER_AFTER.match(sentence[mention.end:]):
                 self.past[mention.name] = self.past.get(mention.name, 0) + 1

@@ -33,8 +33,8 @@ from functools import cached_property
 from typing import Sequence
 
 from .chat import ChatBackend, Conversation, Message
-from .entities import (CITY, COUNTRY, CURRENCY, ORGANISATION, PERSON, ArticleEntities, Mention, fits,
-                       seat_of, title_case)
+from .entities import (CITY, COUNTRY, CURRENCY, LOCATIVE_BEFORE, ORGANISATION, PERSON,
+                       ArticleEntities, Mention, fits, seat_of, title_case)
 from .normalize import fold
 from .schema import Relation, RelationSchema, render
 from .triples import ExtractedFact, UnitReport, dedup, defuse, looks_like_instruction, \
@@ -680,13 +680,6 @@ class NewsExtractor:
                     and (m.anaphor or _distance(m, where) <= window)
                     and (m.anaphor or not m.end or not _LATER_CLAUSE.search(
                         sentence[min(m.end, where[1]):max(m.start, where[0])]))]
-        # a name in a participle clause after the role word ("the Lakers have finalised
-        # the hiring of JJ Redick as head coach, handing one of the NBA's jobs ...") is
-        # not the body, when one stands before it
-        own = [m for m in subjects if not (m.end and m.start > where[1] and re.search(
-            r",\s+\w+ing\b", sentence[where[1]:m.start]))]
-        if own and any(m.end and m.end <= where[0] for m in own):
-            subjects = own
         # a description standing for a name the sentence leaves ("a Chelsea boy since he
         # was six, has joined Manchester United, the club said") is no new holder either
         leaving = [m for m in mentions if old_holder(sentence, m)]
@@ -781,10 +774,8 @@ class NewsExtractor:
             m.start >= where[1] and m.start - where[1] <= 8
         if m.demonym:
             return near
-        if _MAKER_OF.match(sentence[m.end:]):
-            return False  # "FarmVille maker Zynga": the product names the company after it
-        if CITY in m.types and COUNTRY not in rel.subject_types and re.search(
-                r"\b(?:in|near|outside|around|across)\s+$", sentence[:m.start], re.IGNORECASE):
+        if CITY in m.types and COUNTRY not in rel.subject_types \
+                and LOCATIVE_BEFORE.search(sentence[:m.start]):
             return False  # "the new site in Zhanjiang": a place, not the body
         if CITY in m.types and _PLACE_OF_BUSINESS.match(sentence[m.end:]):
             return False  # "Bothell's biotech pioneer now belongs to Pfizer": its home town
@@ -1339,9 +1330,6 @@ _ROLE_AS_OBJECT = re.compile(r"\b(?:from|by|with|before|for|against|under|met|me
                              r"told|tells|urged|asked|thanked)\s+the\s+(?:[a-z]+\s+)?$")
 
 
-# a product before its maker's name ("FarmVille maker Zynga", "Destiny developer Bungie")
-_MAKER_OF = re.compile(r"\s+(?:maker|developer|publisher|creator|owner|parent|operator|"
-                       r"producer|manufacturer)\s+[A-Z]")
 # a town's business ("Bothell's biotech pioneer"): the business is the subject, not the town
 _PLACE_OF_BUSINESS = re.compile(
     r"(?:'s|’s)\s+(?:[\w-]+\s+){0,3}?(?:pioneer|company|firm|group|maker|developer|giant|"

@@ -82,9 +82,9 @@ def resolve(db: Database, name: str, type: str | None, *,
         if found is None and type in ("organisation", None):
             found, how = _by_suffix(db, key, type), "suffix"
         if found is None and type == "organisation":
-            found, how = _by_first_word(db, key, place), "short form"
-        if found is None and type == "organisation":
-            found, how = _by_nickname(db, key, place), "short form"
+            orgs = list_entities(db, "organisation", limit=100_000)
+            found, how = (_by_first_word(orgs, key, place)
+                          or _by_nickname(orgs, key, place)), "short form"
         if found is None and similar is not None:
             pool = list_entities(db, type)
             match = similar(name, [e.name for e in pool]) if pool else None
@@ -141,7 +141,8 @@ def _by_person_form(db: Database, name: str) -> Entity | None:
     return hits[0] if len({h.id for h in hits}) == 1 else None
 
 
-def _by_first_word(db: Database, key: str, place: Callable[[str], bool]) -> Entity | None:
+def _by_first_word(orgs: Sequence[Entity], key: str, place: Callable[[str], bool]
+                   ) -> Entity | None:
     """An organisation's short form and its full name, either way round: the first words
     of exactly one known organisation ("Novo" / "Novo Nordisk", "Take-Two" / "Take-Two
     Interactive Software"). A place name is no short form ("Manchester" is a city, and
@@ -149,7 +150,6 @@ def _by_first_word(db: Database, key: str, place: Callable[[str], bool]) -> Enti
     Leverkusen", the club, is not "Bayer", the company), and a first word two known
     names share otherwise ("Inter Milan", "Inter Miami") says neither."""
     words = key.split()
-    orgs = list_entities(db, "organisation", limit=100_000)
 
     def sited(k: str) -> bool:
         return any(place(w) for w in k.split()[1:])
@@ -171,7 +171,8 @@ _GENERIC_TEAM_WORDS = {"united", "city", "town", "county", "rovers", "athletic",
                        "albion", "fc", "club", "sporting", "real", "olympic", "stars"}
 
 
-def _by_nickname(db: Database, key: str, place: Callable[[str], bool]) -> Entity | None:
+def _by_nickname(orgs: Sequence[Entity], key: str, place: Callable[[str], bool]
+                 ) -> Entity | None:
     """A team's name without its city and with it, either way round ("Bears" / "Chicago
     Bears", "Lakers" / "Los Angeles Lakers"): the last word of exactly one known
     organisation whose other words name a place."""
@@ -180,7 +181,6 @@ def _by_nickname(db: Database, key: str, place: Callable[[str], bool]) -> Entity
     def placed(k: str) -> bool:
         return len(k.split()) > 1 and place(" ".join(k.split()[:-1]))
 
-    orgs = list_entities(db, "organisation", limit=100_000)
     if words[-1] in _GENERIC_TEAM_WORDS:
         return None  # "United", "City": what many clubs end with, whichever one is known
     if len(words) == 1 and not place(key):
