@@ -164,18 +164,28 @@ def ask_all(engine, items: list[dict]) -> dict[str, dict[str, str]]:
 # -- the run ----------------------------------------------------------------------------
 
 def run(args) -> list[dict]:
+    path = Path(args.dataset) if args.dataset.endswith(".json") else DATA / f"{args.dataset}.json"
+    dataset = json.loads(path.read_text(encoding="utf-8"))
+    items = dataset["items"]
+    # a data dir of our own holds a converted checkpoint (about 0.5 GB for SmolLM2):
+    # removed at the end unless asked for by --data-dir
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="news-bench-"))
+    if data_dir.exists() and not args.keep:
+        shutil.rmtree(data_dir)
+    try:
+        return _run(args, path, dataset, items, data_dir)
+    finally:
+        if not args.data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _run(args, path: Path, dataset: dict, items: list[dict], data_dir: Path) -> list[dict]:
     from memoird.daemon.config import load_config
     from memoird.daemon.runtime import Runtime
     from memoird.store import claims as claim_store
     from memoird.store import edits as edit_log
     from memoird.store import feeds as feed_store
 
-    path = Path(args.dataset) if args.dataset.endswith(".json") else DATA / f"{args.dataset}.json"
-    dataset = json.loads(path.read_text(encoding="utf-8"))
-    items = dataset["items"]
-    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="news-bench-"))
-    if data_dir.exists() and not args.keep:
-        shutil.rmtree(data_dir)
     env = {"MEMOIRD_DAEMON_DATA_DIR": str(data_dir),
            "MEMOIRD_FEEDS_ALLOW_NETWORKS": '["127.0.0.0/8"]',
            "MEMOIRD_EXTRACT_METHOD": args.method}
@@ -206,6 +216,7 @@ def run(args) -> list[dict]:
     rt.pipeline.run_until_idle(progress=not args.quiet, max_passes=10)
     ingest_s = time.perf_counter() - started
     server.shutdown()
+    shutil.rmtree(feed_dir, ignore_errors=True)
     after = ask_all(engine, items)
 
     applied = edit_log.list_edits(db, status="applied", limit=10_000)
