@@ -102,6 +102,9 @@ REGIONS = {"europe", "asia", "africa", "america", "north america", "south americ
            "the west", "west", "east", "eu", "premier league", "champions league", "la liga",
            "bundesliga", "serie a", "ligue 1", "world cup", "euro", "euros", "league", "cup",
            "super cup", "europa league", "conference league"}
+# A company's legal form after its name ("Gap Inc.", "Shell plc")
+LEGAL_FORMS = {"inc", "corp", "corporation", "co", "ltd", "plc", "ag", "sa", "se", "nv", "llc",
+               "spa", "asa", "ab", "oyj", "bv", "gmbh", "kgaa", "nv"}
 # Words that make a name an organisation (clubs and companies).
 ORG_MARKERS = {
     "fc", "cf", "sc", "ac", "afc", "united", "club", "inc", "corp", "corporation", "group",
@@ -226,7 +229,7 @@ _SURNAME_PARTICLES = {"de", "da", "di", "del", "della", "van", "von", "ten", "te
 def _particle_name_follows(toks: Sequence[tuple[str, int, int]], i: int) -> bool:
     """Whether particles from ``toks[i]`` lead to a capitalised surname ("de la Fuente")."""
     j = i + 1
-    while j < len(toks) and toks[j][0] in CONNECTORS and j - i <= 2:
+    while j < len(toks) and (toks[j][0] in CONNECTORS or toks[j][0] == "t") and j - i <= 2:
         j += 1
     return j < len(toks) and _capitalised(toks[j][0]) \
         and toks[j][0].lower() not in TITLE_WORDS | STOPWORDS
@@ -357,6 +360,11 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
     for i, (word, start, _) in enumerate(toks):
         low = word.lower()
         gap = sentence[toks[i - 1][2]:start] if i else ""
+        if current and word == "t" and gap.strip() in ("'", "’") \
+                and toks[i - 1][0].lower() in ("van", "op", "in") \
+                and i + 1 < len(toks) and _capitalised(toks[i + 1][0]):
+            current.append(i)  # Dutch "'t" inside a name ("John van 't Schip")
+            continue
         if current and gap.strip() not in ("", "&"):  # "Pixar, Marvel" is two names
             spans.append(current)
             current = []
@@ -377,6 +385,9 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                 and not (i and _capitalised(toks[i - 1][0])
                          and toks[i - 1][0].lower() not in STOPWORDS):
             current.append(i)  # "de la Fuente takes charge", "van Dijk scored"
+        elif current and low in ("sheikh", "sheik") and i + 1 < len(toks) \
+                and _capitalised(toks[i + 1][0]) and gazetteer().is_given_name(toks[i - 1][0]):
+            current.append(i)  # "Hassan Sheikh Mohamud": part of the name, not a title
         elif (_capitalised(word) or (current and _PARTICLE_RE.match(word))) \
                 and (low not in STOPWORDS or (current and low in _NAME_NUMBERS)) \
                 and low not in TITLE_WORDS:
@@ -419,6 +430,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         if re.match(r"\s+(?:stadium|arena|ground|palace|airport|hotel|square|street)\b",
                     sentence[end:]):
             continue  # "the Monumental stadium": a venue
+        if re.match(r"-\s+(?:and|or|&)\s", sentence[end:]):
+            continue  # "the Pittsburgh- and Chicago-based food group": a place, said of a body
         if re.match(r"\s+(?:maker|makers|developer|publisher|manufacturer|creator)\b",
                     sentence[end:]):
             continue  # "the PlayStation maker", "FarmVille maker Zynga": a product
@@ -616,6 +629,11 @@ class ArticleEntities:
         """The article's full name for a short mention ("Slot" -> "Arne Slot")."""
         name = canonical_form(text)
         words = fold(name).split()
+        if len(words) > 1 and words[-1] in LEGAL_FORMS:
+            # "Gap Inc." where the article also says "Gap": one company, counted once
+            bare = [n for n in self.seen if fold(n) == " ".join(words[:-1])]
+            if bare:
+                return bare[0]
         if len(words) > 1:  # "de la Fuente" for "Luis de la Fuente"
             longer = [p for p in self.persons if len(fold(p).split()) > len(words)
                       and fold(p).split()[-len(words):] == words]

@@ -87,7 +87,7 @@ _OLD_BEFORE = re.compile(
     r"\bagainst|\brivals?|\bvictory over|\bwin over)(?:\b|(?<=-))\W*(?:\w+\W+){0,2}$"
     # "former coach X", "former Prime Minister X", "the former head of X", "who ran X";
     # not "former central banker X" (a new prime minister's old job)
-    r"|\bformer\W+(?:(?:prime minister|president|chancellor|head coach|coach|manager|boss|"
+    r"|\b(?:former|(?:two|three|four|five|six|several|multiple)-time)\W+(?:(?:prime minister|president|chancellor|head coach|coach|manager|boss|"
     r"chief executive|ceo|taoiseach|premier|owner|captain|club|team)\W+)?$"
     r"|(?<!new )(?<!incoming )\b(?:head|boss|chief|leader|chairman) of\W+(?!government|state)"
     r"(?:\w+\W+){0,4}$"
@@ -97,8 +97,10 @@ _OLD_BEFORE = re.compile(
     # "the first signing since Nuri Şahin replaced Edin Terzić": the holder in place
     r"|\bsince\s+$"
     # "the latest step under owner Bill Foley": the holder already in place
-    r"|\bunder (?:owner|coach|manager|boss|president|chairman|chief executive|ceo|"
-    r"prime minister|premier)\s+$", re.IGNORECASE)
+    # (also "who served as health minister under reformist president Mohammad Khatami":
+    # a holder of someone else's time; not "under new coach X")
+    r"|\bunder (?:the\s+)?(?:(?!new\b|incoming\b)[\w-]+\s+){0,2}?(?:owner|coach|manager|"
+    r"boss|president|chairman|chief executive|ceo|prime minister|premier)\s+$", re.IGNORECASE)
 _NEW_BEFORE = re.compile(r"\b(?:succeeded by|replaced by|belongs to|went to|goes to|passe[sd] "
                          r"(?:back )?to|handed to|assumed by|taken by|fell to|falls to)"
                          r"\W*(?:\w+\W+){0,1}$", re.IGNORECASE)
@@ -147,6 +149,8 @@ _CHANGE = re.compile(
     r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
     r"(?:brought|brings|bringing|bring) in|belonged to|"
     r"(?:begins?|began|starts?|started) (?:work|(?:his|her|their) (?:first|new))|into office|"
+    # "starts today as chief executive" (not "started as a youth coach": a career)
+    r"(?:begins?|starts?)(?:\s+(?:today|tomorrow|this week|on \w+day))?\s+as|"
     r"(?:gets|got|given|lands|landed|wins|won)\s+(?:the\s+)?(?:top\s+)?(?:job|post|role|reins)|"
     r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
     r"took the reins|"
@@ -426,6 +430,10 @@ class NewsExtractor:
         # the article's topic counts every role word; its news only those not about an
         # earlier year ("Mourinho's first head coach job was at Benfica in 2000")
         main = _main_relation(sentences, named)
+        # a role word without a name ("was sworn in") or an article-wide question takes
+        # the main relation only where it leads twice over: a story about a new prime
+        # minister names the president who appointed him nearly as often
+        clear = _main_relation(sentences, named, margin=2.0)
         triggered = [[] if _history(s, latest) else
                      [h for h in hits if not _dated_clause(s, h[2], latest)]
                      for s, hits in zip(sentences, named)]
@@ -434,7 +442,7 @@ class NewsExtractor:
                 reading.rejected.append((sentence, "instruction-like"))
                 continue
             hits = triggered[i]
-            office = self._office(sentence, main)
+            office = self._office(sentence, clear)
             if not hits and office:
                 hits, office = office, []
             if not hits:
@@ -462,8 +470,8 @@ class NewsExtractor:
                 rel, role, where = office[0]
                 reading.questions += self._ask(doc, i, rel, role, where, sentences, mentions,
                                                entities, reading)
-        if main is not None and not any(q.relation is main[0] for q in reading.questions):
-            reading.questions += self._article_question(doc, main, sentences, mentions,
+        if clear is not None and not any(q.relation is clear[0] for q in reading.questions):
+            reading.questions += self._article_question(doc, clear, sentences, mentions,
                                                         triggered, entities, reading)
         # a person the article puts into an office ("Roberto De Zerbi is the new head coach
         # of Marseille") signs for the club as its coach, not as a member of its squad
@@ -672,7 +680,8 @@ class NewsExtractor:
         """The questions one trigger raises; None when a side has no candidate."""
         subjects = [m for m in mentions if fits(m.types, rel.subject_types)
                     and self._may_be_subject(m, rel, where, sentence)
-                    and not appositive(sentence, m)
+                    and not appositive(sentence, m, where)
+                    and not describes_person(sentence, m, mentions, where)
                     # "Neymar, who left Al-Hilal": a player's old club makes him no old
                     # holder (the club is what old_holder keeps out, as object); "succeeds
                     # Roberto De Zerbi" still does
@@ -692,7 +701,8 @@ class NewsExtractor:
                    and not (PERSON in rel.object_types and other_role(sentence, m, rel))
                    # "Solanke, the striker whose goals helped the Cherries to a record
                    # tally, has joined Tottenham": a description's club is his old one
-                   and not (PERSON in rel.subject_types and appositive(sentence, m))
+                   and not (PERSON in rel.subject_types and (
+                       appositive(sentence, m) or describes_person(sentence, m, mentions, where)))
                    and (m.anaphor or m.end == 0 or _distance(m, where) <= window)]
         # Near-duplicate relations in one sentence ("the King appointed Prime Minister
         # Starmer"): a name belongs to the role word nearest to it.
@@ -961,19 +971,54 @@ def national_team(country: str) -> str:
     return f"{country} national football team"
 
 
-def appositive(sentence: str, mention: Mention) -> bool:
+def appositive(sentence: str, mention: Mention, where: tuple[int, int] | None = None) -> bool:
     """True for a name inside an apposition ("Activision Blizzard, the maker of Call of
-    Duty, is now owned by..."): it describes another name and is no subject itself."""
+    Duty, is now owned by..."): it describes another name and is no subject itself --
+    unless the role word is inside the apposition too ("Okafor, the new chief executive
+    of Wrenfield Foods, visited...")."""
     if mention.anaphor or mention.end == 0:
         return False
-    before = sentence[max(0, mention.start - 100):mention.start]
+    start = max(0, mention.start - 100)
+    before = sentence[start:mention.start]
     # (a long one too: "Mohamed Muizzu, a former mayor of Male who studied engineering in
     # the United Kingdom, took the oath")
     after = sentence[mention.end:]
-    return bool(re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,45}$", before)
-                and re.match(r"[^,.;]{0,25},", after)) \
-        or bool(re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,90}\b(?:who|which|whose)"
-                          r"\s[^,]{0,60}$", before) and re.match(r"[^,.;]{0,60},", after))
+    opening = re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,45}$", before)
+    close = re.match(r"[^,.;]{0,25},", after)
+    if not (opening and close):
+        opening = re.search(r",\s+(?:the|a|an|its|his|her)\s[^,]{0,90}\b(?:who|which|whose)"
+                            r"\s[^,]{0,60}$", before)
+        close = re.match(r"[^,.;]{0,60},", after)
+    if not (opening and close):
+        return False
+    return where is None or not (start + opening.start() <= where[0] < mention.end + close.end())
+
+
+# the opening of an apposition after a person's name, up to the name inside it
+_ASIDE_OPENING = re.compile(r",\s+(?:the|a|an|his|her|their|its|former|ex-)\b[^,;:()]{0,100}$")
+
+
+def describes_person(sentence: str, mention: Mention, mentions: Sequence[Mention],
+                     where: tuple[int, int]) -> bool:
+    """True for a name inside an apposition that describes the person before it, when the
+    role word stands outside it ("hiring Richard Dickson, the president of toymaker Mattel,
+    as its chief executive"; "Dickson, the Mattel executive credited with Barbie's revival,
+    starts work at Gap"): the apposition says where the person comes from, not which body
+    the new role is in. "Dickson, the new chief executive of Gap, said" keeps Gap: there the
+    role word is inside the apposition."""
+    if mention.anaphor or mention.end == 0:
+        return False
+    opening = _ASIDE_OPENING.search(sentence[:mention.start])
+    if opening is None:
+        return False
+    comma = opening.start()
+    if not any(PERSON in m.types and m.end and 0 <= comma - m.end <= 1 for m in mentions):
+        return False
+    close = re.match(r"[^,;:.()]{0,90}(?:[,;:)]|\.?\s*$)", sentence[mention.end:])
+    if close is None:
+        return False
+    end = mention.end + close.end()
+    return not (comma <= where[0] < end)
 
 
 _OTHER_ROLE_BEFORE = re.compile(
@@ -1189,6 +1234,11 @@ def _titled_by(sentence: str, mention: Mention, relation: Relation) -> bool:
     return any(re.search(rf"\b{re.escape(fold(r))}\W*$", before) for r in relation.roles or ())
 
 
+# a time counted back from the story's ("a decade ago", "two years earlier")
+_AGO = re.compile(r"\b(?:a|one|two|three|four|five|six|seven|eight|nine|ten|a few|several|"
+                  r"many|\d+)\s+(?:decades?|years?)\s+(?:ago|earlier|before)\b", re.IGNORECASE)
+
+
 def _dated_clause(sentence: str, where: tuple[int, int], latest: int) -> bool:
     """Whether the role word sits in a clause about an earlier year ("Helmersson, 51, who
     took the top job in January 2020, said..."): someone's past, not the news."""
@@ -1197,12 +1247,13 @@ def _dated_clause(sentence: str, where: tuple[int, int], latest: int) -> bool:
     ends = [m.start() for m in re.finditer(r"[,;:)]", sentence) if m.start() >= where[1]]
     clause = sentence[start:ends[0] if ends else len(sentence)]
     years = [int(y) for y in _DATED.findall(clause)]
-    return bool(years) and max(years) < latest and not _NOW.search(clause)
+    return (bool(years) and max(years) < latest or bool(_AGO.search(clause))) \
+        and not _NOW.search(clause)
 
 
 def _main_relation(sentences: Sequence[str],
-                   triggered: Sequence[Sequence[tuple[Relation, str | None, tuple[int, int]]]]
-                   ) -> tuple[Relation, str | None] | None:
+                   triggered: Sequence[Sequence[tuple[Relation, str | None, tuple[int, int]]]],
+                   margin: float = 1.0) -> tuple[Relation, str | None] | None:
     """The relation an article is about, if one clearly leads: the one its role words
     name most often (with its commonest role), more often than any other. A role word
     used as a title ("President Sergio Mattarella") counts half; one naming another
@@ -1220,7 +1271,8 @@ def _main_relation(sentences: Sequence[str],
             roles[rel.id][role] = roles[rel.id].get(role, 0) + weight
             by_id[rel.id] = rel
     ranked = sorted(counts.items(), key=lambda kv: -kv[1])
-    if not ranked or (len(ranked) > 1 and ranked[1][1] >= ranked[0][1]):
+    if not ranked or (len(ranked) > 1 and (ranked[1][1] >= ranked[0][1]
+                                           or ranked[1][1] * margin > ranked[0][1])):
         return None
     best = ranked[0][0]
     role = max(roles[best].items(), key=lambda kv: kv[1])[0]

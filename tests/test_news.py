@@ -868,3 +868,55 @@ def test_live_blog_stamps_and_flash_labels_are_no_names():
                            "Mahrez has joined Al-Ahli.\n4:20 p.m. ET - It's official.") == [
         "new boss at Tech Mahindra", "Mohit Joshi starts today.",
         "Riyad Mahrez has joined Al-Ahli.", "It's official."]
+
+
+def test_a_persons_description_legal_forms_and_dutch_particles_name_no_other_body():
+    # the body inside a description of the new holder is where she comes from, unless
+    # the role word itself is in the description
+    assert facts_of("Wrenfield Foods has hired Dana Okafor, the finance chief of brewer "
+                    "Heineken, as its chief executive.", 2024) == {
+        ("Wrenfield Foods", "P169", "Dana Okafor")}
+    assert facts_of("Dana Okafor, the Heineken executive known for its low-alcohol push, "
+                    "starts today as chief executive of Wrenfield Foods.", 2024) == {
+        ("Wrenfield Foods", "P169", "Dana Okafor")}
+    assert facts_of("Dana Okafor, the new chief executive of Wrenfield Foods, visited the "
+                    "Heineken plant on Monday.", 2024) == {
+        ("Wrenfield Foods", "P169", "Dana Okafor")}
+    # "Gap Inc." and "Gap" are one company of the article, so "the retailer" is Gap
+    entities = ArticleEntities()
+    sentences = ["Gap hires Heineken's Dana Okafor", "Gap Inc. hired Dana Okafor, a Heineken "
+                 "director.", "The San Francisco retailer said so."]
+    entities.learn(sentences)
+    [entities.mentions(s) for s in sentences[:2]]
+    assert [m.name for m in entities.mentions(sentences[2]) if m.anaphor] == ["Gap"]
+    # "John van 't Schip" is one name, no club "Schip"
+    assert facts_of("Ajax have named Francesco Farioli as their new head coach. He replaces "
+                    "John van 't Schip, who stepped in during the autumn.", 2024) == {
+        ("Ajax", "P286", "Francesco Farioli")}
+
+
+def test_holders_of_other_times_and_words_that_only_look_like_names():
+    # a president someone served under, a three-time premier, a deal a decade ago
+    assert facts_of("The surgeon, who served as health minister under reformist president "
+                    "Idris Malouf two decades ago, took office as Moldova's president.", 2024) \
+        == set()
+    assert facts_of("Rosen Vel is Moldova's new prime minister. He comes from the party of "
+                    "three-time premier Boyan Dorr, who did not want the job.", 2025) == {
+        ("Moldova", "P6", "Rosen Vel")}
+    assert facts_of("It is the largest deal in Google's history after the purchase of "
+                    "Motorola Mobility a decade ago.", 2022) == set()
+    # "Sheikh" inside a name, a place said of a body with a hanging hyphen
+    from memoird.extractors.entities import raw_mentions
+    assert [m[0] for m in raw_mentions("Lawmakers elected Hassan Sheikh Mohamud.")] == [
+        "Lawmakers", "Hassan Sheikh Mohamud"]
+    assert [m[0] for m in raw_mentions("Carla Ruiz is now chief executive of the Pittsburgh- "
+                                       "and Chicago-based food group.")] == ["Carla Ruiz"]
+
+
+def test_an_office_without_a_role_word_needs_a_clear_main_relation():
+    # the story names the president (who appointed him) nearly as often as the premiership:
+    # "sworn in" alone says nothing about which office
+    text = ("President Kais Saied reshuffles again. Saied has named a new head of government. "
+            "President Saied chose Kamel Madouri, a lawyer. Madouri was sworn in at the palace "
+            "on Wednesday night.")
+    assert ("Tunisia", "P35", "Kamel Madouri") not in facts_of(text, 2024)
