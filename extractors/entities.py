@@ -101,7 +101,11 @@ REGIONS = {"europe", "asia", "africa", "america", "north america", "south americ
            "latin america", "middle east", "oceania", "antarctica", "scandinavia",
            "the west", "west", "east", "eu", "premier league", "champions league", "la liga",
            "bundesliga", "serie a", "ligue 1", "world cup", "euro", "euros", "league", "cup",
-           "super cup", "europa league", "conference league"}
+           "super cup", "europa league", "conference league",
+           # their adjectives ("a habit of European veterans")
+           "european", "asian", "african", "american", "north american", "south american",
+           "latin american", "middle eastern", "scandinavian", "nordic", "western", "eastern",
+           "arab", "gulf", "balkan", "baltic", "caribbean", "pacific", "mediterranean"}
 # A company's legal form after its name ("Gap Inc.", "Shell plc")
 LEGAL_FORMS = {"inc", "corp", "corporation", "co", "ltd", "plc", "ag", "sa", "se", "nv", "llc",
                "spa", "asa", "ab", "oyj", "bv", "gmbh", "kgaa", "nv"}
@@ -203,11 +207,15 @@ _ROLE_AFTER = re.compile(
     r"squad|executives?|board|shareholders?|owners?)\b")
 # Where a capital or institution is the scene of the story ("in Riga", "the Knesset
 # voted", "Riga parliament"), not a place that sent condolences ("from Riyadh").
-_LOCUS = re.compile(r"(?:^|\b(?:in|at|the)\s+)\|"
+_LOCUS = re.compile(r"(?:^|\b(?:[Ii]n|[Aa]t|[Tt]he)\s+)\|"
                     r"|\|(?:'s|’s)?\s*(?:parliament|government|court|palace|voted|approved|"
                     r"met|said|lawmakers|announced|confirmed|elected|chose)\b")
 _BEFORE_PREPOSITION = re.compile(r"\s+(?:from|of|for|to|in|on|at|with|by|over|under|after|"
                                  r"before|between|among|against|across|about)\b")
+# what follows a name that opens a sentence ("Lukoil said", "Ajax have confirmed")
+_VERB_AFTER_NAME = re.compile(
+    r"\s+(?:has|have|had|is|are|was|were|will|would|can|could|may|might|must|shall|should|"
+    r"said|says|and|or|to|on|chief|boss|shares|\w+(?:ed|es|s))\b")
 _BARE_MARKERS = {"club", "group", "company", "bank", "party", "council", "league", "team",
                  "fc", "corporation", "firm", "ministry", "government", "parliament"}
 # What a club or company does and a ground never does ("Crystal Palace have named",
@@ -430,6 +438,11 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         if re.match(r"\s+(?:stadium|arena|ground|palace|airport|hotel|square|street)\b",
                     sentence[end:]):
             continue  # "the Monumental stadium": a venue
+        if country_name(toks[span[0]][0]) and len(span) > 1 and re.match(
+                r"\s+(?:\w+\s+)?(?:mogul|tycoon|magnate|producer|presenter|billionaire|"
+                r"businessman|businesswoman|entrepreneur|investor|star|personality)\b",
+                sentence[end:]):
+            continue  # "Turkish TV mogul Acun Ilıcalı": what the person is, not a body
         if re.match(r"-\s+(?:and|or|&)\s", sentence[end:]):
             continue  # "the Pittsburgh- and Chicago-based food group": a place, said of a body
         if re.match(r"\s+(?:maker|makers|developer|publisher|manufacturer|creator)\b",
@@ -571,6 +584,7 @@ class ArticleEntities:
     lower: set[str] = field(default_factory=set)  # words written in lower case
     past: dict[str, int] = field(default_factory=dict)  # name -> "X's former leader" mentions
     placed: dict[str, int] = field(default_factory=dict)  # town -> "in X" mentions
+    tally: dict[str, int] = field(default_factory=dict)  # folded word -> uses in the article
 
     def learn(self, sentences: Sequence[str]) -> None:
         """First pass over the article: how it writes each word, then every full person
@@ -580,6 +594,8 @@ class ArticleEntities:
             words = _tokens(sentence)
             self.inside |= {fold(w) for w, start, _ in words if start and _capitalised(w)}
             self.lower |= {w for w, start, _ in words if start and w.islower()}
+            for w, _, _ in words:
+                self.tally[fold(w)] = self.tally.get(fold(w), 0) + 1
             if words:
                 first = fold(re.sub(r"(?:'s|’s)$", "", words[0][0]))
                 self.openings[first] = self.openings.get(first, 0) + 1
@@ -615,7 +631,10 @@ class ArticleEntities:
                 or self.openings.get(fold(text), 0) >= 2:
             return False
         rest = sentence[len(text):]
-        if not (_BEFORE_PREPOSITION.match(rest) or not rest.strip(" .:;!?")
+        # (or a word used once that a common noun follows: "Quick recap of the morning")
+        once = self.tally.get(fold(text), 0) <= 1 and re.match(r"\s+[a-z]", rest) \
+            and not _VERB_AFTER_NAME.match(rest)
+        if not (once or _BEFORE_PREPOSITION.match(rest) or not rest.strip(" .:;!?")
                 or rest.startswith(":")
                 or text.lower() in self.lower or re.search(r"-[a-z]", text)):
             return False

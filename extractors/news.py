@@ -136,8 +136,9 @@ _OLD_AFTER = re.compile(
 # A sentence must report a change (an appointment, a move, a sale), not mention an office
 # in passing ("President Steinmeier formally appointed Merz" is no news about Steinmeier).
 _CHANGE = re.compile(
-    r"\b(?:appoint\w*|nam(?:e|es|ed|ing)|sworn|swore|swear\w*|elect\w*|took|takes|take|"
-    r"taking|taken|succeed\w*|successor|replac\w*|becom\w*|became|new|join\w*|sign\w*|"
+    r"\b(?:appoint\w*|nam(?:e|es|ed|ing)|sworn|swore|swear\w*|elect\w*|"
+    r"(?:took|takes|take)(?! part)|"
+    r"taking(?! part)|taken|succeed\w*|successor|replac\w*|becom\w*|became|new|join\w*|sign\w*|"
     r"complet\w*|acquir\w*|bought|buys?|purchas\w*|takeover|unveil\w*|inaugurat\w*|chose|"
     r"install\w*|confirm\w*|hire[sd]?|hiring|promot\w*|return\w*|back as|now|renam\w*|"
     r"adopt\w*|switch\w*|chosen|choose|picks?|picked|tapped|mov(?:e|es|ed|ing)|"
@@ -167,6 +168,7 @@ _APPOINTER_AFTER = re.compile(
     r"^\s*(?:,[^,]*,\s*)?(?:on \w+\s+)?(?:has |had |formally |officially )?(?:appointed|"
     r"named|swore in|nominated|tasked|designated)\b")
 # Sentences that report possibilities, not events.
+_DEAL = r"(?:takeover|acquisition|merger|deal|bid|purchase|sale|move|transfer|offer)"
 _SPECULATIVE = re.compile(
     r"\b(?:could|might|may|would|in talks|held talks|opened talks|linked with|linked to|considering|"
     r"is close to|are close to|closing in|reportedly|rumou?r(?:s|ed)?|sources (?:say|said|"
@@ -183,7 +185,13 @@ _SPECULATIVE = re.compile(
     r"awaiting (?:\w+ )?(?:approval|clearance)|pending (?:\w+ )?(?:approval|clearance)|"
     r"subject to (?:\w+ )?(?:approval|clearance)|yet to (?:close|complete|be approved)|"
     # a purchase agreed or under way, not done ("agreed in January to acquire Activision")
-    r"agreed (?:\w+ ){0,2}?to (?:acquire|buy|purchase)|(?:is|are) (?:acquiring|buying))\b",
+    r"agreed (?:\w+ ){0,2}?to (?:acquire|buy|purchase)|(?:is|are) (?:acquiring|buying)|"
+    # a deal that did not happen ("a judge blocked JetBlue's takeover of Spirit", "the
+    # merger collapsed"; not "the local dollar has been scrapped")
+    r"(?:block|abandon|scrap|call(?:ed|s)? off|terminat|walk(?:s|ed)? away from)\w*\W+"
+    r"(?:[\w'’$.]+\W+){0,4}?" + _DEAL + r"|" + _DEAL + r"\W+(?:\w+\W+){0,6}?(?:was |were |has "
+    r"been |had been )?(?:blocked|abandoned|scrapped|called off|collapsed|fell through|"
+    r"terminated))\b",
     re.IGNORECASE)
 # A holder staying on: "signed a contract extension that will keep him as manager".
 _CONTINUES = re.compile(
@@ -348,6 +356,8 @@ class NewsExtractor:
         per_doc = [self.read(doc, text, year) for doc, (text, year) in enumerate(zip(texts, years))]
         facts: list[list[ExtractedFact]] = [[] for _ in texts]
         self._answer([q for r in per_doc for q in r.questions], per_doc, facts)
+        for doc, reading in enumerate(per_doc):
+            facts[doc] = _one_news_each(facts[doc], reading)
         # Second round: a fact one article states outright may be what another article
         # of the batch (or an earlier one, ``hints``) reports less directly.
         stated = [(doc, f.subject, f.relation, f.object) for doc, fs in enumerate(facts)
@@ -437,14 +447,23 @@ class NewsExtractor:
         triggered = [[] if _history(s, latest) else
                      [h for h in hits if not _dated_clause(s, h[2], latest)]
                      for s, hits in zip(sentences, named)]
+        # the relations whose role word the article puts before each person's name
+        # ("President Félix Tshisekedi")
+        titles: dict[str, set[str]] = {}
+        for sentence, ms in zip(sentences, mentions):
+            for m in ms:
+                if PERSON in m.types and m.end:
+                    titles.setdefault(fold(m.name), set()).update(
+                        rel.id for rel, _, _ in self.relations if _titled_by(sentence, m, rel))
         for i, sentence in enumerate(sentences):
             if looks_like_instruction(sentence):
                 reading.rejected.append((sentence, "instruction-like"))
                 continue
             hits = triggered[i]
             office = self._office(sentence, clear)
+            officer = False
             if not hits and office:
-                hits, office = office, []
+                hits, office, officer = office, [], True
             if not hits:
                 continue
             hits = [h for h in hits if not speculative(sentence, h[2][0])]
@@ -461,6 +480,8 @@ class NewsExtractor:
                           and set(r.object_types) == set(rel.object_types)]
                 asked = self._ask(doc, i, rel, role, where, sentences, mentions, entities,
                                   reading, rivals)
+                if officer:
+                    asked = self._not_otherwise_titled(asked, rel, titles, reading)
                 reading.questions += asked
                 asked_here = asked_here or bool(asked)
             if office and not asked_here:
@@ -486,6 +507,23 @@ class NewsExtractor:
         reading.entities, reading.main = entities, main
         reading.leading = {main[0].id: main} if main else _leading_relations(named)
         return reading
+
+    @staticmethod
+    def _not_otherwise_titled(asked: list[Question], rel: Relation,
+                              titles: dict[str, set[str]], reading: Reading) -> list[Question]:
+        """Questions from an office word that names no office ("was sworn in on January
+        20"), without the people the article titles with another office ("President
+        Félix Tshisekedi" in a story about his new prime minister)."""
+        kept = []
+        for q in asked:
+            options = tuple(o for o in q.options if titles.get(fold(o.name), set()) - {rel.id}
+                            == set() or rel.id in titles.get(fold(o.name), set()))
+            if options:
+                kept.append(replace(q, options=options))
+            else:
+                reading.rejected.append((q.sentence, f"{rel.label}: the person holds "
+                                         "another office in this article"))
+        return kept
 
     def _article_question(self, doc: int, main: tuple[Relation, str | None],
                           sentences: Sequence[str], mentions: Sequence[list[Mention]],
@@ -1213,6 +1251,25 @@ _NOW = re.compile(r"\b(?:now|new|today|tonight|this (?:week|morning|afternoon|ev
                   r"yesterday)\b", re.IGNORECASE)
 
 
+def _one_news_each(facts: list[ExtractedFact], reading: Reading) -> list[ExtractedFact]:
+    """One new holder per subject and relation in an article: the one it names first.
+    A story reports one move of a player, one new chief of a company; a second club or
+    chief is its background ("they bought him for peanuts from Argentinos Juniors" in a
+    piece whose lead says he is now a Liverpool player)."""
+    first: dict[tuple[str, str], set[str]] = {}
+    kept = []
+    for fact in facts:
+        key = (fold(fact.subject), fact.relation or "")
+        words = set(fold(fact.object).split())
+        named = first.setdefault(key, words)
+        if words <= named or named <= words:  # "Newcastle" and "Newcastle United"
+            kept.append(fact)
+        else:
+            reading.rejected.append((fact.evidence, f"{fact.subject}: the article's news "
+                                     f"is an earlier {fact.raw_relation}, not {fact.object}"))
+    return kept
+
+
 def _history(sentence: str, latest: int) -> bool:
     """A sentence about an earlier year of the story ("Kvaratskhelia joined Napoli in
     2022"): background, not the news; the article's latest year is taken as its now."""
@@ -1222,6 +1279,10 @@ def _history(sentence: str, latest: int) -> bool:
     # nor relative and trailing clauses ("..., bringing to an end an era that began in 2010")
     main = re.split(r"[,;:]|\s(?:that|which|who|whose|when|after|before|since|bringing|ending)\s",
                     sentence)[0]
+    # with its dated adverbial past an aside ("Brighton signed him from Argentinos, the
+    # club where he came through the ranks, in January 2019")
+    main += " ".join(a.group() for a in re.finditer(
+        r",\s*(?:back )?(?:in|during)\s+(?:[A-Z][a-z]+\s+)?(?:19|20)\d\d\b", sentence))
     years = [int(y) for y in _DATED.findall(main)]
     return bool(years) and max(years) < latest and not any(
         int(y) == latest for y in _YEAR.findall(sentence))

@@ -122,7 +122,9 @@ def country_name(text: str) -> str | None:
     language, not France.
     """
     key = fold(clean_entity(text))
-    found = _countries().get(key) or _countries().get(_ARTICLE_RE.sub("", key))
+    # (the raw form first: cleaning takes "DR" in "DR Congo" for a doctor's title)
+    found = _countries().get(fold(text)) or _countries().get(key) \
+        or _countries().get(_ARTICLE_RE.sub("", key))
     if found is None and key.endswith("ans") and " " not in key:
         found = _countries().get(key[:-1])  # "Austrians", "Nigerians": the people
     return found

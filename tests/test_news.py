@@ -920,3 +920,45 @@ def test_an_office_without_a_role_word_needs_a_clear_main_relation():
             "President Saied chose Kamel Madouri, a lawyer. Madouri was sworn in at the palace "
             "on Wednesday night.")
     assert ("Tunisia", "P35", "Kamel Madouri") not in facts_of(text, 2024)
+
+
+def test_deals_that_did_not_happen_and_adjectives_of_regions_are_no_news():
+    # a blocked or collapsed deal, not a scrapped currency
+    assert facts_of("Orla Finch became chief executive of Harbour Air. It comes weeks after a "
+                    "court blocked Harbour Air's takeover of Spirit Airlines.", 2024) == {
+        ("Harbour Air", "P169", "Orla Finch")}
+    assert facts_of("The takeover of Spirit Airlines by Harbour Air collapsed in March.",
+                    2024) == set()
+    assert facts_of("The striker Christopher Nkunku, who blocked a late shot on Sunday, has "
+                    "joined Chelsea from RB Leipzig.", 2023) == {
+        ("Christopher Nkunku", "P54", "Chelsea")}
+    # "European" is no club, "take part" no change
+    assert facts_of("Marco Reus joins a club that has made a habit of European veterans.",
+                    2024) == set()
+    assert facts_of("Inter Miami, co-owned by Jorge Mas and David Beckham, will take part in "
+                    "the Club World Cup.", 2024) == set()
+
+
+def test_one_move_per_story_its_first_and_people_titled_with_another_office():
+    # the lead is the news; a second club for the same player is his past
+    assert facts_of("Liverpool have signed midfielder Alexis Mac Allister from Brighton. Fair "
+                    "play to Brighton - they bought him for peanuts from Argentinos Juniors.",
+                    2023) == {
+        ("Alexis Mac Allister", "P54", "Liverpool")}
+    assert facts_of("Liverpool have signed midfielder Alexis Mac Allister. Brighton signed Mac "
+                    "Allister from Argentinos Juniors, the club where he grew up, in January 2019.",
+                    2023) == {("Alexis Mac Allister", "P54", "Liverpool")}
+    # "sworn in" names no office: not the president's, whom the story titles as one
+    text = ("In Kinshasa, a first woman prime minister. President Félix Tshisekedi named "
+            "Judith Suminwa Tuluka as prime minister of the DR Congo. Tshisekedi was "
+            "re-elected in December and was sworn in on January 20.")
+    assert facts_of(text, 2024) == {
+        ("Democratic Republic of the Congo", "P6", "Judith Suminwa Tuluka")}
+
+
+def test_words_used_once_to_open_a_sentence_and_what_a_buyer_is_are_no_names():
+    assert facts_of("Quick recap of the morning's big story: the striker Christopher Nkunku has "
+                    "joined Chelsea from RB Leipzig.", 2023) == {
+        ("Christopher Nkunku", "P54", "Chelsea")}
+    assert facts_of("Turkish TV mogul Acun Ilıcalı has completed his takeover of Hull City.",
+                    2022) == {("Hull City", "P127", "Acun Ilıcalı")}
