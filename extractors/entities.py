@@ -132,6 +132,18 @@ ORG_MARKERS = {
     "guard", "forces", "navy", "police", "brigade", "regiment", "commission", "committee",
     "court", "senate", "hour", "radio",
 }
+# North American teams' plural names, which make "Denver Broncos" a team though "Denver"
+# is a given name too (not those that are ordinary words: "Heat", "Senators", "Stars")
+ORG_MARKERS |= {
+    "broncos", "chiefs", "raiders", "chargers", "dolphins", "patriots", "ravens", "bengals",
+    "steelers", "texans", "colts", "jaguars", "titans", "cowboys", "giants", "eagles",
+    "commanders", "packers", "vikings", "falcons", "panthers", "saints", "buccaneers",
+    "cardinals", "49ers", "seahawks", "celtics", "knicks", "76ers", "raptors", "cavaliers",
+    "pistons", "pacers", "bucks", "hornets", "wizards", "nuggets", "timberwolves", "warriors",
+    "clippers", "lakers", "mavericks", "grizzlies", "pelicans", "bruins", "sabres",
+    "canadiens", "hurricanes", "islanders", "penguins", "blackhawks", "predators", "oilers",
+    "canucks", "yankees", "mets", "phillies", "marlins", "braves", "orioles", "dodgers",
+    "padres", "astros", "mariners", "rockies", "brewers", "cubs", "sounders", "whitecaps"}
 # Markers that are one club's own name ("Bayern" for "Bayern Munich"), not a kind of body
 CLUB_WORDS = {"bayern", "juventus", "benfica", "porto", "ajax", "psv", "celtic", "rangers",
               "borussia", "olympique", "atletico", "hotspur", "villa", "palace", "forest",
@@ -443,6 +455,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                 r"businessman|businesswoman|entrepreneur|investor|star|personality)\b",
                 sentence[end:]):
             continue  # "Turkish TV mogul Acun Ilıcalı": what the person is, not a body
+        if re.match(r"\s+born\b", sentence[end:]):
+            continue  # "he is Wythenshawe born": a birthplace
         if re.match(r"-\s+(?:and|or|&)\s", sentence[end:]):
             continue  # "the Pittsburgh- and Chicago-based food group": a place, said of a body
         if re.match(r"\s+(?:maker|makers|developer|publisher|manufacturer|creator)\b",

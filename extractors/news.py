@@ -491,7 +491,10 @@ class NewsExtractor:
                 rel, role, where = office[0]
                 reading.questions += self._ask(doc, i, rel, role, where, sentences, mentions,
                                                entities, reading)
-        if clear is not None and not any(q.relation is clear[0] for q in reading.questions):
+        # (and only where the article reports it as news somewhere: "FedEx, where X
+        # replaced Fred Smith as chief executive last year, is cutting costs" does not)
+        if clear is not None and not any(q.relation is clear[0] for q in reading.questions) \
+                and any(rel is clear[0] for hits in triggered for rel, _, _ in hits):
             reading.questions += self._article_question(doc, clear, sentences, mentions,
                                                         triggered, entities, reading)
         # a person the article puts into an office ("Roberto De Zerbi is the new head coach
@@ -741,6 +744,12 @@ class NewsExtractor:
                    # tally, has joined Tottenham": a description's club is his old one
                    and not (PERSON in rel.subject_types and (
                        appositive(sentence, m) or describes_person(sentence, m, mentions, where)))
+                   # "BlueCo, the consortium that owns Chelsea, has completed the takeover
+                   # of Strasbourg": a name describing another is no holder; nor is
+                   # "Chelsea" in "Chelsea's owners take over Strasbourg"
+                   and not (PERSON not in rel.subject_types and appositive(sentence, m, where))
+                   and not (ORGANISATION in rel.object_types and _OWNERS_AFTER.match(
+                       sentence[m.end:]))
                    and (m.anaphor or m.end == 0 or _distance(m, where) <= window)]
         # Near-duplicate relations in one sentence ("the King appointed Prime Minister
         # Starmer"): a name belongs to the role word nearest to it.
@@ -829,6 +838,10 @@ class NewsExtractor:
             return False  # "Bothell's biotech pioneer now belongs to Pfizer": its home town
         if COUNTRY in m.types and COUNTRY not in rel.subject_types:
             return False
+        if COUNTRY in m.types and re.search(r"\b(?:arriv\w+ in|visit(?:ed|ing|s)?|(?:trip|visit|"
+                                            r"travel\w*|flew|flies|came) to|landed in)\s+$",
+                                            sentence[:m.start], re.IGNORECASE):
+            return False  # "al-Sharaa arrived in Saudi Arabia": where he went, not his country
         if COUNTRY in m.types and rel.domain == "sport":
             return near or "national" in sentence.lower()
         if PERSON in rel.subject_types and (re.search(
@@ -848,6 +861,8 @@ class NewsExtractor:
 _PERSON_DESCRIPTION = re.compile(
     r"\b([Tt]he (?:\w+ )?(?:midfielder|striker|defender|forward|winger|goalkeeper|playmaker|"
     r"centre-back|full-back|centre-forward|footballer))\b")
+_OWNERS_AFTER = re.compile(r"(?:'s|’s)\s+(?:\w+\s+)?(?:owners?|parent|shareholders?|backers?|"
+                           r"investors?|chairman|board)\b")
 _TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partner(?:s|ing)?)"
                         r"\W+(?:[\w'’-]+\W+){0,6}$", re.IGNORECASE)
 # What a person left behind: "who had run facilities services group ISS", "until recently
@@ -1066,6 +1081,7 @@ _OTHER_ROLE_BEFORE = re.compile(
     r"judge|general|ambassador|secretary|spokesman|spokeswoman|spokesperson|director|"
     r"president of the \w+|chief justice|lawmaker|minister|captain|striker|midfielder|"
     r"army chief|military chief|general|colonel|admiral|sheikh of \w+|"
+    r"(?:crown |hereditary )?prince|princess|"
     r"defender|goalkeeper|winger|forward|founder|chief financial officer|cfo|coo|"
     r"chief operating officer|sporting director|assistant)\s*,?\s*$", re.IGNORECASE)
 _AS_ROLE_AFTER = re.compile(r"^\s*,?\s*(?:(?:was|is|has been|will be)\s+(?:sworn in|appointed|"
@@ -1296,8 +1312,9 @@ def _titled_by(sentence: str, mention: Mention, relation: Relation) -> bool:
 
 
 # a time counted back from the story's ("a decade ago", "two years earlier")
-_AGO = re.compile(r"\b(?:a|one|two|three|four|five|six|seven|eight|nine|ten|a few|several|"
-                  r"many|\d+)\s+(?:decades?|years?)\s+(?:ago|earlier|before)\b", re.IGNORECASE)
+_AGO = re.compile(r"\b(?:(?:a|one|two|three|four|five|six|seven|eight|nine|ten|a few|several|"
+                  r"many|\d+)\s+(?:decades?|years?)\s+(?:ago|earlier|before)|"
+                  r"(?:last|the previous|the year before) year)\b", re.IGNORECASE)
 
 
 def _dated_clause(sentence: str, where: tuple[int, int], latest: int) -> bool:

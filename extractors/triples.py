@@ -139,8 +139,10 @@ _DATELINE = re.compile(
 _SPEAKER = re.compile(r"^[A-Z][A-Z'’.\-]+(?: [A-Z][A-Z'’.\-]+){0,2}(?:\s*\([^)]{1,40}\))?:\s+"
                       r"(?=\S)")
 # a live blog's time stamp and flash label ("18:02 - CONFIRMED: ..."): when, not what
-_TIMESTAMP = re.compile(r"^\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?(?:\s*(?:GMT|BST|CET|ET|EST|PT|UTC))?"
-                        r"\s*[-–—:]\s*(?:(?:BREAKING|CONFIRMED|OFFICIAL|UPDATE|DONE DEAL|"
+_TIMESTAMP = re.compile(r"^\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?"
+                        # ("20:30 ET Context on Pittsburgh": a time zone ends it too)
+                        r"(?:\s*(?:GMT|BST|CET|ET|EST|PT|UTC)\b\s*[-–—:]?|\s*[-–—:])"
+                        r"\s*(?:(?:BREAKING|CONFIRMED|OFFICIAL|UPDATE|DONE DEAL|"
                         r"LATEST)\s*:\s*)?")
 _EDITORS_NOTE = re.compile(r"^\[[^\]]*\]$")
 # a programme's name before its headline ("Money Hour transcript: new boss at PayPal")

@@ -962,3 +962,22 @@ def test_words_used_once_to_open_a_sentence_and_what_a_buyer_is_are_no_names():
         ("Christopher Nkunku", "P54", "Chelsea")}
     assert facts_of("Turkish TV mogul Acun Ilıcalı has completed his takeover of Hull City.",
                     2022) == {("Hull City", "P127", "Acun Ilıcalı")}
+
+
+def test_an_owners_description_a_crown_prince_a_birthplace_and_last_year_name_no_holder():
+    # the club that the buyer also owns is no buyer
+    assert facts_of("BlueCo, the consortium that owns Chelsea, has completed the takeover "
+                    "of the French club RC Strasbourg Alsace.", 2023) == {
+        ("RC Strasbourg Alsace", "P127", "BlueCo")}
+    assert facts_of("Chelsea's owners take over Strasbourg, the French club.", 2023) == set()
+    # whom a new president meets, and what happened at another company last year
+    assert facts_of("Syrian President Ahmed al-Sharaa arrived in Saudi Arabia on Sunday, his "
+                    "first trip as president, for talks with Crown Prince Mohammed bin "
+                    "Salman.", 2025) <= {("Syria", "P35", "Ahmed al-Sharaa")}
+    assert facts_of("FedEx, where Raj Subramaniam replaced founder Fred Smith as chief "
+                    "executive last year, is cutting costs.", 2023) == set()
+    from memoird.extractors.entities import raw_mentions
+    assert [m[0] for m in raw_mentions("He is Wythenshawe born and bred.")] == []
+    from memoird.extractors.triples import split_sentences
+    assert split_sentences("20:30 ET Context on Pittsburgh: they signed Russell Wilson.") == [
+        "Context on Pittsburgh: they signed Russell Wilson."]
