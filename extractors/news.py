@@ -1405,12 +1405,6 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
                   and _BY_AGENT.fullmatch(sentence[where[1]:m.start])]
         if agents:
             return min(agents, key=lambda m: m.start)
-    if _REPLACED_AS.search(sentence[max(0, where[0] - 40):where[0]]):
-        # "X is to be replaced as chief executive of Unilever by Y": the agent is new
-        agents = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH
-                  and _BY_AGENT.fullmatch(sentence[where[1]:m.start])]
-        if agents:
-            return min(agents, key=lambda m: m.start)
     if _ROLE_AS_OBJECT.search(sentence[max(0, where[0] - 40):where[0]]):
         # "Anutin needs formal endorsement from the King": the role is another person
         people = [m for m in people if m.start >= where[1]]

@@ -136,8 +136,8 @@ _DATELINE = re.compile(
 # A transcript's speaker label ("PRESENTER: ...", "CORRESPONDENT: ...") and an editor's
 # note in brackets ("[Transcript excerpt, Kestrel Radio, edited for length]"): who speaks
 # and how the text was made, not names the news is about
-_SPEAKER = re.compile(r"^[A-Z][A-Z'’.\-]+(?: [A-Z][A-Z'’.\-]+){0,2}(?:\s*\([^)]{1,40}\))?:\s+"
-                      r"(?=\S)")
+_SPEAKER = re.compile(r"^(?:[A-Z][A-Z'’.\-]+(?: [A-Z][A-Z'’.\-]+){0,2}(?:\s*\([^)]{1,40}\))?|"
+                      r"Q|A):\s+(?=\S)")  # (and an explainer's "Q:" and "A:")
 # a live blog's time stamp and flash label ("18:02 - CONFIRMED: ..."): when, not what
 _TIMESTAMP = re.compile(r"^\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?"
                         # ("20:30 ET Context on Pittsburgh": a time zone ends it too)

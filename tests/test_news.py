@@ -981,3 +981,9 @@ def test_an_owners_description_a_crown_prince_a_birthplace_and_last_year_name_no
     from memoird.extractors.triples import split_sentences
     assert split_sentences("20:30 ET Context on Pittsburgh: they signed Russell Wilson.") == [
         "Context on Pittsburgh: they signed Russell Wilson."]
+
+
+def test_an_explainers_question_and_answer_labels_are_no_names():
+    assert facts_of("Q: Who is the Broncos' new coach?\nA: Sean Payton, 59, who coached the New "
+                    "Orleans Saints from 2006 to 2021.", 2023) == {
+        ("Broncos", "P286", "Sean Payton")}
