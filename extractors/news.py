@@ -701,6 +701,9 @@ class NewsExtractor:
                 if _FORMER_ROLE.search(sentence[max(0, m.start() - 30):m.start()]) or \
                         _FORMER_OF_NAMES.search(sentence[max(0, m.start() - 80):m.start()]):
                     continue  # "a former eBay boss": someone's old job
+                if re.match(r"(?:'s|’s)\s", sentence[m.end():]) and re.search(
+                        r"\bthe\s+$", sentence[max(0, m.start() - 5):m.start()], re.IGNORECASE):
+                    continue  # "running the king's office": the office's owner, no news
                 found.append(m)
             # the role word as a title ("appointed Portuguese coach Vítor Pereira as head
             # coach") yields to a later use of it that is not one

@@ -987,3 +987,9 @@ def test_an_explainers_question_and_answer_labels_are_no_names():
     assert facts_of("Q: Who is the Broncos' new coach?\nA: Sean Payton, 59, who coached the New "
                     "Orleans Saints from 2006 to 2021.", 2023) == {
         ("Broncos", "P286", "Sean Payton")}
+
+
+def test_a_role_word_owning_something_is_no_news_of_the_role():
+    assert facts_of("Jordan has a new government. King Abdullah II on Sunday named Jafar "
+                    "Hassan, an economist who had been running the king's office, as prime "
+                    "minister.", 2024) == {("Jordan", "P6", "Jafar Hassan")}
