@@ -719,7 +719,7 @@ def test_the_appointer_a_tenure_past_an_aside_and_a_pending_purchase_are_no_news
                     "surprised few.", 2024) == {("Jordan", "P6", "Jafar Hassan")}
     assert facts_of("In Amman, King Abdullah II appointed Jafar Hassan, the director of his "
                     "office, to head the new government of Jordan. The king's choice surprised "
-                    "few.", 2024) == set()
+                    "few.", 2024) == {("Jordan", "P6", "Jafar Hassan")}  # never the king
     assert facts_of("Joseph Boakai was sworn in as Liberia's president. George Weah, who took "
                     "office in 2018 in the country's first democratic handover, left office on "
                     "Monday.", 2024) == {("Liberia", "P35", "Joseph Boakai")}
