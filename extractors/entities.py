@@ -95,7 +95,8 @@ EVENTS = {"championship", "championships", "cup", "games", "olympics", "tourname
           "election", "elections", "summit", "war", "crisis", "conference", "final", "finals",
           "award", "awards", "prize", "trophy", "open", "masters", "grand prix", "festival",
           "league", "liga", "soccer", "eredivisie", "ligue", "division", "scudetto", "treble",
-          "ballon", "season", "player"}  # "our Player of the Season"
+          "ballon", "season", "player",  # "our Player of the Season"
+          "clausura", "apertura"}
 # Places that are no country, city or organisation (no news relation takes them).
 REGIONS = {"europe", "asia", "africa", "america", "north america", "south america",
            "latin america", "middle east", "oceania", "antarctica", "scandinavia",
@@ -143,7 +144,9 @@ ORG_MARKERS |= {
     "clippers", "lakers", "mavericks", "grizzlies", "pelicans", "bruins", "sabres",
     "canadiens", "hurricanes", "islanders", "penguins", "blackhawks", "predators", "oilers",
     "canucks", "yankees", "mets", "phillies", "marlins", "braves", "orioles", "dodgers",
-    "padres", "astros", "mariners", "rockies", "brewers", "cubs", "sounders", "whitecaps"}
+    "padres", "astros", "mariners", "rockies", "brewers", "cubs", "sounders", "whitecaps",
+    # and Latin American clubs' ("River Plate" though "River" is a given name)
+    "plate", "juniors", "deportivo", "nacional", "independiente", "universitario"}
 # Markers that are one club's own name ("Bayern" for "Bayern Munich"), not a kind of body
 CLUB_WORDS = {"bayern", "juventus", "benfica", "porto", "ajax", "psv", "celtic", "rangers",
               "borussia", "olympique", "atletico", "hotspur", "villa", "palace", "forest",

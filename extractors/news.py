@@ -96,6 +96,9 @@ _OLD_BEFORE = re.compile(
     r"|\b(?:having led|after leading)\W+(?:\w+\W+){0,4}$"
     # "the first signing since Nuri Şahin replaced Edin Terzić": the holder in place
     r"|\bsince\s+$"
+    # "they dismissed Darvin Ham", "fired coach X" (not "the challenge dismissed, Hess")
+    r"|\b(?:dismiss(?:ed|es|ing)|fir(?:ed|es|ing))\s+(?:(?:head )?coach\s+|manager\s+|"
+    r"chief executive\s+|boss\s+)?$"
     # "the latest step under owner Bill Foley": the holder already in place
     # (also "who served as health minister under reformist president Mohammad Khatami":
     # a holder of someone else's time; not "under new coach X")
@@ -174,6 +177,7 @@ _SPECULATIVE = re.compile(
     r"is close to|are close to|closing in|reportedly|rumou?r(?:s|ed)?|sources (?:say|said|"
     r"claim)|according to sources|bid for|eyeing|target(?:ing|s)?|shortlist(?:ed)?|"
     r"frontrunner|front-runner|favourite to|favorite to|tipped|speculation|expected to|"
+    r"(?:is|are|was|were) (?:due|set|slated|scheduled) to|"
     r"poised to|on the verge|interest in|interested in|approach(?:ed)? for|candidate|contender|"
     r"according to (?:reports|(?:media|press|local) reports)|"
     r"are said to|is said to|understood to be|lined up|"
@@ -197,7 +201,11 @@ _SPECULATIVE = re.compile(
 _CONTINUES = re.compile(
     r"\b(?:contract extension|(?:extend|extends|extended|renew|renews|renewed) (?:his|her|their|"
     r"its) (?:contract|deal|stay|term)|(?:will |to )?keeps? (?:him|her|them) (?:as|at|in)|"
-    r"(?:stays?|remains?|stayed|remained) (?:as|in charge|on as|at the helm))\b",
+    r"(?:stays?|remains?|stayed|remained) (?:as|in charge|on as|at the helm)|"
+    # "Arnault remains chairman and chief executive", "continues as prime minister"
+    r"(?:stays?|remains?|stayed|remained|continues?|continued) (?:as )?(?:the )?"
+    r"(?:\w+ (?:and )?){0,3}?(?:chairman|chief executive|ceo|president|prime minister|premier|"
+    r"coach|manager|boss|in post|in office|in charge))\b",
     re.IGNORECASE)
 # Where a clause that a speculative word cannot reach across begins: a later clause after
 # a semicolon or dash or one that reports what someone warned or said, and parentheticals
@@ -948,7 +956,9 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
                     or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
                 excluded.add(key)
             elif not guessed and not title_case(sentence) and key not in arriving \
-                    and not elsewhere and not _CONTINUES.search(sentence) and (
+                    and not elsewhere and not _CONTINUES.search(sentence) \
+                    and not (_titled_by(sentence, m, rel) and not _NEWLY.search(
+                        sentence[max(0, m.start - 45):m.start])) and (
                     (_CHANGE.search(sentence) and about_role) or _APPOINTED.search(sentence)):
                 arriving[key] = (m, i)
             elif named_only and not guessed and not title_case(sentence) and not (

@@ -96,12 +96,18 @@ def entity_aliases() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
-def _countries() -> dict[str, str]:
-    """Folded name or demonym -> display name, from data/countries.toml."""
+def _country_forms() -> dict[str, tuple[str, ...]]:
+    """Display name -> its other names and demonyms, from data/countries.toml."""
     raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
         "data", "countries.toml").read_text(encoding="utf-8"))
+    return {name: tuple(others) for name, others in raw["countries"].items()}
+
+
+@lru_cache(maxsize=1)
+def _countries() -> dict[str, str]:
+    """Folded name or demonym -> display name."""
     table: dict[str, str] = {}
-    for name, others in raw["countries"].items():
+    for name, others in _country_forms().items():
         for form in (name, *others):
             table.setdefault(fold(form), name)
     return table
@@ -109,10 +115,11 @@ def _countries() -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def joined_country_names() -> tuple[str, ...]:
-    """Country names that hold a lower-case word ("Trinidad and Tobago", "Saint Vincent and
-    the Grenadines"), which a reader of capitalised spans would split in two."""
-    return tuple(sorted({name for name in _countries().values()
-                         if any(w.islower() for w in name.split())}, key=len, reverse=True))
+    """Country names, and their other names, that hold a lower-case word ("Trinidad and
+    Tobago", "St Kitts and Nevis"), which a reader of capitalised spans would split."""
+    return tuple(sorted({form for name, others in _country_forms().items()
+                         for form in (name, *others)
+                         if any(w.islower() for w in form.split())}, key=len, reverse=True))
 
 
 def country_name(text: str) -> str | None:

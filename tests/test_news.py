@@ -993,3 +993,25 @@ def test_a_role_word_owning_something_is_no_news_of_the_role():
     assert facts_of("Jordan has a new government. King Abdullah II on Sunday named Jafar "
                     "Hassan, an economist who had been running the king's office, as prime "
                     "minister.", 2024) == {("Jordan", "P6", "Jafar Hassan")}
+
+
+def test_holders_staying_on_titled_or_due_to_start_and_dismissed_ones_are_no_arrivals():
+    # a restatement: the holder stays, or is named under his title in passing
+    assert facts_of("LVMH raised its age limit for the chief executive. Bernard Arnault "
+                    "remains chairman and chief executive, with more time to decide.",
+                    2025) == set()
+    assert facts_of("Hurricane Beryl hit Jamaica. Prime Minister Andrew Holness had declared "
+                    "the island a disaster area ahead of the storm's arrival.", 2024) == set()
+    # a post taken up later is not yet news
+    assert facts_of("Frédéric Arnault is due to take over as chief executive of Loro Piana in "
+                    "June.", 2025) == set()
+    # the coach they dismissed is the old one; "the challenge dismissed" is no dismissal
+    assert facts_of("The Los Angeles Lakers have hired JJ Redick as head coach. They dismissed "
+                    "Darvin Ham in May.", 2024) == {
+        ("Los Angeles Lakers", "P286", "JJ Redick")}
+    assert facts_of("With the Exxon challenge dismissed, Hess is now part of Chevron.", 2025) \
+        == {("Hess", "P127", "Chevron")}
+    # "St Kitts and Nevis" is one country
+    from memoird.extractors.entities import raw_mentions
+    assert [m[0] for m in raw_mentions("Terrance Drew became prime minister of St Kitts and "
+                                       "Nevis.")] == ["Terrance Drew", "St Kitts and Nevis"]
