@@ -471,7 +471,9 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                              r"market|markets|region|subsidiary|activities)\b", sentence[end:]):
             continue  # "ran its European business", "North American operations": no body
         last = fold(text).split()[-1] if fold(text) else ""
-        if len(fold(text)) < 2 or fold(text) in STOPWORDS or fold(text) in REGIONS \
+        # (a region's English name, not "América", Club América in Spanish)
+        if len(fold(text)) < 2 or fold(text) in STOPWORDS \
+                or (fold(text) in REGIONS and fold(text) == text.lower()) \
                 or (last in VENUES and not _club_at_ground(sentence, start, end, possessive)) \
                 or last in EVENTS or last.endswith(("stadion", "stadium")) \
                 or fold(text).split()[0] in ("estadio", "stadio", "stade", "stadion", "copa",

@@ -383,6 +383,7 @@ class NewsExtractor:
                 if question is not None:
                     checks.append(question)
         self._answer(checks, per_doc, facts)
+        facts = [_nickname_posts(f, reading) for f, reading in zip(facts, per_doc)]
         if readings is not None:
             readings[:] = per_doc
         if reports is not None:
@@ -1297,6 +1298,26 @@ def _one_news_each(facts: list[ExtractedFact], reading: Reading) -> list[Extract
             reading.rejected.append((fact.evidence, f"{fact.subject}: the article's news "
                                      f"is an earlier {fact.raw_relation}, not {fact.object}"))
     return kept
+
+
+def _nickname_posts(facts: list[ExtractedFact], reading: Reading) -> list[ExtractedFact]:
+    """A post the article also gives under a body's full name is not a second post under
+    a bare plural nickname ("named as the Eagles' new head coach" beside "the new head
+    coach of Club América"): the nickname fact goes, the named one stays."""
+    named = {(f.relation, fold(f.object)) for f in facts
+             if f.object_type == PERSON and not _PLURAL_NICKNAME.fullmatch(f.subject)}
+    kept = []
+    for fact in facts:
+        if fact.object_type == PERSON and _PLURAL_NICKNAME.fullmatch(fact.subject) \
+                and (fact.relation, fold(fact.object)) in named:
+            reading.rejected.append((fact.evidence, f"{fact.subject}: a nickname beside the "
+                                     "body's name"))
+        else:
+            kept.append(fact)
+    return kept
+
+
+_PLURAL_NICKNAME = re.compile(r"(?:the\s+)?[A-Z][a-z]+s")
 
 
 def _history(sentence: str, latest: int) -> bool:

@@ -1015,3 +1015,13 @@ def test_holders_staying_on_titled_or_due_to_start_and_dismissed_ones_are_no_arr
     from memoird.extractors.entities import raw_mentions
     assert [m[0] for m in raw_mentions("Terrance Drew became prime minister of St Kitts and "
                                        "Nevis.")] == ["Terrance Drew", "St Kitts and Nevis"]
+
+
+def test_a_bare_plural_nickname_beside_the_clubs_name_and_club_america_are_no_other_body():
+    text = ("Club América have a new coach. André Jardine, the Brazilian who won Olympic gold "
+            "in Tokyo, has been named as the Eagles' new head coach.")
+    assert facts_of(text, 2023) == {("Club América", "P286", "André Jardine")}
+    # "América" alone is the club, not the region "America"
+    from memoird.extractors.entities import raw_mentions
+    assert [m[0] for m in raw_mentions("América have announced André Jardine.")] == [
+        "América", "André Jardine"]
