@@ -279,8 +279,13 @@ _AGE_RE = re.compile(r"^\s*,\s*\d{2}\s*,")
 # Neymar": a one-word name no list knows)
 _PERSON_AFTER = re.compile(r"^\s*,?\s*(?:was|has been|had been|is|will be)\s+(?:sworn in|"
                            r"inaugurated)\b|^\s+(?:took|takes|has taken|will take)\s+"
-                           r"(?:office|the oath)\b")
+                           r"(?:office|the oath)\b"
+                           # "as Gupta retires": only people retire or resign
+                           r"|^\s+(?:retires|retired|resigns|resigned|steps down|stepped down)\b")
 _PERSON_BEFORE = re.compile(r"\bsigning of\s*$")
+# "replaced Piyush Gupta as chief executive": who is replaced in a post is a person
+_REPLACED_BEFORE = re.compile(r"\b(?:replac\w+|succeed\w*)\s*$")
+_AS_POST_AFTER = re.compile(r"^\s+as\s+(?:chief|ceo|prime|president|premier|head|coach|manager|boss)")
 # "a new currency called Zimbabwe Gold": money no list knows yet
 _CURRENCY_BEFORE = re.compile(r"\bcurrenc(?:y|ies)\s+(?:called|named|dubbed)$")
 
@@ -548,7 +553,8 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
     if _BODY_BEFORE.search(before) or _BODY_AFTER.match(after):
         return frozenset({ORGANISATION})  # "the acquisition of Hess", "Hess shares"
     titled = bool(_TITLE_BEFORE.search(before)) or bool(_AGE_RE.match(after)) \
-        or bool(_PERSON_AFTER.match(after)) or bool(_PERSON_BEFORE.search(before))
+        or bool(_PERSON_AFTER.match(after)) or bool(_PERSON_BEFORE.search(before)) \
+        or bool(_REPLACED_BEFORE.search(before) and _AS_POST_AFTER.match(after))
     if titled and not marked_org:
         return frozenset({PERSON})
     if marked_org or (len(words) >= 3 and "of" in words[1:-1]):

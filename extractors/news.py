@@ -170,6 +170,11 @@ _APPOINTED = re.compile(
 _APPOINTER_AFTER = re.compile(
     r"^\s*(?:,[^,]*,\s*)?(?:on \w+\s+)?(?:has |had |formally |officially )?(?:appointed|"
     r"named|swore in|nominated|tasked|designated)\b")
+# "Drury has chosen the most decorated coach": who chooses the holder (not "Mourinho chose
+# Istanbul", nor the headline's "Hjulmand named Werkself coach")
+_CHOOSER_AFTER = re.compile(
+    r"^\s+(?:has|had)\s+(?:chosen|picked|selected|hired|appointed|named)\s+(?:the|a|an)\s+"
+    r"(?:[\w-]+\s+){0,3}?(?:coach|manager|chief executive|boss|leader)\b")
 # Sentences that report possibilities, not events.
 _DEAL = r"(?:takeover|acquisition|merger|deal|bid|purchase|sale|move|transfer|offer)"
 _SPECULATIVE = re.compile(
@@ -190,6 +195,8 @@ _SPECULATIVE = re.compile(
     r"subject to (?:\w+ )?(?:approval|clearance)|yet to (?:close|complete|be approved)|"
     # a purchase agreed or under way, not done ("agreed in January to acquire Activision")
     r"agreed (?:\w+ ){0,2}?to (?:acquire|buy|purchase)|(?:is|are) (?:acquiring|buying)|"
+    # ("Microsoft agreed an even larger purchase: Activision Blizzard")
+    r"agreed (?:an? |the )?(?:\w+ ){0,3}?(?:purchase|takeover|acquisition|merger)|"
     # a deal that did not happen ("a judge blocked JetBlue's takeover of Spirit", "the
     # merger collapsed"; not "the local dollar has been scrapped")
     r"(?:block|abandon|scrap|call(?:ed|s)? off|terminat|walk(?:s|ed)? away from)\w*\W+"
@@ -675,7 +682,12 @@ class NewsExtractor:
             # sworn in as prime minister" under "Italy swears in...")
             if kinds and not any(fits(m.types, kinds) for m in mentions[i]):
                 # (an office of one country names it: "appointed Taoiseach", seats.toml)
-                target = seat_of(role or "") or entities.antecedent(kinds[0])
+                # or the capital the sentence names ("Parliament in Ulaanbaatar confirmed
+                # X as prime minister" in a brief that names China more)
+                seats = [seat_of(m.name) for m in mentions[i] if not m.anaphor
+                         and kinds[0] == COUNTRY and seat_of(m.name)]
+                target = seat_of(role or "") or (seats[0] if seats else None) \
+                    or entities.antecedent(kinds[0])
                 if target:
                     extra = Mention(target, 0, 0, target, frozenset({kinds[0]}), anaphor=True)
                     asked = self._questions(doc, rel, role, where, sentence,
@@ -752,6 +764,9 @@ class NewsExtractor:
                    and not (PERSON in rel.subject_types and _TEAM_MATE.search(
                        sentence[max(0, m.start - 60):m.start]))
                    and not (PERSON in rel.object_types and other_role(sentence, m, rel))
+                   # "Drury has chosen the most decorated coach": who chooses is no holder
+                   and not (PERSON in rel.object_types and m.end
+                            and _CHOOSER_AFTER.match(sentence[m.end:]))
                    # "Solanke, the striker whose goals helped the Cherries to a record
                    # tally, has joined Tottenham": a description's club is his old one
                    and not (PERSON in rel.subject_types and (
@@ -1097,7 +1112,8 @@ _OTHER_ROLE_BEFORE = re.compile(
     r"army chief|military chief|general|colonel|admiral|sheikh of \w+|"
     r"(?:crown |hereditary )?prince|princess|"
     r"defender|goalkeeper|winger|forward|founder|chief financial officer|cfo|coo|"
-    r"chief operating officer|sporting director|assistant)\s*,?\s*$", re.IGNORECASE)
+    r"chief operating officer|sporting director|general manager|assistant)\s*,?\s*$",
+    re.IGNORECASE)
 _AS_ROLE_AFTER = re.compile(r"^\s*,?\s*(?:(?:was|is|has been|will be)\s+(?:sworn in|appointed|"
                             r"named|confirmed|installed|elected|chosen)\s+)?"
                             r"(?:as|becomes|became|was named|is named)\s+(?:the\s+)?"
@@ -1115,7 +1131,8 @@ def other_role(sentence: str, mention: Mention, relation: Relation) -> bool:
     before = sentence[max(0, mention.start - 40):mention.start]
     after = sentence[mention.end:mention.end + 50]
     if any(re.search(rf"\b{re.escape(fold(role))}\W*$", fold(before))
-           for role in relation.roles or ()):
+           for role in relation.roles or ()) \
+            and not re.search(r"\bgeneral manager\W*$", fold(before)):
         return False  # "prime minister Anthony Albanese": the relation's own title
     said = _OTHER_ROLE_BEFORE.search(before)
     if said and re.search(r"\b(?:to|by)\s+(?:the\s+|its\s+|their\s+|his\s+|her\s+)?"
@@ -1134,7 +1151,9 @@ def other_role(sentence: str, mention: Mention, relation: Relation) -> bool:
         return False  # "chose General Luong Cuong as president": a rank, and the new office
     if re.search(r"\b(?:vice|deputy|assistant|under|shadow)\b", words):
         return True  # "sworn in as vice-president": not the president
-    return not any(fold(role) in words for role in (relation.roles or ()))
+    # ("general manager" is no manager)
+    return not any(re.search(rf"(?<!general )\b{re.escape(fold(role))}\b", words)
+                   for role in (relation.roles or ()))
 
 
 def may_hold(sentence: str, mention: Mention, relation: Relation,
@@ -1348,7 +1367,7 @@ def _titled_by(sentence: str, mention: Mention, relation: Relation) -> bool:
 # a time counted back from the story's ("a decade ago", "two years earlier")
 _AGO = re.compile(r"\b(?:(?:a|one|two|three|four|five|six|seven|eight|nine|ten|a few|several|"
                   r"many|\d+)\s+(?:decades?|years?)\s+(?:ago|earlier|before)|"
-                  r"(?:last|the previous|the year before) year)\b", re.IGNORECASE)
+                  r"(?:last|the previous) year)\b", re.IGNORECASE)
 
 
 def _dated_clause(sentence: str, where: tuple[int, int], latest: int) -> bool:

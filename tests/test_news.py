@@ -1025,3 +1025,22 @@ def test_a_bare_plural_nickname_beside_the_clubs_name_and_club_america_are_no_ot
     from memoird.extractors.entities import raw_mentions
     assert [m[0] for m in raw_mentions("América have announced André Jardine.")] == [
         "América", "André Jardine"]
+
+
+def test_the_capital_named_a_chooser_a_general_manager_a_retiring_chief_and_an_agreed_deal():
+    # the capital the sentence names beats the country a brief names most
+    text = ("Morning note. China's copper demand rose. China cut rates. Parliament in "
+            "Ulaanbaatar confirmed Gombojav Zandanshatar as prime minister on Friday.")
+    assert facts_of(text, 2025) == {("Mongolia", "P6", "Gombojav Zandanshatar")}
+    # whoever chooses the coach, or is the general manager, is no coach
+    assert facts_of("The New York Rangers have hired Mike Sullivan as head coach. President and "
+                    "general manager Chris Drury said he wanted a coach who wins. Drury has "
+                    "chosen the most decorated coach on the market.", 2025) == {
+        ("New York Rangers", "P286", "Mike Sullivan")}
+    # only people retire, or are replaced as chief executive
+    from memoird.extractors.entities import name_types
+    assert name_types("Gupta", "dbs as", " retires") == {"person"}
+    assert name_types("Piyush Gupta", "she formally replaced", " as chief execut") == {"person"}
+    # a purchase agreed is not done
+    assert facts_of("In January Microsoft agreed an even larger purchase: Activision Blizzard, "
+                    "for almost $69 billion.", 2022) == set()
