@@ -109,7 +109,7 @@ REGIONS = {"europe", "asia", "africa", "america", "north america", "south americ
            "arab", "gulf", "balkan", "baltic", "caribbean", "pacific", "mediterranean"}
 # A company's legal form after its name ("Gap Inc.", "Shell plc")
 LEGAL_FORMS = {"inc", "corp", "corporation", "co", "ltd", "plc", "ag", "sa", "se", "nv", "llc",
-               "spa", "asa", "ab", "oyj", "bv", "gmbh", "kgaa", "nv"}
+               "spa", "asa", "ab", "oyj", "bv", "gmbh", "kgaa"}
 # Words that make a name an organisation (clubs and companies).
 ORG_MARKERS = {
     "fc", "cf", "sc", "ac", "afc", "united", "club", "inc", "corp", "corporation", "group",

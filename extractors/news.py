@@ -463,14 +463,6 @@ class NewsExtractor:
         triggered = [[] if _history(s, latest) else
                      [h for h in hits if not _dated_clause(s, h[2], latest)]
                      for s, hits in zip(sentences, named)]
-        # the relations whose role word the article puts before each person's name
-        # ("President Félix Tshisekedi")
-        titles: dict[str, set[str]] = {}
-        for sentence, ms in zip(sentences, mentions):
-            for m in ms:
-                if PERSON in m.types and m.end:
-                    titles.setdefault(fold(m.name), set()).update(
-                        rel.id for rel, _, _ in self.relations if _titled_by(sentence, m, rel))
         for i, sentence in enumerate(sentences):
             if looks_like_instruction(sentence):
                 reading.rejected.append((sentence, "instruction-like"))
@@ -497,7 +489,8 @@ class NewsExtractor:
                 asked = self._ask(doc, i, rel, role, where, sentences, mentions, entities,
                                   reading, rivals)
                 if officer:
-                    asked = self._not_otherwise_titled(asked, rel, titles, reading)
+                    asked = self._not_otherwise_titled(asked, rel, sentences, mentions,
+                                                       reading)
                 reading.questions += asked
                 asked_here = asked_here or bool(asked)
             if office and not asked_here:
@@ -527,16 +520,21 @@ class NewsExtractor:
         reading.leading = {main[0].id: main} if main else _leading_relations(named)
         return reading
 
-    @staticmethod
-    def _not_otherwise_titled(asked: list[Question], rel: Relation,
-                              titles: dict[str, set[str]], reading: Reading) -> list[Question]:
+    def _not_otherwise_titled(self, asked: list[Question], rel: Relation,
+                              sentences: Sequence[str], mentions: Sequence[list[Mention]],
+                              reading: Reading) -> list[Question]:
         """Questions from an office word that names no office ("was sworn in on January
         20"), without the people the article titles with another office ("President
         Félix Tshisekedi" in a story about his new prime minister)."""
+        def titles(name: str) -> set[str]:
+            """The relations whose role word the article puts before the name."""
+            return {r.id for s, ms in zip(sentences, mentions) for m in ms
+                    if PERSON in m.types and m.end and fold(m.name) == fold(name)
+                    for r, _, _ in self.relations if _titled_by(s, m, r)}
         kept = []
         for q in asked:
-            options = tuple(o for o in q.options if titles.get(fold(o.name), set()) - {rel.id}
-                            == set() or rel.id in titles.get(fold(o.name), set()))
+            options = tuple(o for o in q.options if titles(o.name) - {rel.id} == set()
+                            or rel.id in titles(o.name))
             if options:
                 kept.append(replace(q, options=options))
             else:
