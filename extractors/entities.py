@@ -610,6 +610,7 @@ class ArticleEntities:
     past: dict[str, int] = field(default_factory=dict)  # name -> "X's former leader" mentions
     placed: dict[str, int] = field(default_factory=dict)  # town -> "in X" mentions
     tally: dict[str, int] = field(default_factory=dict)  # folded word -> uses in the article
+    sequence: list[str] = field(default_factory=list)  # names in the order written
 
     def learn(self, sentences: Sequence[str]) -> None:
         """First pass over the article: how it writes each word, then every full person
@@ -630,6 +631,7 @@ class ArticleEntities:
                     continue
                 types = name_types(text, before, sentence[end:end + 16])
                 name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
+                self.sequence.append(name)
                 if types == {PERSON} or self.seen.get(name) == {PERSON}:
                     # a person once said to be one ("goalkeeper Édouard Mendy") is one
                     # wherever the article names him
@@ -683,8 +685,10 @@ class ArticleEntities:
                       and fold(p).split()[-len(words):] == words]
             if len(set(longer)) == 1:
                 return longer[0]
-        if len(words) == 1 and words[0] in _known_names():
-            return name  # "Rangers" is a club of its own, not "Queens Park Rangers"
+        if len(words) == 1 and (words[0] in _known_names() or country_name(name)):
+            # "Rangers" is a club of its own, not "Queens Park Rangers"; "Madagascar" is the
+            # country, not a word of "Gen Z Madagascar"
+            return name
         if len(words) == 1:
             # a later word of a person's name ("Slot"), or any word of a longer one ("Lula"
             # in "Luiz Inácio Lula da Silva") -- but the first word of a long name that may
@@ -702,6 +706,7 @@ class ArticleEntities:
                         and PERSON not in t and len(fold(n).split()) > 1
                         and fold(n).split()[-1] == words[0]]
             if not matches and len(set(orgs)) == 1 \
+                    and not self._named_before(name, orgs[0]) \
                     and words[0] not in ORG_MARKERS - VENUES - CLUB_WORDS \
                     and not country_name(name) and words[0] not in gazetteer().cities:
                 return orgs[0]  # "River" for "River Plate", "Atlético" for "Atlético Madrid"
@@ -711,6 +716,16 @@ class ArticleEntities:
                 if len(set(firsts)) == 1:
                     return firsts[0]
         return name
+
+    def _named_before(self, short: str, long: str) -> bool:
+        """True when the article names a company by one word before it names a longer
+        body of three words or more that begins with it: "Renault" first, then "a stint at
+        Renault Samsung Motors" is another company (a two-word "Bayern Munich" after
+        "Bayern" is still the club; a headline's "Discover" before "Discover Financial
+        Services" is the short form: twice it must be)."""
+        if len(long.split()) < 3 or long not in self.sequence:
+            return False
+        return self.sequence[:self.sequence.index(long)].count(short) >= 2
 
     def mentions(self, sentence: str) -> list[Mention]:
         """Typed, resolved mentions of one sentence (a Title-Case headline yields only

@@ -775,7 +775,7 @@ class NewsExtractor:
                    and not (PERSON not in rel.subject_types and appositive(sentence, m, where))
                    and not (ORGANISATION in rel.object_types and _OWNERS_AFTER.match(
                        sentence[m.end:]))
-                   and (m.anaphor or m.end == 0 or _distance(m, where) <= window)]
+                   and (m.anaphor or m.end == 0 or _distance(m, where, sentence) <= window)]
         # Near-duplicate relations in one sentence ("the King appointed Prime Minister
         # Starmer"): a name belongs to the role word nearest to it.
         objects = [o for o in _unique(objects) if o.end == 0 or all(
@@ -1143,10 +1143,13 @@ def other_role(sentence: str, mention: Mention, relation: Relation) -> bool:
                              _OTHER_ROLE_BEFORE else ""):
         return False  # "former defender Filipe Luís": an old job says nothing
     words = fold(said.group())
-    if re.fullmatch(r"\W*(?:general|gen|colonel|admiral|marshal)\W*", words) and any(
-            re.match(rf"\s*,?\s+as\s+(?:the\s+)?(?:new\s+)?{re.escape(role)}\b", after,
-                     re.IGNORECASE) for role in relation.roles or ()):
-        return False  # "chose General Luong Cuong as president": a rank, and the new office
+    if re.fullmatch(r"\W*(?:general|gen|colonel|col|admiral|marshal|brigadier|lieutenant)"
+                    r"\W*", words) and any(
+            re.match(rf"(?:{_ASIDE.pattern})?\s*,?\s+(?:{_MADE}\s+)?as\s+(?:the\s+)?"
+                     rf"(?:new\s+)?{re.escape(role)}\b", sentence[mention.end:], re.IGNORECASE) for role in relation.roles or ()):
+        # "chose General Luong Cuong as president", "Colonel X was sworn in as president":
+        # a rank, and the new office
+        return False
     if re.search(r"\b(?:vice|deputy|assistant|under|shadow)\b", words):
         return True  # "sworn in as vice-president": not the president
     # ("general manager" is no manager)
@@ -1445,7 +1448,7 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
     the role skips over it to X; but in "X succeeds Y, who is leaving to coach Brazil"
     the clause after the comma is Y's, and Y is returned (and refused by the caller)."""
     people = [m for m in mentions if PERSON in m.types and m.end and not m.demonym
-              and _distance(m, where) <= window]
+              and _distance(m, where, sentence) <= window]
     titled = [m for m in people if 0 <= m.start - where[1] <= 2
               and not re.search(r"\b(?:by|to|as)\s*$", sentence[where[0]:where[1]])]
     if titled:  # "King Charles III", "chief executive Bob Chapek": the title's own person
@@ -1519,8 +1522,23 @@ def _nickname(sentence: str, m: Mention) -> bool:
         and bool(re.search(r"\bthe\s+$", sentence[max(0, m.start - 4):m.start], re.I))
 
 
-def _distance(m: Mention, span: tuple[int, int]) -> int:
-    return max(span[0] - m.end, m.start - span[1], 0)
+def _distance(m: Mention, span: tuple[int, int], sentence: str = "") -> int:
+    """Characters between a name and a role word; with the sentence, a description set
+    off by commas right after the name does not count ("Colonel X, the commander of the
+    unit that broke with the government, has been sworn in as president")."""
+    gap = max(span[0] - m.end, m.start - span[1], 0)
+    if sentence and m.end and m.end <= span[0]:
+        aside = _ASIDE.match(sentence, m.end, span[0])
+        if aside:
+            gap -= len(aside.group())
+    return gap
+
+
+# the passive that makes the name before it the holder ("X, the commander, has been sworn
+# in as president")
+_MADE = (r"(?:has\s+been|had\s+been|was|is|were)\s+(?:formally\s+)?(?:sworn\s+in|named|"
+         r"appointed|installed|proclaimed|declared|confirmed|elected)")
+_ASIDE = re.compile(r",\s+(?:the|a|an)\s[^,;:()]{0,160},")
 
 
 def _unique(mentions: Sequence[Mention]) -> list[Mention]:

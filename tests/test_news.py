@@ -1044,3 +1044,24 @@ def test_the_capital_named_a_chooser_a_general_manager_a_retiring_chief_and_an_a
     # a purchase agreed is not done
     assert facts_of("In January Microsoft agreed an even larger purchase: Activision Blizzard, "
                     "for almost $69 billion.", 2022) == set()
+
+
+def test_a_rank_before_a_new_president_a_country_inside_a_movements_name_and_a_subsidiary():
+    # a military rank is no other office when the sentence makes him president, even
+    # past a long description
+    assert facts_of("Colonel Ivo Marandava, the commander of the elite army unit that "
+                    "broke with the government last weekend, has been sworn in as "
+                    "president of Madagascar.") == {("Madagascar", "P35", "Ivo Marandava")}
+    # "Madagascar" is the country, not a word of the protest movement "Gen Z Madagascar"
+    article = ArticleEntities()
+    sentences = ["The protests were led by Gen Z Madagascar.",
+                 "The African Union suspended Madagascar."]
+    article.learn(sentences)
+    named = {m.text: m.name for s in sentences for m in article.mentions(s)}
+    assert named["Madagascar"] == "Madagascar"
+    # a company named twice by one word is not the longer company of three words that
+    # begins with it and comes later ("Renault Samsung Motors")
+    text = ("Paul Durand took over as chief executive of Renault on Thursday. Durand "
+            "joined Renault in 2002. He later ran Renault Samsung Motors in South Korea. "
+            "Renault shares rose.")
+    assert facts_of(text) == {("Renault", "P169", "Paul Durand")}
