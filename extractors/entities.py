@@ -243,8 +243,13 @@ _AGENT_AFTER = re.compile(
 # What only a company is: bought, merged, listed ("the acquisition of Hess", "shares in
 # Hess", "Hess shares", "Hess's board")
 _BODY_BEFORE = re.compile(r"\b(?:acquisition|takeover|purchase|buyout) of(?: the)?$|"
-                          r"\b(?:stake|shares|shareholding) in$|\bmerger with$")
-_BODY_AFTER = re.compile(r"^(?:'s|’s)?\s+(?:shares|stock|shareholders|board)\b")
+                          r"\b(?:stake|shares|shareholding) in$|\bmerger with$|"
+                          # "the corner office at X", "the helm of X", "a stint at X"
+                          r"\b(?:(?:office|job|role|post|stint|spell|seat)\s+at|"
+                          r"(?:helm|top)\s+(?:of|at))(?: the)?$")
+_BODY_AFTER = re.compile(r"^(?:'s|’s)?\s+(?:shares|stock|shareholders|board)\b|"
+                         r"^(?:'s|’s)\s+(?:new\s+)?(?:chief executive|ceo|boss|chairman|chairwoman|"
+                         r"headquarters|employees|staff|bankers|traders)\b")
 # Lower-case particles that can open a surname written without the given name
 _SURNAME_PARTICLES = {"de", "da", "di", "del", "della", "van", "von", "ten", "ter", "dos", "du"}
 
@@ -611,6 +616,8 @@ class ArticleEntities:
     placed: dict[str, int] = field(default_factory=dict)  # town -> "in X" mentions
     tally: dict[str, int] = field(default_factory=dict)  # folded word -> uses in the article
     sequence: list[str] = field(default_factory=list)  # names in the order written
+    label: str | None = None  # the body a round-up's last section label names
+    bodies: set[str] = field(default_factory=set)  # names like a person's, written as a body's
 
     def learn(self, sentences: Sequence[str]) -> None:
         """First pass over the article: how it writes each word, then every full person
@@ -625,6 +632,8 @@ class ArticleEntities:
             if words:
                 first = fold(re.sub(r"(?:'s|’s)$", "", words[0][0]))
                 self.openings[first] = self.openings.get(first, 0) + 1
+        titled: set[str] = set()
+        bodies: set[str] = set()
         for sentence in body:
             for text, start, end, before in raw_mentions(sentence):
                 if self.opening_word(text, start, sentence):
@@ -632,6 +641,11 @@ class ArticleEntities:
                 types = name_types(text, before, sentence[end:end + 16])
                 name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
                 self.sequence.append(name)
+                if types != name_types(text):  # the words around the name decided
+                    if types == {PERSON}:
+                        titled.add(name)
+                    elif PERSON not in types and ORGANISATION in types:
+                        bodies.add(name)
                 if types == {PERSON} or self.seen.get(name) == {PERSON}:
                     # a person once said to be one ("goalkeeper Édouard Mendy") is one
                     # wherever the article names him
@@ -646,6 +660,15 @@ class ArticleEntities:
                 if PERSON in types and len(name.split()) >= 2 and name not in self.persons \
                         and (types == {PERSON} or gazetteer().is_given_name(name.split()[0])):
                     self.persons.append(name)
+        # a name that opens with a given name ("Morgan Stanley") is a person only by that
+        # guess; where the article writes it as a body ("Morgan Stanley's new chief
+        # executive") and never as a person, a body it is
+        for name in bodies - titled:
+            if PERSON in self.seen.get(name, ()) and gazetteer().is_given_name(name.split()[0]):
+                self.seen[name] = frozenset({ORGANISATION})
+                self.bodies.add(name)
+                if name in self.persons:
+                    self.persons.remove(name)
 
     def opening_word(self, text: str, start: int, sentence: str) -> bool:
         """A capitalised word that opens a sentence, that no list knows and the article
@@ -757,6 +780,8 @@ class ArticleEntities:
                         types = frozenset({PERSON})
                 elif name != own:  # "Palace" for "Crystal Palace"
                     types = self.seen.get(name, types)
+                elif name in self.bodies:
+                    types = frozenset({ORGANISATION})
                 elif name in self.seen and PERSON in self.seen[name] and PERSON in types:
                     types = self.seen[name] & types or types
                 demonym = bool(country_name(text)) and fold(text) not in {
@@ -784,6 +809,12 @@ class ArticleEntities:
                 self.past[mention.name] = self.past.get(mention.name, 0) + 1
             for kind in mention.types - {PERSON}:
                 self.recent[kind] = mention.name
+        if len(out) == 1 and ORGANISATION in out[0].types and PERSON not in out[0].types \
+                and not sentence.strip(" .:-–—")[:out[0].start].strip() \
+                and not sentence.strip(" .:-–—")[out[0].end:].strip():
+            # a round-up's section label ("Morgan Stanley."): until the next one, "the
+            # bank" is the body it names, not the brief's most named one
+            self.label = out[0].name
         for text, start, end, kind in anaphors(sentence):
             target = self.antecedent(kind)
             if target and not any(x.name == target and x.anaphor for x in out):
@@ -807,6 +838,8 @@ class ArticleEntities:
         type so far (the story's protagonist), the first one named on a tie (news names
         its protagonist first). A name met only as the owner of someone's past office
         ("a call with Cambodia's former leader Hun Sen") is another country's."""
+        if kind == ORGANISATION and self.label:
+            return self.label
         order = {n: i for i, n in enumerate([*self.counts, *self.seats])}
         candidates = [n for n, t in self.seen.items() if kind in t and PERSON not in t
                       and self.counts.get(n, 0) > self.past.get(n, 0)]

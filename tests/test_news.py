@@ -1065,3 +1065,19 @@ def test_a_rank_before_a_new_president_a_country_inside_a_movements_name_and_a_s
             "joined Renault in 2002. He later ran Renault Samsung Motors in South Korea. "
             "Renault shares rose.")
     assert facts_of(text) == {("Renault", "P169", "Paul Durand")}
+
+
+def test_a_body_named_like_a_person_and_a_round_ups_section_label():
+    # "Morgan" is a given name, but the article writes Morgan Stanley as a body: the
+    # office at the top of it, its new boss
+    assert facts_of("Pick starts his tenure at the top of Morgan Stanley. Ted Pick began "
+                    "the year in the corner office at Morgan Stanley, taking over as chief "
+                    "executive from James Gorman, who ran the Wall Street firm for 14 "
+                    "years.") == {("Morgan Stanley", "P169", "Ted Pick")}
+    # in a round-up "the bank" is the body its section label names, not the brief's
+    # most named one
+    brief = ("Morning note: Apple cut, Morgan Stanley's new boss. Apple. Shares of Apple "
+             "fell after Barclays cut Apple to underweight. Apple said nothing. Morgan "
+             "Stanley. Ted Pick, previously head of the bank's trading arm, is the "
+             "bank's new chief executive.")
+    assert facts_of(brief) == {("Morgan Stanley", "P169", "Ted Pick")}
