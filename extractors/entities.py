@@ -176,7 +176,11 @@ _NOT_MODIFIERS = {
     "neighbouring", "neighboring", "host", "visiting", "home", "away", "same", "losing",
     "of", "and", "or", "to", "in", "for", "by", "with", "at", "on", "as", "is", "was",
     "has", "had", "his", "her", "its", "their", "a", "an", "the", "that", "which", "who",
-    "said", "new", "last", "first", "next", "this", "whole", "entire"}
+    "said", "new", "last", "first", "next", "this", "whole", "entire",
+    # "the breakaway Turkish Cypriot state": a part of the country, or a state few
+    # recognise, not the country itself
+    "breakaway", "self-declared", "self-proclaimed", "separatist", "unrecognised",
+    "unrecognized", "semi-autonomous", "autonomous", "occupied"}
 _SUPERLATIVE = re.compile(r"^(?:[\w\-]+-)?(?:biggest|largest|smallest|oldest|richest|"
                           r"best|worst|most|least|\w{3,}est)$")
 _ANAPHOR_RE = re.compile(
@@ -413,6 +417,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                     and toks[i + 1][0].lower() not in TITLE_WORDS)
         if word == "New" and followed and not current:  # "New Zealand", not "New Prime..."
             current.append(i)
+        elif word == "AS" and followed and not current:  # "AS Monaco", "AS Roma": a club's
+            current.append(i)
         elif not current and low in _SURNAME_PARTICLES and word.islower() \
                 and _particle_name_follows(toks, i) \
                 and not (i and _capitalised(toks[i - 1][0])
@@ -448,6 +454,10 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                 and not gazetteer().is_given_name(toks[0][0]) \
                 and gazetteer().is_given_name(toks[1][0]):
             span = span[1:]  # "Economist Santiago Peña was sworn in": what he is, then who
+        if len(span) >= 3 and (land := country_name(toks[span[0]][0])) \
+                and fold(land) != fold(toks[span[0]][0]) \
+                and gazetteer().is_given_name(toks[span[1]][0]):
+            span = span[1:]  # "named Austrian Adi Hütter as head coach": where he is from
         start, end = toks[span[0]][1], toks[span[-1]][2]
         if len(span) == 1 and start == 0 and toks[span[0]][0].lower().endswith("ing") \
                 and span[0] + 1 < len(toks) and toks[span[0] + 1][0].lower() in _AFTER_GERUND:
@@ -784,8 +794,11 @@ class ArticleEntities:
                     types = frozenset({ORGANISATION})
                 elif name in self.seen and PERSON in self.seen[name] and PERSON in types:
                     types = self.seen[name] & types or types
+                # (an official name is no adjective: "the Turkish Republic of Northern
+                # Cyprus", "the Republic of Korea")
                 demonym = bool(country_name(text)) and fold(text) not in {
-                    fold(c) for c in [country_name(text) or ""]}
+                    fold(c) for c in [country_name(text) or ""]} and not re.search(
+                    r"\b(?:of|republic|kingdom|federation|islands)\b", fold(text))
                 out.append(Mention(text, start, end, _country_or(name), types, demonym=demonym))
         for text, start, end in currency_mentions(sentence):
             out.append(Mention(text, start, end, text, frozenset({CURRENCY})))

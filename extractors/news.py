@@ -493,7 +493,11 @@ class NewsExtractor:
                                                        reading)
                 reading.questions += asked
                 asked_here = asked_here or bool(asked)
-            if office and not asked_here:
+            if office and not asked_here and not any(
+                    _role_of_other(sentence, w, mentions[i], kinds) for r, _, w in hits
+                    if (kinds := [t for t in r.subject_types if t != PERSON])):
+                # (not where the role word is another body's: "sworn in as president of
+                # the self-declared Turkish Republic of Northern Cyprus")
                 # the role words were someone's title in passing ("before the Senate
                 # president, X"), but the sentence's office word may still be the news
                 # ("Gabriel Boric took the oath of office")
@@ -506,6 +510,7 @@ class NewsExtractor:
                 and any(rel is clear[0] for hits in triggered for rel, _, _ in hits):
             reading.questions += self._article_question(doc, clear, sentences, mentions,
                                                         triggered, entities, reading)
+        self._drop_foreign_posts(reading, sentences, mentions, triggered)
         # a person the article puts into an office ("Roberto De Zerbi is the new head coach
         # of Marseille") signs for the club as its coach, not as a member of its squad
         office = {fold(o.name) for q in reading.questions
@@ -519,6 +524,37 @@ class NewsExtractor:
         reading.entities, reading.main = entities, main
         reading.leading = {main[0].id: main} if main else _leading_relations(named)
         return reading
+
+    @staticmethod
+    def _drop_foreign_posts(reading: Reading, sentences: Sequence[str],
+                            mentions: Sequence[list[Mention]], triggered: Sequence[list]
+                            ) -> None:
+        """Without the people the article makes holders of another body's post ("sworn
+        in as president of the self-declared Turkish Republic of Northern Cyprus"): no
+        other sentence, title or article-wide question gives them the post of the
+        country the story names most."""
+        foreign = set()
+        for i, hits in enumerate(triggered):
+            for rel, _, where in hits:
+                kinds = [t for t in rel.subject_types if t != PERSON]
+                # (only a body named after the role: "Laos names X prime minister" may
+                # read X as a body before it)
+                if rel.object_types == (PERSON,) and kinds and _role_of_other(
+                        sentences[i], where, mentions[i], kinds, before=False):
+                    holder = attached_person(mentions[i], where, WINDOW, sentences[i])
+                    if holder is not None:
+                        foreign.add((rel.id, fold(holder.name)))
+        if not foreign:
+            return
+        kept = []
+        for q in reading.questions:
+            options = tuple(o for o in q.options if (q.relation.id, fold(o.name)) not in foreign)
+            if options:
+                kept.append(replace(q, options=options))
+            else:
+                reading.rejected.append((q.sentence, f"{q.relation.label}: the post the "
+                                         "article gives the person is another body's"))
+        reading.questions = kept
 
     def _not_otherwise_titled(self, asked: list[Question], rel: Relation,
                               sentences: Sequence[str], mentions: Sequence[list[Mention]],
@@ -743,6 +779,8 @@ class NewsExtractor:
         """The questions one trigger raises; None when a side has no candidate."""
         subjects = [m for m in mentions if fits(m.types, rel.subject_types)
                     and self._may_be_subject(m, rel, where, sentence)
+                    # "the breakaway state in northern Cyprus": a part of the country
+                    and not (m.end and _COMPASS_BEFORE.search(sentence[:m.start]))
                     and not appositive(sentence, m, where)
                     and not describes_person(sentence, m, mentions, where)
                     # "Neymar, who left Al-Hilal": a player's old club makes him no old
@@ -960,11 +998,17 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
         own = [h for h in triggered[i] if h[0] is rel
                and not re.match(r"[ ,]{0,2}[A-Z]", sentence[h[2][1]:])]
         elsewhere = not own and any(h[0] is not rel for h in triggered[i])
+        # "inaugurated as president of South Ossetia, the breakaway region of Georgia":
+        # the post is the region's, so the article holds no arrival in Georgia's
+        kinds = [t for t in rel.subject_types if t != PERSON]
+        foreign = bool(kinds) and any(_role_of_other(sentence, h[2], ms, kinds, before=False)
+                                      for h in own)
         for m in ms:
             key = fold(m.name)
             if key not in people or m.anaphor or not m.end:
                 continue
             if old_holder(sentence, m) or any(_titled_by(sentence, m, r) for r in others) \
+                    or (foreign and PERSON in m.types) \
                     or _APPOINTER_AFTER.match(sentence[m.end:]) \
                     or (about_role and (other_role(sentence, m, rel) or guessed)) \
                     or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
@@ -1018,10 +1062,24 @@ def _says_reversed(reading: Reading, subject: str, obj: str) -> bool:
 
 
 def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Mention],
-                   kinds: Sequence[str]) -> bool:
+                   kinds: Sequence[str], before: bool = True) -> bool:
     """Whether the role word belongs to a body of another type named right after it
-    ("president and chief executive of Toyota Motor", "the Senate president")."""
+    ("president and chief executive of Toyota Motor", "the Senate president"), or to a
+    region no list knows as a country ("president of the Georgian breakaway region")."""
+    region = _REGION_AFTER.match(sentence[where[1]:]) if COUNTRY in kinds else None
+    if region and not any(
+            fits(m.types, kinds) and not m.demonym and m.end
+            and 0 <= m.start - where[1] - region.end() <= 20
+            and re.fullmatch(r"\s*", sentence[where[1] + region.end():m.start])
+            for m in mentions):
+        # (unless the phrase names one the lists know: "of the self-declared Turkish
+        # Republic of Northern Cyprus")
+        return True
     for m in mentions:
+        if fold(m.name) in _SELF_NAMES:
+            continue  # "President of the Republic": the country itself
+        if not before and re.match(r"['’]s\b", sentence[m.end:]):
+            continue  # "chief executive of Brazil's state-run oil company": a body of it
         if m.anaphor or not m.end or m.demonym or fits(m.types, kinds) \
                 or PERSON in m.types and len(m.types) == 1 or CURRENCY in m.types:
             continue  # ("CEO of Swedish fashion retailer H&M": an adjective, no body)
@@ -1029,9 +1087,21 @@ def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Men
         if 0 <= m.start - where[1] <= 40 and re.fullmatch(
                 r"\s*(?:and\s+(?:[a-z]+\s+){1,3})?(?:of|at)\s+(?:the\s+)?", between):
             return True
-        if 0 <= where[0] - m.end <= 2:
+        if before and 0 <= where[0] - m.end <= 2:
             return True
     return False
+
+
+_SELF_NAMES = {"republic", "the republic", "nation", "the nation", "state", "the state",
+               "kingdom", "the kingdom", "union", "the union", "federation"}
+_COMPASS_BEFORE = re.compile(r"\b(?:north|south|east|west|north-east|north-west|south-east|"
+                             r"south-west|central)(?:ern)?\s+$")
+# "of the Georgian breakaway region", "of the self-declared Turkish Republic", "of the
+# semi-autonomous territory": a part of a country, or a state few recognise
+_REGION_AFTER = re.compile(
+    r"\s+of\s+(?:the|its|a|this)\s+(?:[\w'’-]+\s+){0,3}?(?:(?:breakaway|self-declared|"
+    r"self-proclaimed|separatist|unrecognised|unrecognized|semi-autonomous|autonomous)\b|"
+    r"(?:region|province|territory|enclave|oblast|prefecture|canton)\b)", re.IGNORECASE)
 
 
 def _resolved(sentence: str, mentions: Sequence[Mention]) -> str:

@@ -126,9 +126,12 @@ def _segmenter() -> Any:
 # A wire story's dateline ("BANGKOK, September 5 (Quillstone Wire) - ", "HONG KONG - "):
 # where and by whom, not part of the first sentence's content.
 _DATELINE = re.compile(
-    r"^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*)?\s*,\s+(?:[A-Z][a-z]+\.? \d{1,2}|\d{1,2} [A-Z][a-z]+)"
+    # (the place's country or state may take several words: "DAMMAM, Saudi Arabia, July 28")
+    r"^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})?\s*,\s+"
+    r"(?:[A-Z][a-z]+\.? \d{1,2}|\d{1,2} [A-Z][a-z]+)"
     r"(?:,? \d{4})?\s*(?:\([^)]{1,40}\))?\s*[-–—]+\s*"
-    r"|^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*)?\s*(?:\([^)]{1,40}\))\s*[-–—]+\s*"
+    r"|^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})?\s*"
+    r"(?:\([^)]{1,40}\))\s*[-–—]+\s*"
     # "HOUSTON - Chevron completed ...", "LONDON/MELBOURNE - ": places in capitals, no date
     r"|^[A-Z][A-Z.'’/ ]{2,}(?<! )\s+[-–—]+\s+(?=[A-Z])")
 

@@ -1081,3 +1081,29 @@ def test_a_body_named_like_a_person_and_a_round_ups_section_label():
              "Stanley. Ted Pick, previously head of the bank's trading arm, is the "
              "bank's new chief executive.")
     assert facts_of(brief) == {("Morgan Stanley", "P169", "Ted Pick")}
+
+
+def test_a_post_of_a_region_or_a_state_few_recognise_is_no_post_of_the_country():
+    # the region's own post, not Georgia's (nor Russia's, whose capital backs it)
+    assert facts_of("Ivan Toradze, inaugurated on May 24 as president of the Georgian "
+                    "breakaway region, signed a decree on Monday. Moscow welcomed the "
+                    "decree and Georgia condemned it.") == set()
+    # a state few recognise is a subject of its own, not the country it broke from
+    text = ("Deniz Arslan was sworn in on Friday as president of the self-declared "
+            "Turkish Republic of Northern Cyprus. Arslan took the oath in the north's "
+            "parliament. Cyprus and Turkey sent envoys.")
+    assert facts_of(text) == {("Northern Cyprus", "P35", "Deniz Arslan")}
+    assert facts_of("Deniz Arslan was sworn in as president of the breakaway state in "
+                    "northern Cyprus.") == set()
+    # "President of the Republic" is the country's own office; a company of a country
+    # ("chief executive of Brazil's state-run oil company") is no other body's post
+    assert facts_of("Togo's lawmakers on Saturday elected Kofi Amavi as President of the "
+                    "Republic.") == {("Togo", "P35", "Kofi Amavi")}
+
+
+def test_a_dateline_with_a_country_of_two_words_a_clubs_as_and_a_demonym_before_a_name():
+    assert facts_of("DAMMAM, Saudi Arabia, July 28 - Tom Baxter has completed his move "
+                    "from Liverpool to Saudi Pro League club Al-Ettifaq.") \
+        == {("Tom Baxter", "P54", "Al-Ettifaq")}
+    assert facts_of("AS Monaco have named Austrian Adi Hütter as head coach to replace "
+                    "Philippe Clement.") == {("AS Monaco", "P286", "Adi Hütter")}
