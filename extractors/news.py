@@ -413,6 +413,17 @@ class NewsExtractor:
     def _answer(self, questions: Sequence[Question], per_doc: Sequence[Reading],
                 facts: list[list[ExtractedFact]]) -> None:
         """Ask the model ``questions`` in batches; each grounded answer is a fact."""
+        kept = []
+        for q in questions:
+            # a body is not its own owner or holder under another of its names
+            # ("Metro-Goldwyn-Mayer" owned by "MGM")
+            options = tuple(o for o in q.options if not _names_itself(q.subject.name, o.name))
+            if options:
+                kept.append(replace(q, options=options))
+            else:
+                per_doc[q.doc].rejected.append((q.sentence, f"{q.relation.label}: "
+                                                f"{q.subject.name} under another name"))
+        questions = kept
         answers: list[str] = []
         for start in range(0, len(questions), self.batch_size):
             batch = questions[start:start + self.batch_size]
@@ -1102,6 +1113,18 @@ _REGION_AFTER = re.compile(
     r"\s+of\s+(?:the|its|a|this)\s+(?:[\w'’-]+\s+){0,3}?(?:(?:breakaway|self-declared|"
     r"self-proclaimed|separatist|unrecognised|unrecognized|semi-autonomous|autonomous)\b|"
     r"(?:region|province|territory|enclave|oblast|prefecture|canton)\b)", re.IGNORECASE)
+
+
+def _names_itself(one: str, other: str) -> bool:
+    """Whether two names are one body's: the same once folded, or one the initials of
+    the other ("MGM" for "Metro-Goldwyn-Mayer")."""
+    if fold(one) == fold(other):
+        return True
+
+    def initials(name: str) -> str:
+        return "".join(w[0] for w in re.split(r"[\s\-]+", name) if w[:1].isupper())
+    return any(b.isupper() and len(b) >= 2 and initials(a) == b
+               for a, b in ((one, other), (other, one)))
 
 
 def _resolved(sentence: str, mentions: Sequence[Mention]) -> str:

@@ -1107,3 +1107,11 @@ def test_a_dateline_with_a_country_of_two_words_a_clubs_as_and_a_demonym_before_
         == {("Tom Baxter", "P54", "Al-Ettifaq")}
     assert facts_of("AS Monaco have named Austrian Adi Hütter as head coach to replace "
                     "Philippe Clement.") == {("AS Monaco", "P286", "Adi Hütter")}
+
+
+def test_a_body_is_not_its_own_owner_under_its_initials():
+    got = facts_of("AMAZON / MGM: Amazon has closed its $8.45 billion purchase of "
+                   "Metro-Goldwyn-Mayer, ten months after the deal was announced.")
+    assert ("Metro-Goldwyn-Mayer", "P127", "MGM") not in got
+    assert facts_of("Amazon has closed its purchase of Metro-Goldwyn-Mayer.") \
+        == {("Metro-Goldwyn-Mayer", "P127", "Amazon")}
