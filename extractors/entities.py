@@ -50,6 +50,7 @@ PERSON_TITLES = {
     "german", "italian", "portuguese", "brazilian", "argentine", "veteran", "leader",
     "premier", "international", "star", "forward", "playmaker", "chief executive officer",
     "general", "gen", "colonel", "lieutenant", "admiral", "marshal", "sheikh", "emir",
+    "lord", "lady", "baron", "baroness",
     "sultan", "crown prince", "justice", "judge", "speaker", "pm", "vice-president",
 }
 # a title just before a name, as a whole word ("King Abdullah", not "the bridge linking Male")
@@ -419,6 +420,12 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             current.append(i)
         elif word == "AS" and followed and not current:  # "AS Monaco", "AS Roma": a club's
             current.append(i)
+        elif word == "General" and not current and i + 1 < len(toks) and toks[i + 1][0] in (
+                "Motors", "Electric", "Mills", "Dynamics", "Atomics", "Assembly"):
+            current.append(i)  # "General Motors": a company, not a general's rank
+        elif word == "General" and current and not followed \
+                and toks[current[-1]][0].lower() not in TITLE_WORDS:
+            current.append(i)  # "Dollar General said": a company's last word, no rank
         elif not current and low in _SURNAME_PARTICLES and word.islower() \
                 and _particle_name_follows(toks, i) \
                 and not (i and _capitalised(toks[i - 1][0])
@@ -726,10 +733,11 @@ class ArticleEntities:
             # a later word of a person's name ("Slot"), or any word of a longer one ("Lula"
             # in "Luiz Inácio Lula da Silva") -- but the first word of a long name that may
             # also be a body's is that body's ("Alibaba" in "Alibaba Cloud Intelligence")
-            matches = [p for p in self.persons if words[0] in fold(p).split()[1:]
+            matches = [p for p in self.persons if not _patronymic(words[0], p) and (
+                       words[0] in fold(p).split()[1:]
                        or (len(fold(p).split()) > 2 and words[0] in fold(p).split()
                            and (words[0] != fold(p).split()[0]
-                                or self.seen.get(p) == frozenset({PERSON})))]
+                                or self.seen.get(p) == frozenset({PERSON}))))]
             if len(set(matches)) == 1:
                 return matches[0]
             orgs = [n for n, t in self.seen.items() if ORGANISATION in t and PERSON not in t
@@ -875,6 +883,14 @@ class ArticleEntities:
             return self.counts.get(n, 0) + self.seats.get(n, 0)
         return max(candidates, key=lambda n: (weight(n), -order[n]))
 
+
+
+def _patronymic(word: str, name: str) -> bool:
+    """Whether ``word`` stands in ``name`` only as a father's name ("Salman" in
+    "Mohammed bin Salman"): "King Salman" is the father, not the son."""
+    parts = fold(name).split()
+    return all(i and parts[i - 1] in ("bin", "ibn", "bint", "ben")
+               for i, w in enumerate(parts) if w == word)
 
 
 @lru_cache(maxsize=1)

@@ -513,8 +513,9 @@ class NewsExtractor:
                 # president, X"), but the sentence's office word may still be the news
                 # ("Gabriel Boric took the oath of office")
                 rel, role, where = office[0]
-                reading.questions += self._ask(doc, i, rel, role, where, sentences, mentions,
-                                               entities, reading)
+                reading.questions += self._not_otherwise_titled(
+                    self._ask(doc, i, rel, role, where, sentences, mentions, entities,
+                              reading), rel, sentences, mentions, reading)
         # (and only where the article reports it as news somewhere: "FedEx, where X
         # replaced Fred Smith as chief executive last year, is cutting costs" does not)
         if clear is not None and not any(q.relation is clear[0] for q in reading.questions) \
@@ -1236,12 +1237,12 @@ def other_role(sentence: str, mention: Mention, relation: Relation) -> bool:
                              _OTHER_ROLE_BEFORE else ""):
         return False  # "former defender Filipe Luís": an old job says nothing
     words = fold(said.group())
-    if re.fullmatch(r"\W*(?:general|gen|colonel|col|admiral|marshal|brigadier|lieutenant)"
-                    r"\W*", words) and any(
+    if re.fullmatch(r"\W*(?:general|gen|colonel|col|admiral|marshal|brigadier|lieutenant|"
+                    r"(?:crown\s+)?prince|sheikh)\W*", words) and any(
             re.match(rf"(?:{_ASIDE.pattern})?\s*,?\s+(?:{_MADE}\s+)?as\s+(?:the\s+)?"
                      rf"(?:new\s+)?{re.escape(role)}\b", sentence[mention.end:], re.IGNORECASE) for role in relation.roles or ()):
-        # "chose General Luong Cuong as president", "Colonel X was sworn in as president":
-        # a rank, and the new office
+        # "chose General Luong Cuong as president", "Colonel X was sworn in as president",
+        # "named his heir, Crown Prince X, as prime minister": a rank, and the new office
         return False
     if re.search(r"\b(?:vice|deputy|assistant|under|shadow)\b", words):
         return True  # "sworn in as vice-president": not the president
@@ -1567,7 +1568,9 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
         return left[0]  # the clause is the predecessor's
     # a name known to be a person beats one that may be a company ("Brian Niccol, the
     # head of Chipotle Mexican Grill, as its chief executive")
-    sure = [m for m in left if m.types == frozenset({PERSON}) and not old_holder(sentence, m)]
+    # (but not one who appoints: "President X named Allamaye Halina as prime minister")
+    sure = [m for m in left if m.types == frozenset({PERSON}) and not old_holder(sentence, m)
+            and not _APPOINTER_AFTER.match(sentence[m.end:])]
     for m in sure or left:
         if not old_holder(sentence, m):
             return m

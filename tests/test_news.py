@@ -1115,3 +1115,23 @@ def test_a_body_is_not_its_own_owner_under_its_initials():
     assert ("Metro-Goldwyn-Mayer", "P127", "MGM") not in got
     assert facts_of("Amazon has closed its purchase of Metro-Goldwyn-Mayer.") \
         == {("Metro-Goldwyn-Mayer", "P127", "Amazon")}
+
+
+def test_who_appoints_a_noble_title_a_crown_prince_named_premier_and_dollar_general():
+    # the president who names the premier is no premier, even where an office word
+    # ("sworn in") stands for his own inauguration
+    assert facts_of("N'DJAMENA, May 23 - Chad's President Mahamat Idriss Déby named "
+                    "Allamaye Halina as prime minister on Thursday, hours after being "
+                    "sworn in for a five-year term.") == {("Chad", "P6", "Allamaye Halina")}
+    # a lord is a person; "King Salman" is the father, not "Mohammed bin Salman"; a
+    # crown prince may be made prime minister
+    assert facts_of("Tonga's Legislative Assembly on Tuesday elected Lord Fakafanua as "
+                    "prime minister.") == {("Tonga", "P6", "Fakafanua")}
+    assert facts_of("Saudi Arabia's King Salman has named his son and heir, Crown Prince "
+                    "Mohammed bin Salman, as prime minister, the royal court said.") \
+        == {("Saudi Arabia", "P6", "Mohammed bin Salman")}
+    # "General" ends or begins a company's name, not only a rank
+    assert facts_of("Dollar General brings back Todd Vasos as CEO, replacing Jeff Owen.") \
+        == {("Dollar General", "P169", "Todd Vasos")}
+    assert facts_of("General Motors named Mary Barra chief executive.") \
+        == {("General Motors", "P169", "Mary Barra")}
