@@ -1559,8 +1559,11 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
     left = sorted((m for m in people if m.end <= where[0]), key=lambda m: -m.end)
     if left and old_holder(sentence, left[0]):
         # "X stepped down as CEO of H&M and was replaced by Y": the role passes to Y
+        # (or "X had retired as chief executive and Y, the head of its AI business, had
+        # replaced him")
         heirs = [m for m in people if m.start >= where[1]
-                 and _SUCCEEDED_BY.search(sentence[max(where[1], m.start - 40):m.start])]
+                 and (_SUCCEEDED_BY.search(sentence[max(where[1], m.start - 40):m.start])
+                      or _REPLACED_HIM.match(sentence[m.end:]))]
         if heirs:
             return heirs[0]
     if left and old_holder(sentence, left[0]) and re.search(
@@ -1616,6 +1619,11 @@ def _nickname(sentence: str, m: Mention) -> bool:
     return bool(m.end) and not m.anaphor and " " not in m.text and m.text.endswith("s") \
         and fold(m.name) == fold(m.text) \
         and bool(re.search(r"\bthe\s+$", sentence[max(0, m.start - 4):m.start], re.I))
+
+
+_REPLACED_HIM = re.compile(r"(?:,\s+(?:the|a|an|who)\s[^,;]{0,120},)?\s+(?:had\s+|has\s+|"
+                           r"will\s+|would\s+)?(?:replaced|succeeded|replaces|succeeds|"
+                           r"replace|succeed)\s+(?:him|her)\b")
 
 
 def _distance(m: Mention, span: tuple[int, int], sentence: str = "") -> int:

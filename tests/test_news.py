@@ -1135,3 +1135,11 @@ def test_who_appoints_a_noble_title_a_crown_prince_named_premier_and_dollar_gene
         == {("Dollar General", "P169", "Todd Vasos")}
     assert facts_of("General Motors named Mary Barra chief executive.") \
         == {("General Motors", "P169", "Mary Barra")}
+
+
+def test_the_one_who_replaced_him_after_a_retirement_is_the_new_holder():
+    # (a given name no list knows: the successor is known only by what he did)
+    assert facts_of("Glacier said on Wednesday that Frank Oster had retired as chief "
+                    "executive and that Sridhar Ramaswamy, the head of its analytics "
+                    "business, had replaced him with immediate effect.") \
+        == {("Glacier", "P169", "Sridhar Ramaswamy")}
