@@ -97,8 +97,10 @@ _OLD_BEFORE = re.compile(
     # "the first signing since Nuri Şahin replaced Edin Terzić": the holder in place
     r"|\bsince\s+$"
     # "they dismissed Darvin Ham", "fired coach X" (not "the challenge dismissed, Hess")
-    r"|\b(?:dismiss(?:ed|es|ing)|fir(?:ed|es|ing))\s+(?:(?:head )?coach\s+|manager\s+|"
-    r"chief executive\s+|boss\s+)?$"
+    # ("removed X from the post", "dismissed his prime minister, X")
+    r"|\b(?:dismiss(?:ed|es|ing)|fir(?:ed|es|ing)|remov(?:ed|es|ing))\s+"
+    r"(?:(?:his|her|its|their|the)\s+)?(?:(?:head )?coach\s*|manager\s*|"
+    r"chief executive\s*|boss\s*|prime minister\s*|premier\s*)?,?\s*$"
     # "the latest step under owner Bill Foley": the holder already in place
     # (also "who served as health minister under reformist president Mohammad Khatami":
     # a holder of someone else's time; not "under new coach X")
@@ -1237,12 +1239,13 @@ def other_role(sentence: str, mention: Mention, relation: Relation) -> bool:
                              _OTHER_ROLE_BEFORE else ""):
         return False  # "former defender Filipe Luís": an old job says nothing
     words = fold(said.group())
-    if re.fullmatch(r"\W*(?:general|gen|colonel|col|admiral|marshal|brigadier|lieutenant|"
-                    r"(?:crown\s+)?prince|sheikh)\W*", words) and any(
-            re.match(rf"(?:{_ASIDE.pattern})?\s*,?\s+(?:{_MADE}\s+)?as\s+(?:the\s+)?"
-                     rf"(?:new\s+)?{re.escape(role)}\b", sentence[mention.end:], re.IGNORECASE) for role in relation.roles or ()):
+    if any(re.match(rf"(?:{_ASIDE.pattern})?\s*,?\s+(?:{_MADE}\s+)?as\s+(?:the\s+)?"
+                    rf"(?:(?:country|nation|club|company|team|firm)['’]s\s+)?(?:new\s+)?"
+                    rf"{re.escape(role)}\b", sentence[mention.end:], re.IGNORECASE)
+           for role in relation.roles or ()):
         # "chose General Luong Cuong as president", "Colonel X was sworn in as president",
-        # "named his heir, Crown Prince X, as prime minister": a rank, and the new office
+        # "named his heir, Crown Prince X, as prime minister", "approved Interior Minister
+        # X as the country's new prime minister": a rank or the old post, and the new one
         return False
     if re.search(r"\b(?:vice|deputy|assistant|under|shadow)\b", words):
         return True  # "sworn in as vice-president": not the president

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from memoird.extractors.entities import ArticleEntities
-from memoird.extractors.news import NewsExtractor
+from memoird.extractors.news import NewsExtractor, old_holder
 from memoird.extractors.schema import RelationSchema
 from memoird.extractors.triples import direct
 from memoird.store import entities
@@ -1143,3 +1143,18 @@ def test_the_one_who_replaced_him_after_a_retirement_is_the_new_holder():
                     "executive and that Sridhar Ramaswamy, the head of its analytics "
                     "business, had replaced him with immediate effect.") \
         == {("Glacier", "P169", "Sridhar Ramaswamy")}
+
+
+def test_a_minister_made_premier_and_a_premier_removed_from_the_post():
+    # the old post in front of the name, the new one after it
+    assert facts_of("BUJUMBURA, Sept 7 - Burundi's parliament on Wednesday approved "
+                    "Interior Minister Gaston Nkurikiye as the country's new prime minister, "
+                    "hours after President Evariste Ndayishimiye removed Alain Bizimana from "
+                    "the post.") == {("Burundi", "P6", "Gaston Nkurikiye")}
+    # whoever is removed or dismissed is the old holder
+    for sentence in ("President Evariste Ndayishimiye removed Alain Bizimana from the post.",
+                     "The president dismissed his prime minister, Alain Bizimana, on Friday."):
+        article = ArticleEntities()
+        article.learn([sentence])
+        held = [m for m in article.mentions(sentence) if m.name == "Alain Bizimana"]
+        assert held and old_holder(sentence, held[0])
