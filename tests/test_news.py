@@ -1158,3 +1158,12 @@ def test_a_minister_made_premier_and_a_premier_removed_from_the_post():
         article.learn([sentence])
         held = [m for m in article.mentions(sentence) if m.name == "Alain Bizimana"]
         assert held and old_holder(sentence, held[0])
+
+
+def test_self_governing_states_and_crown_dependencies_are_countries_not_people():
+    article = ArticleEntities()
+    sentence = "The Cook Islands, Niue and the Isle of Man mourned the Queen."
+    article.learn([sentence])
+    kinds = {m.name: m.types for m in article.mentions(sentence)}
+    assert kinds["Cook Islands"] == {"country"}  # "Cook" is no given name here
+    assert kinds["Isle of Man"] == {"country"}
