@@ -763,8 +763,15 @@ class ArticleEntities:
         body of three words or more that begins with it: "Renault" first, then "a stint at
         Renault Samsung Motors" is another company (a two-word "Bayern Munich" after
         "Bayern" is still the club; a headline's "Discover" before "Discover Financial
-        Services" is the short form: twice it must be)."""
-        if len(long.split()) < 3 or long not in self.sequence:
+        Services" is the short form: twice it must be). Of two words, the second must say
+        what the other body does ("WPP Media" after "WPP"), not where it is or that it is
+        the whole ("Bayern Munich", "BMW Group")."""
+        words = fold(long).split()
+        if long not in self.sequence or len(words) < 2:
+            return False
+        if len(words) == 2 and (words[1] in LEGAL_FORMS | {"group", "holdings", "company"}
+                                or words[1] in gazetteer().cities or country_name(words[1])
+                                or words[1] in CLUB_WORDS):
             return False
         return self.sequence[:self.sequence.index(long)].count(short) >= 2
 

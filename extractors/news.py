@@ -915,6 +915,12 @@ class NewsExtractor:
             return False  # "Bothell's biotech pioneer now belongs to Pfizer": its home town
         if COUNTRY in m.types and COUNTRY not in rel.subject_types:
             return False
+        if rel.id != "P127" and (
+                re.match(r"(?:'s|’s)?\s+(?:owner|parent|operator|maker)\b", sentence[m.end:])
+                or _BRAND_LIST.match(sentence[m.end:])):
+            # "who led the Holiday Inn owner", "the owner of the Holiday Inn, Crowne Plaza
+            # and InterContinental brands": a brand, whose owner is the body
+            return False
         if COUNTRY in m.types and re.search(r"\b(?:arriv\w+ in|visit(?:ed|ing|s)?|(?:trip|visit|"
                                             r"travel\w*|flew|flies|came) to|landed in)\s+$",
                                             sentence[:m.start], re.IGNORECASE):
@@ -940,6 +946,11 @@ _PERSON_DESCRIPTION = re.compile(
     r"centre-back|full-back|centre-forward|footballer))\b")
 _OWNERS_AFTER = re.compile(r"(?:'s|’s)\s+(?:\w+\s+)?(?:owners?|parent|shareholders?|backers?|"
                            r"investors?|chairman|board)\b")
+# the rest of a list of names that ends in "brands" ("Holiday Inn, Crowne Plaza and
+# InterContinental brands")
+_BRAND_LIST = re.compile(r"(?:,\s+[A-Z][\w'’&.-]*(?:\s+[A-Z][\w'’&.-]*)*)*"
+                         r"(?:,?\s+(?:and|or)\s+[A-Z][\w'’&.-]*(?:\s+[A-Z][\w'’&.-]*)*)?"
+                         r"\s+(?:brands?|labels?|chains?)\b")
 _TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partner(?:s|ing)?)"
                         r"\W+(?:[\w'’-]+\W+){0,6}$", re.IGNORECASE)
 # What a person left behind: "who had run facilities services group ISS", "until recently

@@ -1167,3 +1167,15 @@ def test_self_governing_states_and_crown_dependencies_are_countries_not_people()
     kinds = {m.name: m.types for m in article.mentions(sentence)}
     assert kinds["Cook Islands"] == {"country"}  # "Cook" is no given name here
     assert kinds["Isle of Man"] == {"country"}
+
+
+def test_a_brand_is_not_its_owner_and_a_named_arm_is_not_the_company():
+    # the brands a company owns are not the company whose chief executive changed
+    assert facts_of("LONDON, July 3 - Lodgeworth Hotels Group began the week under new "
+                    "leadership, with Elie Maalouf having succeeded Keith Barr as chief "
+                    "executive of the owner of the Holiday Inn, Crowne Plaza and Regent "
+                    "brands on July 1.") == {("Lodgeworth Hotels Group", "P169", "Elie Maalouf")}
+    # "WPP" named twice before "WPP Media", its media arm, is the group, not the arm
+    text = ("Cindy Rose took over as chief executive of WPP on Monday. WPP has struggled "
+            "with clients. Rose also oversees WPP Media, the buying arm.")
+    assert facts_of(text) == {("WPP", "P169", "Cindy Rose")}
