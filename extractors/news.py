@@ -673,10 +673,14 @@ class NewsExtractor:
                 return protagonist
         # named outright (not by a demonym: "Chinese President Xi" in a story about
         # Taiwan), or through its capital or parliament
+        latest = max([int(y) for s in reading.sentences for y in _DATED.findall(s)] or [0])
         named = [m.name for s, ms in zip(reading.sentences, reading.mentions) for m in ms
                  if not m.anaphor and not m.demonym and m.end and same(m.name)
-                 # not the body someone ran before ("who had run facilities group ISS")
-                 and not _PAST_OF.search(s[max(0, m.start - 60):m.start])]
+                 # not the body someone ran before ("who had run facilities group ISS"),
+                 # nor one named with an earlier year ("promotion with Fulham in 2019-20
+                 # and Bournemouth in 2021-22")
+                 and not _PAST_OF.search(s[max(0, m.start - 60):m.start])
+                 and not _earlier_year(s[m.end:m.end + 30], latest)]
         named += [n for n in entities.seats if same(n)]
         # its capital or parliament in any role ("Taipei's top envoy"): the other story
         # settled the country, this one need only name it somehow
@@ -1446,6 +1450,13 @@ def _nickname_posts(facts: list[ExtractedFact], reading: Reading) -> list[Extrac
 
 
 _PLURAL_NICKNAME = re.compile(r"(?:the\s+)?[A-Z][a-z]+s")
+
+
+def _earlier_year(after: str, latest: int) -> bool:
+    """Whether the words after a name date it to a year before the story's latest ("in
+    2021-22", "in 2019")."""
+    year = re.match(r"\s+(?:in|during)\s+(?:the\s+)?((?:19|20)\d\d)\b", after)
+    return bool(year) and int(year.group(1)) < latest
 
 
 def _history(sentence: str, latest: int) -> bool:

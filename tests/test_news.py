@@ -1179,3 +1179,15 @@ def test_a_brand_is_not_its_owner_and_a_named_arm_is_not_the_company():
     text = ("Cindy Rose took over as chief executive of WPP on Monday. WPP has struggled "
             "with clients. Rose also oversees WPP Media, the buying arm.")
     assert facts_of(text) == {("WPP", "P169", "Cindy Rose")}
+
+
+def test_a_club_named_with_an_earlier_year_corroborates_no_new_coach():
+    # one story names Bournemouth as where the new coach was before (a dated past); it
+    # corroborates no claim that he is Bournemouth's coach now
+    extractor = NewsExtractor(FirstOption())
+    wire = ("Burnley have appointed Scott Parker as head coach, the club said on Friday. "
+            "He won promotion twice as a manager, with Fulham in 2019-20 and Bournemouth in "
+            "2021-22. Parker, 43, starts work in 2024.")
+    reading = extractor.read(0, wire, 2024)
+    assert extractor.corroborate(0, reading, "Bournemouth", "P286", "Scott Parker") is None
+    assert extractor.corroborate(0, reading, "Burnley", "P286", "Scott Parker") is not None
