@@ -718,7 +718,12 @@ class NewsExtractor:
                 own.append(Mention(said.group(1), said.start(1), said.end(1), target,
                                    frozenset({PERSON}), anaphor=True))
         asked = self._questions(doc, rel, role, where, sentence, own, reading, rivals)
-        if asked is None and i + 1 < len(sentences) \
+        # (not where the sentence names only what was left: "Cunha joined from Wolves last
+        # month. Brentford, now coached by..." -- the club joined is the story's own)
+        leaving = PERSON in rel.subject_types and any(
+            m.end and fits(m.types, rel.object_types) and old_holder(sentence, m)
+            for m in mentions[i])
+        if asked is None and not leaving and i + 1 < len(sentences) \
                 and not speculative(sentences[i + 1]) \
                 and not looks_like_instruction(sentences[i + 1]):
             # "Britain has a new prime minister. Keir Starmer was appointed...": the name

@@ -1191,3 +1191,9 @@ def test_a_club_named_with_an_earlier_year_corroborates_no_new_coach():
     reading = extractor.read(0, wire, 2024)
     assert extractor.corroborate(0, reading, "Bournemouth", "P286", "Scott Parker") is None
     assert extractor.corroborate(0, reading, "Burnley", "P286", "Scott Parker") is not None
+
+
+def test_a_player_who_joined_from_a_club_is_not_given_the_next_sentences_club():
+    text = ("Brazilian forward Matheus Cunha joined from Wolverhampton Wanderers last month. "
+            "Brentford, now coached by Keith Andrews, sold their top scorer to Arsenal.")
+    assert not {f for f in facts_of(text) if f[0] == "Matheus Cunha"}
