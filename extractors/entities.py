@@ -760,7 +760,7 @@ class ArticleEntities:
 
     def _named_before(self, short: str, long: str) -> bool:
         """True when the article names a company by one word before it names a longer
-        body of three words or more that begins with it: "Renault" first, then "a stint at
+        body that begins with it: "Renault" first, then "a stint at
         Renault Samsung Motors" is another company (a two-word "Bayern Munich" after
         "Bayern" is still the club; a headline's "Discover" before "Discover Financial
         Services" is the short form: twice it must be). Of two words, the second must say

@@ -924,7 +924,7 @@ class NewsExtractor:
             return False  # "Bothell's biotech pioneer now belongs to Pfizer": its home town
         if COUNTRY in m.types and COUNTRY not in rel.subject_types:
             return False
-        if rel.id != "P127" and (
+        if rel.object_types == (PERSON,) and (
                 re.match(r"(?:'s|’s)?\s+(?:owner|parent|operator|maker)\b", sentence[m.end:])
                 or _BRAND_LIST.match(sentence[m.end:])):
             # "who led the Holiday Inn owner", "the owner of the Holiday Inn, Crowne Plaza
