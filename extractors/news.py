@@ -143,7 +143,9 @@ _OLD_AFTER = re.compile(
 _CHANGE = re.compile(
     r"\b(?:appoint\w*|nam(?:e|es|ed|ing)|sworn|swore|swear\w*|elect\w*|"
     r"(?:took|takes|take)(?! part)|"
-    r"taking(?! part)|taken|succeed\w*|successor|replac\w*|becom\w*|became|new|join\w*|sign\w*|"
+    r"taking(?! part)|taken|succeed\w*|successor|replac\w*|becom\w*|became|"
+    # (not a place's name: "the New York Rangers' affiliate", "New Zealand")
+    r"(?-i:(?!New\s+[A-Z]))new|join\w*|sign\w*|"
     r"complet\w*|acquir\w*|bought|buys?|purchas\w*|takeover|unveil\w*|inaugurat\w*|chose|"
     r"install\w*|confirm\w*|hire[sd]?|hiring|promot\w*|return\w*|back as|now|renam\w*|"
     r"adopt\w*|switch\w*|chosen|choose|picks?|picked|tapped|mov(?:e|es|ed|ing)|"
@@ -329,6 +331,9 @@ class Reading:
     # the relations whose role words the article names most, tied or not: another
     # story's fact may settle which of them this one is about
     leading: dict[str, tuple[Relation, str | None]] = field(default_factory=dict)
+    # the role words that name another body's post, by sentence and span (see
+    # ``_foreign_posts``): nobody holding one holds the story's own post
+    foreign: set[tuple[int, tuple[int, int]]] = field(default_factory=set)
 
 
 class NewsExtractor:
@@ -476,6 +481,7 @@ class NewsExtractor:
         triggered = [[] if _history(s, latest) else
                      [h for h in hits if not _dated_clause(s, h[2], latest)]
                      for s, hits in zip(sentences, named)]
+        reading.foreign = _foreign_posts(sentences, mentions, triggered)
         for i, sentence in enumerate(sentences):
             if looks_like_instruction(sentence):
                 reading.rejected.append((sentence, "instruction-like"))
@@ -508,7 +514,7 @@ class NewsExtractor:
                 asked_here = asked_here or bool(asked)
             if office and not asked_here and not any(
                     _role_of_other(sentence, w, mentions[i], kinds) for r, _, w in hits
-                    if (kinds := [t for t in r.subject_types if t != PERSON])):
+                    if (kinds := _body_kinds(r))):
                 # (not where the role word is another body's: "sworn in as president of
                 # the self-declared Turkish Republic of Northern Cyprus")
                 # the role words were someone's title in passing ("before the Senate
@@ -550,11 +556,7 @@ class NewsExtractor:
         foreign = set()
         for i, hits in enumerate(triggered):
             for rel, _, where in hits:
-                kinds = [t for t in rel.subject_types if t != PERSON]
-                # (only a body named after the role: "Laos names X prime minister" may
-                # read X as a body before it)
-                if rel.object_types == (PERSON,) and kinds and _role_of_other(
-                        sentences[i], where, mentions[i], kinds, before=False):
+                if rel.object_types == (PERSON,) and (i, where) in reading.foreign:
                     holder = attached_person(mentions[i], where, WINDOW, sentences[i])
                     if holder is not None:
                         foreign.add((rel.id, fold(holder.name)))
@@ -602,13 +604,13 @@ class NewsExtractor:
         the subject's type, and the one person it reports as arriving, whom no sentence
         marks as the predecessor, as holding another role, or as merely speculated about."""
         rel, role = main
-        kinds = [t for t in rel.subject_types if t != PERSON]
+        kinds = _body_kinds(rel)
         if not kinds or rel.object_types != (PERSON,):
             return []
         subject = entities.antecedent(kinds[0])
         if not subject:
             return []
-        arriving = _arriving(rel, sentences, mentions, triggered)
+        arriving = _arriving(rel, sentences, mentions, triggered, reading.foreign)
         if len(arriving) != 1:
             reading.rejected.append((sentences[0], f"{rel.label}: article names "
                                      f"{len(arriving)} arriving people"))
@@ -633,13 +635,13 @@ class NewsExtractor:
         if relation not in reading.leading or reading.entities is None:
             return None
         rel, role = reading.leading[relation]
-        kinds = [t for t in rel.subject_types if t != PERSON] or list(rel.subject_types)
+        kinds = _body_kinds(rel) or list(rel.subject_types)
         own = self._named_subject(reading, rel, kinds[0], subject)
         if own is None:
             return None
         if rel.object_types == (PERSON,):
             arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
-                                 named_only=True)
+                                 reading.foreign, named_only=True)
             found = arriving.get(fold(obj))
         else:
             found = _joined(reading, obj)
@@ -667,7 +669,7 @@ class NewsExtractor:
         def same(name: str) -> bool:
             return fold(name) in wanted or (rel.domain == "sport"
                                              and fold(national_team(name)) in wanted)
-        for other in (t for t in rel.subject_types if t != PERSON):
+        for other in _body_kinds(rel):
             protagonist = entities.antecedent(other)
             if protagonist and same(protagonist):
                 return protagonist
@@ -680,6 +682,9 @@ class NewsExtractor:
                  # nor one named with an earlier year ("promotion with Fulham in 2019-20
                  # and Bournemouth in 2021-22")
                  and not _PAST_OF.search(s[max(0, m.start - 60):m.start])
+                 # nor the one he comes from ("Knobby arrives straight from the Hartford
+                 # Wolf Pack")
+                 and not _CAME_FROM.search(s[max(0, m.start - 30):m.start])
                  and not _earlier_year(s[m.end:m.end + 30], latest)]
         named += [n for n in entities.seats if same(n)]
         # its capital or parliament in any role ("Taipei's top envoy"): the other story
@@ -703,7 +708,7 @@ class NewsExtractor:
         """The questions one trigger of sentence ``i`` raises: from the sentence, else
         with the next sentence joined, else about the article's protagonist."""
         sentence = sentences[i]
-        kinds = [t for t in rel.subject_types if t != PERSON]
+        kinds = _body_kinds(rel)
         if kinds and _role_of_other(sentence, where, mentions[i], kinds):
             reading.rejected.append((sentence, f"{rel.label}: the role is another body's"))
             return []
@@ -854,10 +859,15 @@ class NewsExtractor:
             holder = attached_person(mentions, where, window, sentence)
             titled = holder is not None and 0 <= holder.start - where[1] <= 2 and \
                 not re.search(r"\b(?:by|to|as)\s*$", sentence[where[0]:where[1]])
-            if holder is None or old_holder(sentence, holder) or (
+            if holder is not None and old_holder(sentence, holder):
+                # the predecessor's role: news only of whom the sentence names as taking
+                # it from him ("fired coach Jay Woodcroft and replaced him with Kris
+                # Knoblauch")
+                objects = [o for o in objects if _succeeds(sentence, holder, o)]
+            elif holder is None or (
                     titled and not _NEWLY.search(sentence[max(0, where[0] - 30):where[0]])):
-                # the predecessor's role, or a title in passing ("President Steinmeier
-                # appointed Merz"): no news about the role
+                # a title in passing ("President Steinmeier appointed Merz"): no news
+                # about the role
                 objects = []
             else:
                 objects = [o for o in objects if fold(o.name) == fold(holder.name)]
@@ -967,6 +977,7 @@ _TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partne
 _PAST_OF = re.compile(r"\b(?:had (?:run|led|headed|managed|coached|chaired)|who ran|"
                       r"previously|until recently|formerly|former|ex-|left|leaving)"
                       r"\W+(?:[\w'’-]+\W+){0,5}$", re.IGNORECASE)
+_CAME_FROM = re.compile(r"\b(?:from|left|leaving|leaves)\s+(?:the\s+)?$", re.IGNORECASE)
 _NAMING = re.compile(r"\b(?:names?|named|naming|appoints?|appointed|hires?|hired|taps?|"
                      r"tapped|poach(?:es|ed)?|recruits?|recruited|picks?|picked|chooses|"
                      r"chose)\b", re.IGNORECASE)
@@ -1003,8 +1014,8 @@ def _appoints(sentence: str, body: Mention, holder: Mention) -> bool:
 
 
 def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[Mention]],
-              triggered: Sequence[list], named_only: bool = False
-              ) -> dict[str, tuple[Mention, int]]:
+              triggered: Sequence[list], foreign: set[tuple[int, tuple[int, int]]],
+              named_only: bool = False) -> dict[str, tuple[Mention, int]]:
     """The people an article reports as taking up ``rel``'s role, by folded name, with
     a mention and the sentence that reports it: named in a sentence with a change and
     the role (or an office word, or an appointment verb), and never as the predecessor,
@@ -1034,15 +1045,13 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
         elsewhere = not own and any(h[0] is not rel for h in triggered[i])
         # "inaugurated as president of South Ossetia, the breakaway region of Georgia":
         # the post is the region's, so the article holds no arrival in Georgia's
-        kinds = [t for t in rel.subject_types if t != PERSON]
-        foreign = bool(kinds) and any(_role_of_other(sentence, h[2], ms, kinds, before=False)
-                                      for h in own)
+        elsewhere_post = any((i, h[2]) in foreign for h in own)
         for m in ms:
             key = fold(m.name)
             if key not in people or m.anaphor or not m.end:
                 continue
             if old_holder(sentence, m) or any(_titled_by(sentence, m, r) for r in others) \
-                    or (foreign and PERSON in m.types) \
+                    or (elsewhere_post and PERSON in m.types) \
                     or _APPOINTER_AFTER.match(sentence[m.end:]) \
                     or (about_role and (other_role(sentence, m, rel) or guessed)) \
                     or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
@@ -1307,7 +1316,7 @@ def old_holder(sentence: str, mention: Mention, after: bool = True) -> bool:
     # handover in decades, left office on Monday")
     aside = re.match(r",\s(?:who|whom|whose|which)\b[^,;]*,", rest)
     following = (rest[aside.end():] if aside else rest)[:60] if after else ""
-    if _NEW_BEFORE.search(before):
+    if _NEW_BEFORE.search(before) or _SUCCESSION.search(before):
         return False
     return bool(_OLD_BEFORE.search(before) or _OLD_AFTER.search(following))
 
@@ -1564,6 +1573,20 @@ def _domain(text: str) -> str | None:
     return None
 
 
+# What passes a post from the name before it to the name after it: "replaced him with",
+# "was replaced by", "made way for", "handed over to" (a title or two may come between:
+# "replaced him with former France coach Laurent Blanc", never a comma)
+_SUCCESSION = re.compile(
+    r"\b(?:replaced (?:him|her) with|(?:replaced|succeeded) by|(?:made|makes|making) way for|"
+    r"hand(?:s|ed|ing)? over to)\s+(?:[\w'’-]+\s+){0,4}?$")
+
+
+def _succeeds(sentence: str, old: Mention, new: Mention) -> bool:
+    """Whether the sentence names ``new`` as taking the post from ``old``."""
+    return new.end > 0 and new.start > old.end and fold(new.name) != fold(old.name) \
+        and bool(_SUCCESSION.search(sentence[old.end:new.start]))
+
+
 def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window: int,
                     sentence: str = "", verb: bool = False) -> Mention | None:
     """The person a role word belongs to: the nearest on its left, else on its right.
@@ -1688,6 +1711,23 @@ def _same_person_as_subject(obj: Mention, subj: Mention) -> bool:
     # (money may carry its country's name: "Zimbabwe Gold" is Zimbabwe's currency)
     return PERSON in obj.types and (fold(obj.name) in fold(subj.name)
                                     or fold(subj.name) in fold(obj.name))
+
+
+def _foreign_posts(sentences: Sequence[str], mentions: Sequence[list[Mention]],
+                   triggered: Sequence[list]) -> set[tuple[int, tuple[int, int]]]:
+    """The role words (sentence, span) an article uses for the post of a body named
+    after them ("sworn in as president of the self-declared Turkish Republic of Northern
+    Cyprus", "of South Ossetia, the breakaway region of Georgia"). Only a body after the
+    role counts: "Laos names X prime minister" may read X as a body before it."""
+    return {(i, where) for i, hits in enumerate(triggered) for rel, _, where in hits
+            if (kinds := _body_kinds(rel))
+            and _role_of_other(sentences[i], where, mentions[i], kinds, before=False)}
+
+
+def _body_kinds(rel: Relation) -> list[str]:
+    """The kinds of body whose post ``rel``'s role word names (a country, a team), without
+    the person: a sentence may name the role as another body's."""
+    return [t for t in rel.subject_types if t != PERSON]
 
 
 def _one(types: set[str] | frozenset[str]) -> str | None:

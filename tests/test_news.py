@@ -1197,3 +1197,23 @@ def test_a_player_who_joined_from_a_club_is_not_given_the_next_sentences_club():
     text = ("Brazilian forward Matheus Cunha joined from Wolverhampton Wanderers last month. "
             "Brentford, now coached by Keith Andrews, sold their top scorer to Arsenal.")
     assert not {f for f in facts_of(text) if f[0] == "Matheus Cunha"}
+
+
+def test_a_successor_named_after_the_predecessor_takes_the_post_and_new_york_is_no_news():
+    # the role word belongs to the fired coach; "replaced him with" hands it on
+    text = ("CALGARY, Alberta - The Calgary Flames fired coach Darryl Sutter on Monday and "
+            "replaced him with Ryan Huska, who coached the club's farm team in Stockton.")
+    assert facts_of(text) == {("Calgary Flames", "P286", "Ryan Huska")}
+    # "New" in a name reports nothing: a coach's old post in a place called New...
+    old_post = ("Huska, 47, had spent five seasons in charge of the Stockton Heat, the New "
+                "Jersey affiliate.")
+    assert facts_of(old_post) == set()
+
+
+def test_a_club_named_only_as_where_the_coach_came_from_corroborates_nothing():
+    extractor = NewsExtractor(FirstOption())
+    blog = ("So here we are. The new head coach is Ryan Huska, and the Calgary Flames have "
+            "their man at last. Huska arrives straight from the Stockton Heat.")
+    reading = extractor.read(0, blog, 2023)
+    assert extractor.corroborate(0, reading, "Stockton Heat", "P286", "Ryan Huska") is None
+    assert extractor.corroborate(0, reading, "Calgary Flames", "P286", "Ryan Huska") is not None
