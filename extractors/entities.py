@@ -208,6 +208,9 @@ def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
         if m.group(2)[:1].isupper() and not m.group(2).isupper() and (
                 not modifiers or m.group(1).split()[-1][:1].isupper()):
             continue  # "The Friedkin Group", "the Premier League Club": a name's words
+        if head in ("group", "family") and any(
+                w[:1].isupper() and not country_name(w) for w in words):
+            continue  # "the Tata group", "the Glazer family": a name, not "the group"
         if re.match(r"\s+of\s+(?:the\s+)?[A-Z]", sentence[m.end():]):
             continue  # "the Kingdom of the Netherlands", "the island of Borneo": a name
         out.append((m.group(), m.start(), m.end(), ANAPHOR_HEADS[head]))
@@ -254,7 +257,7 @@ _BODY_BEFORE = re.compile(r"\b(?:acquisition|takeover|purchase|buyout) of(?: the
                           r"(?:helm|top)\s+(?:of|at))(?: the)?$")
 _BODY_AFTER = re.compile(r"^(?:'s|’s)?\s+(?:shares|stock|shareholders|board)\b|"
                          r"^(?:'s|’s)\s+(?:new\s+)?(?:chief executive|ceo|boss|chairman|chairwoman|"
-                         r"headquarters|employees|staff|bankers|traders)\b")
+                         r"headquarters|employees|bankers|traders)\b")
 # Lower-case particles that can open a surname written without the given name
 _SURNAME_PARTICLES = {"de", "da", "di", "del", "della", "van", "von", "ten", "ter", "dos", "du"}
 
@@ -651,13 +654,16 @@ class ArticleEntities:
                 self.openings[first] = self.openings.get(first, 0) + 1
         titled: set[str] = set()
         bodies: set[str] = set()
+        listed: list[list[tuple[str, int, int]]] = []  # each sentence's names, in order
         for sentence in body:
+            listed.append([])
             for text, start, end, before in raw_mentions(sentence):
                 if self.opening_word(text, start, sentence):
                     continue
                 types = name_types(text, before, sentence[end:end + 16])
                 name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
                 self.sequence.append(name)
+                listed[-1].append((name, start, end))
                 if types != name_types(text):  # the words around the name decided
                     if types == {PERSON}:
                         titled.add(name)
@@ -682,10 +688,25 @@ class ArticleEntities:
         # executive") and never as a person, a body it is
         for name in bodies - titled:
             if PERSON in self.seen.get(name, ()) and gazetteer().is_given_name(name.split()[0]):
-                self.seen[name] = frozenset({ORGANISATION})
-                self.bodies.add(name)
-                if name in self.persons:
-                    self.persons.remove(name)
+                self._a_body(name)
+        # a name listed beside a body's, that no given name or title makes a person's, is
+        # a body too ("a former executive at Zynga and Electronic Arts")
+        for sentence, names in zip(body, listed):
+            for (a, _, a_end), (b, b_start, _) in zip(names, names[1:]):
+                if not re.fullmatch(r"\s*(?:,|and|or|, and|, or)\s*", sentence[a_end:b_start]):
+                    continue
+                for one, other in ((a, b), (b, a)):
+                    kinds = self.seen.get(other, frozenset())
+                    if PERSON in kinds and kinds != {PERSON} and other not in titled \
+                            and not gazetteer().is_given_name(other.split()[0]) \
+                            and self.seen.get(one) == {ORGANISATION}:
+                        self._a_body(other)
+
+    def _a_body(self, name: str) -> None:
+        self.seen[name] = frozenset({ORGANISATION})
+        self.bodies.add(name)
+        if name in self.persons:
+            self.persons.remove(name)
 
     def opening_word(self, text: str, start: int, sentence: str) -> bool:
         """A capitalised word that opens a sentence, that no list knows and the article

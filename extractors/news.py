@@ -35,7 +35,7 @@ from typing import Sequence
 from .chat import ChatBackend, Conversation, Message
 from .entities import (CITY, COUNTRY, CURRENCY, LOCATIVE_BEFORE, ORGANISATION, PERSON,
                        ArticleEntities, Mention, fits, seat_of, title_case)
-from .normalize import fold
+from .normalize import fold, territories
 from .schema import Relation, RelationSchema, render
 from .triples import ExtractedFact, UnitReport, dedup, defuse, looks_like_instruction, \
     split_sentences
@@ -76,7 +76,7 @@ _OLD_BEFORE = re.compile(
     r"(?:\breplac(?:e|es|ed|ing)|\bsucceed(?:s|ed|ing)?|\bsuccessor to|\bin place of|"
     r"\bafter(?: the)?(?: departure| exit| resignation| sacking| dismissal| ousting| death)?"
     r"(?: of)?|\bex-|\boutgoing|\bpredecessors?|\bousted|\bsacked|\bdeparting|"
-    r"\bleaves?|\bleft(?!-)|"
+    r"\bleaves?|\bleaving|\bleft(?!-)|"
     # (not "From today Tech Mahindra has a new chief executive")
     r"\bfrom(?!\s+(?:today|tomorrow|now|next|this|monday|tuesday|wednesday|thursday|friday|"
     r"saturday|sunday|january|february|march|april|may|june|july|august|september|october|"
@@ -334,6 +334,9 @@ class Reading:
     # the role words that name another body's post, by sentence and span (see
     # ``_foreign_posts``): nobody holding one holds the story's own post
     foreign: set[tuple[int, tuple[int, int]]] = field(default_factory=set)
+    # the story is set in a territory no list knows as a country ("the breakaway region
+    # of Nagorno-Karabakh"): the country it names most is not whose posts it reports
+    disputed: bool = False
 
 
 class NewsExtractor:
@@ -442,16 +445,27 @@ class NewsExtractor:
                 per_doc[question.doc].rejected.append(
                     (question.sentence, f"{question.text} -> {answer.strip()[:60]!r}: no option"))
                 continue
-            facts[question.doc].append(self._fact(question, chosen))
+            fact = self._fact(question, chosen)
+            if fact is None:
+                per_doc[question.doc].rejected.append(
+                    (question.sentence, f"{question.relation.label}: a women's team, "
+                     f"not {question.subject.name}'s own"))
+                continue
+            facts[question.doc].append(fact)
 
-    def _fact(self, question: Question, obj: Mention) -> ExtractedFact:
+    def _fact(self, question: Question, obj: Mention) -> ExtractedFact | None:
         rel, subj = question.relation, question.subject
         confidence = 0.9 if not (subj.anaphor or obj.anaphor) else 0.7
         subject, subject_type = subj.name, _one(subj.types & set(rel.subject_types))
+        women = rel.domain == "sport" and PERSON in rel.object_types \
+            and bool(_WOMEN.search(question.sentence))
         if rel.domain == "sport" and subject_type == COUNTRY:
             # "England appoint Tuchel", "the Seleção": the country's team, a subject of
-            # its own (Brazil's coach and Brazil's president are two different facts)
-            subject, subject_type = national_team(subject), ORGANISATION
+            # its own (Brazil's coach and Brazil's president are two different facts);
+            # "coach of the women's national team" is the women's team's
+            subject, subject_type = national_team(subject, women), ORGANISATION
+        elif women and not _WOMEN.search(subject):
+            return None  # "Chelsea appointed X to lead the women's side": not the club's coach
         return ExtractedFact(
             subject=subject, raw_relation=question.role or rel.label, object=obj.name,
             relation=rel.id, evidence=_resolved(question.sentence, [subj, obj]),
@@ -467,6 +481,7 @@ class NewsExtractor:
         sentences = split_sentences(text)
         entities = ArticleEntities()
         entities.learn(sentences)
+        reading.entities = entities
         domain = _domain(text)
         mentions = [entities.mentions(s) for s in sentences]
         latest = max([*(int(y) for y in _DATED.findall(text)), year or 0])
@@ -482,6 +497,7 @@ class NewsExtractor:
                      [h for h in hits if not _dated_clause(s, h[2], latest)]
                      for s, hits in zip(sentences, named)]
         reading.foreign = _foreign_posts(sentences, mentions, triggered)
+        reading.disputed = bool(_DISPUTED.search(text))
         for i, sentence in enumerate(sentences):
             if looks_like_instruction(sentence):
                 reading.rejected.append((sentence, "instruction-like"))
@@ -607,7 +623,7 @@ class NewsExtractor:
         kinds = _body_kinds(rel)
         if not kinds or rel.object_types != (PERSON,):
             return []
-        subject = entities.antecedent(kinds[0])
+        subject = _protagonist(reading, entities, kinds[0])
         if not subject:
             return []
         arriving = _arriving(rel, sentences, mentions, triggered, reading.foreign)
@@ -639,6 +655,9 @@ class NewsExtractor:
         own = self._named_subject(reading, rel, kinds[0], subject)
         if own is None:
             return None
+        if fold(own) != fold(subject) and rel.domain == "sport" and fold(subject) in {
+                fold(national_team(own)), fold(national_team(own, True))}:
+            own = subject  # "Spain" here, the other story's "Spain national football team"
         if rel.object_types == (PERSON,):
             arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
                                  reading.foreign, named_only=True)
@@ -667,10 +686,10 @@ class NewsExtractor:
         wanted = {fold(subject)}
 
         def same(name: str) -> bool:
-            return fold(name) in wanted or (rel.domain == "sport"
-                                             and fold(national_team(name)) in wanted)
+            return fold(name) in wanted or (rel.domain == "sport" and (
+                fold(national_team(name)) in wanted or fold(national_team(name, True)) in wanted))
         for other in _body_kinds(rel):
-            protagonist = entities.antecedent(other)
+            protagonist = _protagonist(reading, entities, other)
             if protagonist and same(protagonist):
                 return protagonist
         # named outright (not by a demonym: "Chinese President Xi" in a story about
@@ -736,7 +755,10 @@ class NewsExtractor:
             joined = f"{sentence} {sentences[i + 1]}"
             shift = len(sentence) + 1
             nxt = [replace(m, start=m.start + shift, end=m.end + shift)
-                   if m.end else m for m in mentions[i + 1]]
+                   if m.end else m for m in mentions[i + 1]
+                   # (in a story about a breakaway state, never the country it broke from)
+                   if not (reading.disputed and m.types == {COUNTRY}
+                           and m.name not in territories())]
             asked = self._questions(doc, rel, role, where, joined, mentions[i] + nxt,
                                     reading, rivals, window=len(joined))
         if asked is None:
@@ -749,7 +771,7 @@ class NewsExtractor:
                 seats = [seat_of(m.name) for m in mentions[i] if not m.anaphor
                          and kinds[0] == COUNTRY and seat_of(m.name)]
                 target = seat_of(role or "") or (seats[0] if seats else None) \
-                    or entities.antecedent(kinds[0])
+                    or _protagonist(reading, entities, kinds[0])
                 if target:
                     extra = Mention(target, 0, 0, target, frozenset({kinds[0]}), anaphor=True)
                     asked = self._questions(doc, rel, role, where, sentence,
@@ -809,6 +831,12 @@ class NewsExtractor:
                     and self._may_be_subject(m, rel, where, sentence)
                     # "the breakaway state in northern Cyprus": a part of the country
                     and not (m.end and _COMPASS_BEFORE.search(sentence[:m.start]))
+                    # "X, whose CV reads like a tour - EA, a stint as Zynga's operating
+                    # chief - took the job": a body in an aside the role word is outside of
+                    and not _aside_apart(sentence, m, where)
+                    # "The region is internationally recognised as part of Azerbaijan":
+                    # the country a territory belongs to holds none of its posts
+                    and not (m.end and _PART_OF_BEFORE.search(sentence[:m.start]))
                     and not appositive(sentence, m, where)
                     and not describes_person(sentence, m, mentions, where)
                     # "Neymar, who left Al-Hilal": a player's old club makes him no old
@@ -977,6 +1005,9 @@ _TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partne
 _PAST_OF = re.compile(r"\b(?:had (?:run|led|headed|managed|coached|chaired)|who ran|"
                       r"previously|until recently|formerly|former|ex-|left|leaving)"
                       r"\W+(?:[\w'’-]+\W+){0,5}$", re.IGNORECASE)
+_DISPUTED = re.compile(r"\b(?:breakaway|self-declared|self-proclaimed|unrecogni[sz]ed|enclave|"
+                       r"de facto (?:state|republic|authorities)|internationally recogni[sz]ed "
+                       r"as (?:part|a part) of)\b", re.IGNORECASE)
 _CAME_FROM = re.compile(r"\b(?:from|left|leaving|leaves)\s+(?:the\s+)?$", re.IGNORECASE)
 _NAMING = re.compile(r"\b(?:names?|named|naming|appoints?|appointed|hires?|hired|taps?|"
                      r"tapped|poach(?:es|ed)?|recruits?|recruited|picks?|picked|chooses|"
@@ -1137,6 +1168,10 @@ def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Men
 
 _SELF_NAMES = {"republic", "the republic", "nation", "the nation", "state", "the state",
                "kingdom", "the kingdom", "union", "the union", "federation"}
+_WOMEN = re.compile(r"\b(?:women|women's|women’s|womens|ladies|femenin[ao]|féminines?)(?!\w)",
+                    re.IGNORECASE)
+_PART_OF_BEFORE = re.compile(r"\b(?:(?:a |an |integral )?part of|(?:claimed|ruled|governed) by)"
+                             r"\s+(?:the\s+)?$", re.IGNORECASE)
 _COMPASS_BEFORE = re.compile(r"\b(?:north|south|east|west|north-east|north-west|south-east|"
                              r"south-west|central)(?:ern)?\s+$")
 # "of the Georgian breakaway region", "of the self-declared Turkish Republic", "of the
@@ -1171,9 +1206,10 @@ def _resolved(sentence: str, mentions: Sequence[Mention]) -> str:
     return out
 
 
-def national_team(country: str) -> str:
-    """The name news relations give a country's (men's football) team."""
-    return f"{country} national football team"
+def national_team(country: str, women: bool = False) -> str:
+    """The name news relations give a country's football team: the men's, unless the
+    story says it is the women's (whose coach is another person)."""
+    return f"{country} {'women' + chr(39) + 's ' if women else ''}national football team"
 
 
 def appositive(sentence: str, mention: Mention, where: tuple[int, int] | None = None) -> bool:
@@ -1361,7 +1397,9 @@ def _owner_patterns(owned: str, owner: str) -> list[str]:
         rf"(?:acquisition|takeover|purchase|sale)\s+of\W+(?:\w+\W+){{0,4}}?{a}\W+"
         rf"(?:\w+\W+){{0,2}}?by\W+(?:\w+\W+){{0,2}}?{b}",
         # "Friedkin bought a controlling stake in Everton"
-        rf"{b}\W+(?:\w+\W+){{0,6}}?(?:controlling|majority)\s+(?:stake|shareholding|interest)"
+        # (not "Jordan completed the sale of his majority stake in the Hornets": the seller)
+        rf"{b}\W+(?:(?!sale\b|sold\b|sell\w*|offload\w*)\w+\W+){{0,6}}?(?:controlling|majority)\s+"
+        rf"(?:stake|shareholding|interest)"
         rf"\s+in\W+(?:\w+\W+){{0,1}}?{a}",
         # "Microsoft completed its acquisition of Activision Blizzard", "Pfizer said on
         # Thursday it had completed its acquisition of cancer drug developer Seagen"
@@ -1722,6 +1760,27 @@ def _foreign_posts(sentences: Sequence[str], mentions: Sequence[list[Mention]],
     return {(i, where) for i, hits in enumerate(triggered) for rel, _, where in hits
             if (kinds := _body_kinds(rel))
             and _role_of_other(sentences[i], where, mentions[i], kinds, before=False)}
+
+
+_DASHED_ASIDE = re.compile(r"\s[-–—]\s[^-–—]*?\s[-–—]\s|\s\([^()]*\)")
+
+
+def _aside_apart(sentence: str, m: Mention, where: tuple[int, int]) -> bool:
+    """Whether the name stands in an aside (between dashes, in brackets) that does not
+    hold the role word too."""
+    return bool(m.end) and any(
+        a <= m.start and m.end <= b and not (a <= where[0] < b)
+        for a, b in (x.span() for x in _DASHED_ASIDE.finditer(sentence)))
+
+
+def _protagonist(reading: Reading, entities: ArticleEntities, kind: str) -> str | None:
+    """What "the country" or "the club" refers to (``ArticleEntities.antecedent``); in a
+    story set in a state few others recognise, only such a state: "the breakaway region
+    of Nagorno-Karabakh" makes no news of Armenia's or Azerbaijan's president."""
+    found = entities.antecedent(kind)
+    if found and kind == COUNTRY and reading.disputed and found not in territories():
+        return None
+    return found
 
 
 def _body_kinds(rel: Relation) -> list[str]:

@@ -100,7 +100,16 @@ def _country_forms() -> dict[str, tuple[str, ...]]:
     """Display name -> its other names and demonyms, from data/countries.toml."""
     raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
         "data", "countries.toml").read_text(encoding="utf-8"))
-    return {name: tuple(others) for name, others in raw["countries"].items()}
+    return {name: tuple(others) for table in ("countries", "territories")
+            for name, others in raw[table].items()}
+
+
+@lru_cache(maxsize=1)
+def territories() -> frozenset[str]:
+    """The states few others recognise (countries.toml's [territories]), by display name."""
+    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
+        "data", "countries.toml").read_text(encoding="utf-8"))
+    return frozenset(raw["territories"])
 
 
 @lru_cache(maxsize=1)
