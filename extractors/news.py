@@ -83,7 +83,7 @@ _OLD_BEFORE = re.compile(
     r"november|december)\b)|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing|en)?|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
     r"\b(?:era|years|reign|tenure|spell|time) under|"
-    r"\b(?:years|seasons|spell|stint) (?:at|with)|\b(?:shareholding|stake|shares) (?:of|from)|"
+    r"\b(?:years|seasons|spell|stint) (?:at|with|as)|\b(?:shareholding|stake|shares) (?:of|from)|"
     r"\bagainst|\brivals?|\bvictory over|\bwin over)(?:\b|(?<=-))\W*(?:\w+\W+){0,2}$"
     # "former coach X", "former Prime Minister X", "the former head of X", "who ran X";
     # not "former central banker X" (a new prime minister's old job)
@@ -159,6 +159,8 @@ _CHANGE = re.compile(
     r"(?:begins?|began|starts?|started) (?:work|(?:his|her|their) (?:first|new))|into office|"
     # "starts today as chief executive" (not "started as a youth coach": a career)
     r"(?:begins?|starts?)(?:\s+(?:today|tomorrow|this week|on \w+day))?\s+as|"
+    # "started on Wednesday as chief executive" (a day: the job, not a career)
+    r"(?:began|started)\s+(?:today|yesterday|this week|on \w+day)\s+as|"
     r"(?:gets|got|given|lands|landed|wins|won)\s+(?:the\s+)?(?:top\s+)?(?:job|post|role|reins)|"
     r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
     r"took the reins|"
@@ -216,13 +218,18 @@ _CONTINUES = re.compile(
     # "Arnault remains chairman and chief executive", "continues as prime minister"
     r"(?:stays?|remains?|stayed|remained|continues?|continued) (?:as )?(?:the )?"
     r"(?:\w+ (?:and )?){0,3}?(?:chairman|chief executive|ceo|president|prime minister|premier|"
-    r"coach|manager|boss|in post|in office|in charge))\b",
+    r"coach|manager|boss|in post|in office|in charge)|"
+    # "Zig Serafin, the chief executive, will continue to lead the company"
+    r"(?:will |to )?continues? to (?:lead|run|head|manage|coach|serve))\b",
     re.IGNORECASE)
 # Where a clause that a speculative word cannot reach across begins: a later clause after
 # a semicolon or dash or one that reports what someone warned or said, and parentheticals
 # ("Conte, who could ...", ", with a further 15 million in possible add-ons,") that do not
 # hold the news itself.
 _LATER_CLAUSE = re.compile(r";\s|\s[—–]\s|"
+                           # "..., and the team is expected to name his staff": a clause
+                           # of its own
+                           r",\s+(?:and|but)\s+(?:the|he|she|it|they|his|her|its|their)\s|"
                            # "..., choosing an internal candidate": a participle's aside
                            # (not ", pending approval", which conditions the news)
                            r",\s+(?!pending\b)[a-z]+ing\s|"
@@ -337,6 +344,8 @@ class Reading:
     # the story is set in a territory no list knows as a country ("the breakaway region
     # of Nagorno-Karabakh"): the country it names most is not whose posts it reports
     disputed: bool = False
+    # the sentences about an earlier year than the story's (``_history``): background
+    past: set[int] = field(default_factory=set)
 
 
 class NewsExtractor:
@@ -493,9 +502,10 @@ class NewsExtractor:
         # the main relation only where it leads twice over: a story about a new prime
         # minister names the president who appointed him nearly as often
         clear = _main_relation(sentences, named, margin=2.0)
-        triggered = [[] if _history(s, latest) else
+        reading.past = {i for i, s in enumerate(sentences) if _history(s, latest)}
+        triggered = [[] if i in reading.past else
                      [h for h in hits if not _dated_clause(s, h[2], latest)]
-                     for s, hits in zip(sentences, named)]
+                     for i, (s, hits) in enumerate(zip(sentences, named))]
         reading.foreign = _foreign_posts(sentences, mentions, triggered)
         reading.disputed = bool(_DISPUTED.search(text))
         for i, sentence in enumerate(sentences):
@@ -503,7 +513,9 @@ class NewsExtractor:
                 reading.rejected.append((sentence, "instruction-like"))
                 continue
             hits = triggered[i]
-            office = self._office(sentence, clear)
+            # (not in a sentence about an earlier year: "arrived in Baltimore as an
+            # intern in 2014 and ... took him to Michigan ... in 2021")
+            office = [] if i in reading.past else self._office(sentence, clear)
             officer = False
             if not hits and office:
                 hits, office, officer = office, [], True
@@ -513,7 +525,7 @@ class NewsExtractor:
             if not hits:
                 reading.rejected.append((sentence, "speculative"))
                 continue
-            if not _CHANGE.search(sentence) or _CONTINUES.search(sentence):
+            if not _CHANGE.search(sentence) or _continues(sentence):
                 reading.rejected.append((sentence, "reports no change"))
                 continue
             asked_here = False
@@ -748,7 +760,7 @@ class NewsExtractor:
             m.end and fits(m.types, rel.object_types) and old_holder(sentence, m)
             for m in mentions[i])
         if asked is None and not leaving and i + 1 < len(sentences) \
-                and not speculative(sentences[i + 1]) \
+                and not speculative(sentences[i + 1]) and i + 1 not in reading.past \
                 and not looks_like_instruction(sentences[i + 1]):
             # "Britain has a new prime minister. Keir Starmer was appointed...": the name
             # is in the next sentence
@@ -812,7 +824,9 @@ class NewsExtractor:
                 found.append(m)
             # the role word as a title ("appointed Portuguese coach Vítor Pereira as head
             # coach") yields to a later use of it that is not one
-            plain = [m for m in found if not re.match(r"\s+[A-Z]", sentence[m.end():])]
+            # (a verb is no title: "has joined Saudi Pro League champions Al-Ittihad")
+            plain = [m for m in found if not (rel.roles and re.match(r"\s+[A-Z]",
+                                                                     sentence[m.end():]))]
             if found:
                 m = (plain or found)[0]
                 hits.append((rel, rel.role_for(m.group()) if rel.roles else None, m.span()))
@@ -962,6 +976,8 @@ class NewsExtractor:
             return False  # "Bothell's biotech pioneer now belongs to Pfizer": its home town
         if COUNTRY in m.types and COUNTRY not in rel.subject_types:
             return False
+        if rel.domain == "sport" and re.search(r"\bin\s+the\s+$", sentence[:m.start]):
+            return False  # "the youngest head coach in the NFL": a league, not the team
         if rel.object_types == (PERSON,) and (
                 re.match(r"(?:'s|’s)?\s+(?:owner|parent|operator|maker)\b", sentence[m.end:])
                 or _BRAND_LIST.match(sentence[m.end:])):
@@ -1088,7 +1104,7 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
                     or _FORMER_ROLE.search(sentence[max(0, m.start - 30):m.start]):
                 excluded.add(key)
             elif not guessed and not title_case(sentence) and key not in arriving \
-                    and not elsewhere and not _CONTINUES.search(sentence) \
+                    and not elsewhere and not _continues(sentence) \
                     and not (_titled_by(sentence, m, rel) and not _NEWLY.search(
                         sentence[max(0, m.start - 45):m.start])) and (
                     (_CHANGE.search(sentence) and about_role) or _APPOINTED.search(sentence)):
@@ -1672,9 +1688,12 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
     # further along ("the new head of state ordered that a sword of Simón Bolívar...")
     # a role noun reaches right only through a link ("new head coach Arne Slot", "the
     # post went to X"); a verb ("signed the winger X") reaches its object
+    # (or, the next sentence joined, the person who opens it: "Bristol Myers Squibb has
+    # a new chief executive from today. Chris Boerner, who had been ..., takes over")
     right = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH
              and (not re.search(r"[;—–]", sentence[where[1]:m.start]) if verb else
-                  _RIGHT_LINK.fullmatch(sentence[where[1]:m.start]))]
+                  _RIGHT_LINK.fullmatch(sentence[where[1]:m.start])
+                  or _NEXT_OPENING.fullmatch(sentence[where[1]:m.start]))]
     return min(right, key=lambda m: m.start) if right else (left[0] if left else None)
 
 
@@ -1690,6 +1709,7 @@ _RIGHT_LINK = re.compile(
     r"handed(?: over)?)\s+(?:by|to)|(?:went|goes|passe[sd]|fell|falls|belongs|handed|hands|"
     r"handing)\s+(?:back\s+)?to|to)\s+(?:(?:the|its|his|her|their|a)\s+)?"
     r"(?:[\w-]+(?:,\s*|\s+)){0,3}?)?")
+_NEXT_OPENING = re.compile(r"[^.!?;:,]{0,30}[.!?]\s+")
 _SUCCEEDED_BY = re.compile(r"\b(?:replaced|succeeded)\s+by\s+(?:[\w-]+\s+){0,2}$")
 _REPLACED_AS = re.compile(r"\b(?:replac|succeed)\w*\s+as\s+(?:(?:the|its|their)\s+)?$")
 _BY_AGENT = re.compile(r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’&-]*\s*)+)?\s*,?\s*by\s+"
@@ -1781,6 +1801,14 @@ def _protagonist(reading: Reading, entities: ArticleEntities, kind: str) -> str 
     if found and kind == COUNTRY and reading.disputed and found not in territories():
         return None
     return found
+
+
+def _continues(sentence: str) -> bool:
+    """Whether the sentence says someone stays in a post, other than in a relative clause
+    about another person ("succeeding Giovanni Caforio, who stays on as executive
+    chairman")."""
+    return any(not re.search(r",\s(?:who|which)\b[^,;]*$", sentence[:m.start()])
+               for m in _CONTINUES.finditer(sentence))
 
 
 def _body_kinds(rel: Relation) -> list[str]:

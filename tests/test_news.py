@@ -1278,3 +1278,39 @@ def test_a_name_listed_beside_a_company_and_a_body_inside_an_aside_are_no_holder
     aside = ("Unity has a permanent chief executive again. Matt Bromberg, a games "
              "veteran - a long stint as Zynga's operating chief - took the job this week.")
     assert not {f for f in facts_of(aside, 2024) if f[0] == "Zynga"}
+
+
+def test_a_predecessor_staying_on_and_a_holder_who_opens_the_next_sentence():
+    # the one who "stays on" is the predecessor, in his own relative clause
+    text = ("A quiet handover in Princeton: Mara Lindqvist started on Wednesday as chief "
+            "executive of Halden Pharma, succeeding Otto Brandt, who stays on as executive "
+            "chairman.")
+    assert facts_of(text, 2023) == {("Halden Pharma", "P169", "Mara Lindqvist")}
+    # the role in one sentence, the person who takes it opening the next
+    text = ("Halden Pharma has a new chief executive from today. Mara Lindqvist, who had "
+            "been the drugmaker's operating chief, takes over from Otto Brandt.")
+    assert facts_of(text, 2023) == {("Halden Pharma", "P169", "Mara Lindqvist")}
+
+
+def test_a_verb_before_a_name_is_no_title_and_a_later_clause_speculates_alone():
+    # "has joined Saudi Pro League champions X": the verb is the news, not a title
+    text = ("Brazil midfielder Fabinho has joined Saudi Pro League champions Al-Ittihad from "
+            "Liverpool, both clubs said on Monday, the latest player to move to the Gulf.")
+    assert facts_of(text, 2023) == {("Fabinho", "P54", "Al-Ittihad")}
+    # "..., and the team is expected to...": the expectation is another clause's
+    text = ("The Seattle Seahawks have hired Mike Macdonald as their head coach, and the "
+            "team is expected to introduce him on Thursday.")
+    assert facts_of(text, 2024) == {("Seattle Seahawks", "P286", "Mike Macdonald")}
+
+
+def test_a_coachs_past_posts_the_league_and_a_staying_chief_are_no_news():
+    story = ("The Seattle Seahawks named Mike Macdonald head coach on Wednesday. Mike "
+             "Macdonald, hired after two seasons as Baltimore's defensive coordinator, "
+             "becomes the youngest head coach in the NFL. Macdonald arrived in Baltimore as "
+             "an intern in 2014 before Jim Harbaugh took him to Michigan for a season in "
+             "2021. Mendoza spent four seasons as Aaron Boone's bench coach with the "
+             "Yankees.")
+    assert facts_of(story, 2024) == {("Seattle Seahawks", "P286", "Mike Macdonald")}
+    assert facts_of("Silver Lake completed its takeover of Qualtrics. Zig Serafin, the chief "
+                    "executive, will continue to lead the company.", 2023) == {
+        ("Qualtrics", "P127", "Silver Lake")}
