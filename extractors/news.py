@@ -35,7 +35,7 @@ from typing import Sequence
 from .chat import ChatBackend, Conversation, Message
 from .entities import (CITY, COUNTRY, CURRENCY, LOCATIVE_BEFORE, ORGANISATION, PERSON,
                        ArticleEntities, Mention, fits, seat_of, title_case)
-from .normalize import fold, territories
+from .normalize import fold, regions, territories
 from .schema import Relation, RelationSchema, render
 from .triples import ExtractedFact, UnitReport, dedup, defuse, looks_like_instruction, \
     split_sentences
@@ -391,7 +391,7 @@ class NewsExtractor:
         facts: list[list[ExtractedFact]] = [[] for _ in texts]
         self._answer([q for r in per_doc for q in r.questions], per_doc, facts)
         for doc, reading in enumerate(per_doc):
-            facts[doc] = _one_news_each(facts[doc], reading)
+            facts[doc] = _one_post_each(_one_news_each(facts[doc], reading), reading)
         # Second round: a fact one article states outright may be what another article
         # of the batch (or an earlier one, ``hints``) reports less directly.
         stated = [(doc, f.subject, f.relation, f.object) for doc, fs in enumerate(facts)
@@ -409,7 +409,8 @@ class NewsExtractor:
                 if question is not None:
                     checks.append(question)
         self._answer(checks, per_doc, facts)
-        facts = [_nickname_posts(f, reading) for f, reading in zip(facts, per_doc)]
+        facts = [_one_post_each(_nickname_posts(f, reading), reading)
+                 for f, reading in zip(facts, per_doc)]
         if readings is not None:
             readings[:] = per_doc
         if reports is not None:
@@ -457,8 +458,8 @@ class NewsExtractor:
             fact = self._fact(question, chosen)
             if fact is None:
                 per_doc[question.doc].rejected.append(
-                    (question.sentence, f"{question.relation.label}: a women's team, "
-                     f"not {question.subject.name}'s own"))
+                    (question.sentence, f"{question.relation.label}: a women's or a "
+                     f"state's side, not {question.subject.name}'s own team"))
                 continue
             facts[question.doc].append(fact)
 
@@ -468,6 +469,8 @@ class NewsExtractor:
         subject, subject_type = subj.name, _one(subj.types & set(rel.subject_types))
         women = rel.domain == "sport" and PERSON in rel.object_types \
             and bool(_WOMEN.search(question.sentence))
+        if rel.domain == "sport" and subject_type == COUNTRY and subject in regions():
+            return None  # "the Queensland coach": a state's side (State of Origin), no nation's
         if rel.domain == "sport" and subject_type == COUNTRY:
             # "England appoint Tuchel", "the Seleção": the country's team, a subject of
             # its own (Brazil's coach and Brazil's president are two different facts);
@@ -976,8 +979,13 @@ class NewsExtractor:
             return False  # "Bothell's biotech pioneer now belongs to Pfizer": its home town
         if COUNTRY in m.types and COUNTRY not in rel.subject_types:
             return False
-        if rel.domain == "sport" and re.search(r"\bin\s+the\s+$", sentence[:m.start]):
-            return False  # "the youngest head coach in the NFL": a league, not the team
+        if rel.domain == "sport" and (
+                re.search(r"\bin\s+the\s+$", sentence[:m.start]) or re.match(
+                    r"\s+(?:series|tournament|championships?|competition|campaign)\b",
+                    sentence[m.end:])):
+            # "the youngest head coach in the NFL", "coach for the State of Origin
+            # series": a league or a competition, not the team
+            return False
         if rel.object_types == (PERSON,) and (
                 re.match(r"(?:'s|’s)?\s+(?:owner|parent|operator|maker)\b", sentence[m.end:])
                 or _BRAND_LIST.match(sentence[m.end:])):
@@ -1287,7 +1295,7 @@ _OTHER_ROLE_BEFORE = re.compile(
     r"army chief|military chief|general|colonel|admiral|sheikh of \w+|"
     r"(?:crown |hereditary )?prince|princess|"
     r"defender|goalkeeper|winger|forward|founder|chief financial officer|cfo|coo|"
-    r"chief operating officer|sporting director|general manager|assistant)\s*,?\s*$",
+    r"chief operating officer|sporting director|general manager|assistant|deputy)\s*,?\s*$",
     re.IGNORECASE)
 _AS_ROLE_AFTER = re.compile(r"^\s*,?\s*(?:(?:was|is|has been|will be)\s+(?:sworn in|appointed|"
                             r"named|confirmed|installed|elected|chosen)\s+)?"
@@ -1497,6 +1505,29 @@ def _one_news_each(facts: list[ExtractedFact], reading: Reading) -> list[Extract
         else:
             reading.rejected.append((fact.evidence, f"{fact.subject}: the article's news "
                                      f"is an earlier {fact.raw_relation}, not {fact.object}"))
+    return kept
+
+
+def _one_post_each(facts: list[ExtractedFact], reading: Reading) -> list[ExtractedFact]:
+    """One post per person and relation in an article: where a sentence names the body
+    ("sworn in as president of Republika Srpska") and another only implies one (the
+    country of the dateline, "was sworn in at a session in Banja Luka"), the named one."""
+    def rank(fact: ExtractedFact) -> tuple[float, bool]:
+        # (on a tie, the state or territory: the country is only the story's default)
+        return fact.confidence, fact.subject in regions() | territories()
+    best: dict[tuple[str, str], tuple[float, bool]] = {}
+    for fact in facts:
+        if fact.object_type == PERSON:
+            key = (fold(fact.object), fact.relation or "")
+            best[key] = max(best.get(key, (0.0, False)), rank(fact))
+    kept = []
+    for fact in facts:
+        if fact.object_type == PERSON and rank(fact) < best[(fold(fact.object),
+                                                             fact.relation or "")]:
+            reading.rejected.append((fact.evidence, f"{fact.object}: the article names "
+                                     f"another body's {fact.raw_relation}"))
+            continue
+        kept.append(fact)
     return kept
 
 

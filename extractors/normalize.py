@@ -96,20 +96,30 @@ def entity_aliases() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
-def _country_forms() -> dict[str, tuple[str, ...]]:
-    """Display name -> its other names and demonyms, from data/countries.toml."""
-    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
+def _country_tables() -> dict[str, dict[str, list[str]]]:
+    """data/countries.toml: [countries], [territories] and [regions], each display name
+    -> its other names and demonyms."""
+    return tomllib.loads(resources.files("memoird.extractors").joinpath(
         "data", "countries.toml").read_text(encoding="utf-8"))
-    return {name: tuple(others) for table in ("countries", "territories")
-            for name, others in raw[table].items()}
+
+
+def _country_forms() -> dict[str, tuple[str, ...]]:
+    """Display name -> its other names and demonyms, whatever the table."""
+    return {name: tuple(others) for table in _country_tables().values()
+            for name, others in table.items()}
 
 
 @lru_cache(maxsize=1)
 def territories() -> frozenset[str]:
     """The states few others recognise (countries.toml's [territories]), by display name."""
-    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
-        "data", "countries.toml").read_text(encoding="utf-8"))
-    return frozenset(raw["territories"])
+    return frozenset(_country_tables()["territories"])
+
+
+@lru_cache(maxsize=1)
+def regions() -> frozenset[str]:
+    """States and provinces with a government of their own (countries.toml's [regions]):
+    subjects of their premiers, never national teams."""
+    return frozenset(_country_tables()["regions"])
 
 
 @lru_cache(maxsize=1)

@@ -1314,3 +1314,24 @@ def test_a_coachs_past_posts_the_league_and_a_staying_chief_are_no_news():
     assert facts_of("Silver Lake completed its takeover of Qualtrics. Zig Serafin, the chief "
                     "executive, will continue to lead the company.", 2023) == {
         ("Qualtrics", "P127", "Silver Lake")}
+
+
+def test_a_state_or_province_is_the_subject_of_its_premier_not_its_country():
+    assert facts_of("Chris Minns was sworn in as premier of New South Wales on Tuesday, "
+                    "three days after Labor won the state election. He and his deputy, Prue "
+                    "Car, were sworn in as a two-person ministry.", 2023) == {
+        ("New South Wales", "P6", "Chris Minns")}
+    assert facts_of("Siddaramaiah was sworn in as chief minister of Karnataka on Saturday, "
+                    "a week after the Congress party won the state election.", 2023) == {
+        ("Karnataka", "P6", "Siddaramaiah")}
+    assert facts_of("John Swinney was elected first minister of Scotland by the Scottish "
+                    "Parliament on Tuesday, succeeding Humza Yousaf.", 2024) == {
+        ("Scotland", "P6", "John Swinney")}
+    # one post per person: the entity the article names, not the country of its dateline
+    text = ("BANJA LUKA, Bosnia and Herzegovina, Nov 15 - Milorad Dodik took the oath of "
+            "office on Tuesday as president of Republika Srpska. Dodik, 63, was sworn in "
+            "at a session of the National Assembly in Banja Luka.")
+    assert facts_of(text, 2022) == {("Republika Srpska", "P35", "Milorad Dodik")}
+    # a state's side (State of Origin) is no national team
+    assert not facts_of("Billy Slater has been appointed head coach of Queensland for "
+                        "the State of Origin series, the league said.", 2024)
