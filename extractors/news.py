@@ -1515,15 +1515,20 @@ def _one_post_each(facts: list[ExtractedFact], reading: Reading) -> list[Extract
     def rank(fact: ExtractedFact) -> tuple[float, bool]:
         # (on a tie, the state or territory: the country is only the story's default)
         return fact.confidence, fact.subject in regions() | territories()
+
+    def single(fact: ExtractedFact) -> bool:
+        # (a monarch reigns over several realms: "Charles III" for the Cook Islands and
+        # Niue alike)
+        return fact.object_type == PERSON and not re.search(r"\s[IVX]+$", fact.object) \
+            and fact.raw_relation not in ("king", "queen", "monarch", "sovereign", "emir")
     best: dict[tuple[str, str], tuple[float, bool]] = {}
     for fact in facts:
-        if fact.object_type == PERSON:
+        if single(fact):
             key = (fold(fact.object), fact.relation or "")
             best[key] = max(best.get(key, (0.0, False)), rank(fact))
     kept = []
     for fact in facts:
-        if fact.object_type == PERSON and rank(fact) < best[(fold(fact.object),
-                                                             fact.relation or "")]:
+        if single(fact) and rank(fact) < best[(fold(fact.object), fact.relation or "")]:
             reading.rejected.append((fact.evidence, f"{fact.object}: the article names "
                                      f"another body's {fact.raw_relation}"))
             continue

@@ -1349,3 +1349,11 @@ def test_places_named_like_people_are_no_holders():
     # a Crown dependency is a subject of its own, like the Isle of Man
     assert facts_of("King Charles III was proclaimed Jersey's new head of state in the "
                     "Royal Square on Sunday.", 2022) == {("Jersey", "P35", "Charles III")}
+
+
+def test_a_monarch_may_become_head_of_state_of_several_realms_in_one_story():
+    text = ("Flags flew at half-mast across Rarotonga on Monday as the Cook Islands "
+            "acknowledged King Charles III as its new head of state. Niue also proclaimed "
+            "Charles III its new head of state on Tuesday.")
+    assert facts_of(text, 2022) == {("Cook Islands", "P35", "Charles III"),
+                                    ("Niue", "P35", "Charles III")}
