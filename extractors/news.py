@@ -106,7 +106,8 @@ _OLD_BEFORE = re.compile(
     # a holder of someone else's time; not "under new coach X")
     r"|\bunder (?:the\s+)?(?:(?!new\b|incoming\b)[\w-]+\s+){0,2}?(?:owner|coach|manager|"
     r"boss|president|chairman|chief executive|ceo|prime minister|premier)\s+$", re.IGNORECASE)
-_NEW_BEFORE = re.compile(r"\b(?:succeeded by|replaced by|belongs to|went to|goes to|passe[sd] "
+# (and whatever _SUCCESSION names: "replaced by", "made way for")
+_NEW_BEFORE = re.compile(r"\b(?:belongs to|went to|goes to|passe[sd] "
                          r"(?:back )?to|handed to|assumed by|taken by|fell to|falls to)"
                          r"\W*(?:\w+\W+){0,1}$", re.IGNORECASE)
 _OLD_AFTER = re.compile(
@@ -904,15 +905,10 @@ class NewsExtractor:
             holder = attached_person(mentions, where, window, sentence)
             titled = holder is not None and 0 <= holder.start - where[1] <= 2 and \
                 not re.search(r"\b(?:by|to|as)\s*$", sentence[where[0]:where[1]])
-            if holder is not None and old_holder(sentence, holder):
-                # the predecessor's role: news only of whom the sentence names as taking
-                # it from him ("fired coach Jay Woodcroft and replaced him with Kris
-                # Knoblauch")
-                objects = [o for o in objects if _succeeds(sentence, holder, o)]
-            elif holder is None or (
+            if holder is None or old_holder(sentence, holder) or (
                     titled and not _NEWLY.search(sentence[max(0, where[0] - 30):where[0]])):
-                # a title in passing ("President Steinmeier appointed Merz"): no news
-                # about the role
+                # the predecessor's role, or a title in passing ("President Steinmeier
+                # appointed Merz"): no news about the role
                 objects = []
             else:
                 objects = [o for o in objects if fold(o.name) == fold(holder.name)]
@@ -1671,10 +1667,12 @@ _SUCCESSION = re.compile(
     r"hand(?:s|ed|ing)? over to)\s+(?:[\w'’-]+\s+){0,4}?$")
 
 
-def _succeeds(sentence: str, old: Mention, new: Mention) -> bool:
-    """Whether the sentence names ``new`` as taking the post from ``old``."""
-    return new.end > 0 and new.start > old.end and fold(new.name) != fold(old.name) \
-        and bool(_SUCCESSION.search(sentence[old.end:new.start]))
+def _heirs(people: Sequence[Mention], where: tuple[int, int], sentence: str) -> list[Mention]:
+    """The people after the role word whom the sentence names as taking it over ("and
+    was replaced by Y", "and replaced him with Y", "Y ... had replaced him")."""
+    return [m for m in people if m.start >= where[1]
+            and (_SUCCESSION.search(sentence[max(where[1], m.start - 60):m.start])
+                 or _REPLACED_HIM.match(sentence[m.end:]))]
 
 
 def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window: int,
@@ -1689,7 +1687,10 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
     titled = [m for m in people if 0 <= m.start - where[1] <= 2
               and not re.search(r"\b(?:by|to|as)\s*$", sentence[where[0]:where[1]])]
     if titled:  # "King Charles III", "chief executive Bob Chapek": the title's own person
-        return titled[0]
+        # (unless he is the one leaving and the sentence names who takes over: "fired
+        # coach Jay Woodcroft and replaced him with Kris Knoblauch")
+        heirs = _heirs(people, where, sentence) if old_holder(sentence, titled[0]) else []
+        return heirs[0] if heirs else titled[0]
     if _REPLACED_AS.search(sentence[max(0, where[0] - 40):where[0]]):
         # "X is to be replaced as chief executive of Unilever by Y": the agent is new
         agents = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH
@@ -1704,9 +1705,7 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
         # "X stepped down as CEO of H&M and was replaced by Y": the role passes to Y
         # (or "X had retired as chief executive and Y, the head of its AI business, had
         # replaced him")
-        heirs = [m for m in people if m.start >= where[1]
-                 and (_SUCCEEDED_BY.search(sentence[max(where[1], m.start - 40):m.start])
-                      or _REPLACED_HIM.match(sentence[m.end:]))]
+        heirs = _heirs(people, where, sentence)
         if heirs:
             return heirs[0]
     if left and old_holder(sentence, left[0]) and re.search(
@@ -1746,7 +1745,6 @@ _RIGHT_LINK = re.compile(
     r"handing)\s+(?:back\s+)?to|to)\s+(?:(?:the|its|his|her|their|a)\s+)?"
     r"(?:[\w-]+(?:,\s*|\s+)){0,3}?)?")
 _NEXT_OPENING = re.compile(r"[^.!?;:,]{0,30}[.!?]\s+")
-_SUCCEEDED_BY = re.compile(r"\b(?:replaced|succeeded)\s+by\s+(?:[\w-]+\s+){0,2}$")
 _REPLACED_AS = re.compile(r"\b(?:replac|succeed)\w*\s+as\s+(?:(?:the|its|their)\s+)?$")
 _BY_AGENT = re.compile(r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’&-]*\s*)+)?\s*,?\s*by\s+"
                        r"(?:(?:the|its|his|her|their)\s+)?(?:[\w-]+(?:,\s*|\s+)){0,3}?")
