@@ -209,7 +209,7 @@ def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
                 not modifiers or m.group(1).split()[-1][:1].isupper()):
             continue  # "The Friedkin Group", "the Premier League Club": a name's words
         if head in ("group", "family") and any(
-                w[:1].isupper() and not country_name(w) for w in words):
+                w[:1].isupper() and "-" not in w and not country_name(w) for w in words):
             continue  # "the Tata group", "the Glazer family": a name, not "the group"
         if re.match(r"\s+of\s+(?:the\s+)?[A-Z]", sentence[m.end():]):
             continue  # "the Kingdom of the Netherlands", "the island of Borneo": a name

@@ -994,6 +994,9 @@ class NewsExtractor:
             return False  # "al-Sharaa arrived in Saudi Arabia": where he went, not his country
         if COUNTRY in m.types and rel.domain == "sport":
             return near or "national" in sentence.lower()
+        if PERSON in rel.subject_types and m.end and re.search(
+                r"\b(?:join(?:s|ed|ing)?|reunit\w*\s+with|alongside)\s+$", sentence[:m.start]):
+            return False  # "the Senegal forward joins Cristiano Ronaldo at Al Nassr": a team-mate
         if PERSON in rel.subject_types and (re.search(
                 r"\b(?:under|managed by|coached by|(?:head )?coach|manager|boss|owner|co-owner|"
                 r"chairman|president|director)\s+$",
@@ -1385,6 +1388,10 @@ def _directed(rel: Relation, subj: Mention, options: tuple[Mention, ...],
     sentence that does not say who bought whom yields nothing."""
     if set(rel.subject_types) & set(rel.object_types) == set():
         return options
+    # "Dick's Sporting Goods": what follows a name's possessive is its own, or the rest
+    # of its name, never its owner
+    options = tuple(o for o in options if not o.end or not re.search(
+        rf"\b{re.escape(subj.name)}(?:'s|’s)\s+{re.escape(o.text)}", sentence, re.IGNORECASE))
     low = sentence.lower()
     owners = [o for o in options if _passive_or_of(low, subj, o) is True]
     # "HOUSTON - Chevron completed its acquisition of Hess": the buyer is the name
@@ -1505,28 +1512,17 @@ def _one_news_each(facts: list[ExtractedFact], reading: Reading) -> list[Extract
 
 
 def _one_post_each(facts: list[ExtractedFact], reading: Reading) -> list[ExtractedFact]:
-    """One post per person and relation in an article: where a sentence names the body
-    ("sworn in as president of Republika Srpska") and another only implies one (the
-    country of the dateline, "was sworn in at a session in Banja Luka"), the named one."""
-    def rank(fact: ExtractedFact) -> tuple[float, bool]:
-        # (on a tie, the state or territory: the country is only the story's default)
-        return fact.confidence, fact.subject in regions() | territories()
-
-    def single(fact: ExtractedFact) -> bool:
-        # (a monarch reigns over several realms: "Charles III" for the Cook Islands and
-        # Niue alike)
-        return fact.object_type == PERSON and not re.search(r"\s[IVX]+$", fact.object) \
-            and fact.raw_relation not in ("king", "queen", "monarch", "sovereign", "emir")
-    best: dict[tuple[str, str], tuple[float, bool]] = {}
-    for fact in facts:
-        if single(fact):
-            key = (fold(fact.object), fact.relation or "")
-            best[key] = max(best.get(key, (0.0, False)), rank(fact))
+    """A person the article makes head of a state or province ("sworn in as president
+    of Republika Srpska") holds no post of its country by another sentence (the country
+    of the dateline, "was sworn in as the entity's president")."""
+    local = {(fold(f.object), f.relation) for f in facts
+             if f.object_type == PERSON and f.subject in regions() | territories()}
     kept = []
     for fact in facts:
-        if single(fact) and rank(fact) < best[(fold(fact.object), fact.relation or "")]:
+        if (fold(fact.object), fact.relation) in local \
+                and fact.subject not in regions() | territories():
             reading.rejected.append((fact.evidence, f"{fact.object}: the article names "
-                                     f"another body's {fact.raw_relation}"))
+                                     f"a state's {fact.raw_relation}, not {fact.subject}'s"))
             continue
         kept.append(fact)
     return kept

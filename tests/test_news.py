@@ -1357,3 +1357,19 @@ def test_a_monarch_may_become_head_of_state_of_several_realms_in_one_story():
             "Charles III its new head of state on Tuesday.")
     assert facts_of(text, 2022) == {("Cook Islands", "P35", "Charles III"),
                                     ("Niue", "P35", "Charles III")}
+
+
+def test_a_possessive_name_a_team_mate_joined_and_a_based_group_read_as_before():
+    # "Dick's Sporting Goods": the words after a name's possessive are not its owner
+    text = ("FOOT LOCKER / DICK'S: The sneaker chain is now part of Dick's Sporting Goods, "
+            "which closed its $2.4 billion purchase on Monday.")
+    assert not {f for f in facts_of(text, 2025) if f[2] == "Sporting Goods"}
+    # "joins Cristiano Ronaldo at the Riyadh club": Ronaldo is the team-mate, not the signing
+    text = ("Sadio Mané has completed his move to Al Nassr. The 31-year-old Senegal forward "
+            "joins Cristiano Ronaldo at the Riyadh club.")
+    assert not {f for f in facts_of(text, 2023) if f[0] == "Cristiano Ronaldo"}
+    # "the Cambridge-based cybersecurity group" is still the story's company
+    text = ("Darktrace agreed to be bought last year. Thoma Bravo has completed its takeover "
+            "of the Cambridge-based cybersecurity group, and Darktrace's shares were "
+            "cancelled.")
+    assert ("Darktrace", "P127", "Thoma Bravo") in facts_of(text, 2024)
