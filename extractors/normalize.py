@@ -103,10 +103,11 @@ def _country_tables() -> dict[str, dict[str, list[str]]]:
         "data", "countries.toml").read_text(encoding="utf-8"))
 
 
-def _country_forms() -> dict[str, tuple[str, ...]]:
-    """Display name -> its other names and demonyms, whatever the table."""
-    return {name: tuple(others) for table in _country_tables().values()
-            for name, others in table.items()}
+def _country_forms(tables: tuple[str, ...] = ("countries", "territories", "regions")
+                   ) -> dict[str, tuple[str, ...]]:
+    """Display name -> its other names and demonyms, from the tables named."""
+    return {name: tuple(others) for table in tables
+            for name, others in _country_tables()[table].items()}
 
 
 @lru_cache(maxsize=1)
@@ -122,11 +123,13 @@ def regions() -> frozenset[str]:
     return frozenset(_country_tables()["regions"])
 
 
-@lru_cache(maxsize=1)
-def _countries() -> dict[str, str]:
-    """Folded name or demonym -> display name."""
+@lru_cache(maxsize=2)
+def _countries(polities: bool = False) -> dict[str, str]:
+    """Folded name or demonym -> display name: countries and the states few recognise,
+    with ``polities`` states and provinces too."""
     table: dict[str, str] = {}
-    for name, others in _country_forms().items():
+    tables = ("countries", "territories", "regions") if polities else ("countries", "territories")
+    for name, others in _country_forms(tables).items():
         for form in (name, *others):
             table.setdefault(fold(form), name)
     return table
@@ -141,16 +144,23 @@ def joined_country_names() -> tuple[str, ...]:
                          if any(w.islower() for w in form.split())}, key=len, reverse=True))
 
 
-def country_name(text: str) -> str | None:
-    """The country a name or demonym denotes ("Indian" -> "India"), or None.
+def country_name(text: str, polities: bool = False) -> str | None:
+    """The country a name or demonym denotes ("Indian" -> "India"), or None; with
+    ``polities`` a state or province with a government of its own too ("Karnataka").
 
     Only for objects of relations whose value must be a country: elsewhere "French" is a
     language, not France.
     """
+    table = _countries(polities)
     key = fold(clean_entity(text))
     # (the raw form first: cleaning takes "DR" in "DR Congo" for a doctor's title)
-    found = _countries().get(fold(text)) or _countries().get(key) \
-        or _countries().get(_ARTICLE_RE.sub("", key))
+    found = table.get(fold(text)) or table.get(key) or table.get(_ARTICLE_RE.sub("", key))
     if found is None and key.endswith("ans") and " " not in key:
-        found = _countries().get(key[:-1])  # "Austrians", "Nigerians": the people
+        found = table.get(key[:-1])  # "Austrians", "Nigerians": the people
     return found
+
+
+def polity_name(text: str) -> str | None:
+    """The country, breakaway state, state or province a name denotes: what the news
+    reader types as a country, the subject of a head of government ("Karnataka")."""
+    return country_name(text, polities=True)

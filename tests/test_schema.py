@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from memoird.extractors.normalize import clean_entity, country_name, entity_key
+from memoird.extractors.normalize import clean_entity, country_name, entity_key, polity_name
 from memoird.extractors.schema import RelationSchema, SchemaError, templates
 
 NEWS = {"P6": "head of government", "P169": "chief executive officer", "P108": "employer",
@@ -96,3 +96,6 @@ def test_country_names_and_demonyms():
     assert country_name("Indian") == "India"
     assert country_name("the United States") == "United States"
     assert country_name("Karnataka") is None
+    # a state is no country's value, but the news reader's subject of its own premier
+    assert polity_name("Karnataka") == "Karnataka"
+    assert polity_name("Indian") == "India"

@@ -201,9 +201,10 @@ def _entity(db: Database, name: str, type: str | None) -> int | None:
 
 
 def _place(key: str) -> bool:
-    from memoird.extractors.entities import country_name, gazetteer
+    from memoird.extractors.entities import gazetteer
+    from memoird.extractors.normalize import polity_name
 
     # ("new york" is listed as "new york city")
-    return bool(country_name(key)) or key in gazetteer().cities \
+    return bool(polity_name(key)) or key in gazetteer().cities \
         or f"{key} city" in gazetteer().cities
 
