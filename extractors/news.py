@@ -494,7 +494,6 @@ class NewsExtractor:
         sentences = split_sentences(text)
         entities = ArticleEntities()
         entities.learn(sentences)
-        reading.entities = entities
         domain = _domain(text)
         mentions = [entities.mentions(s) for s in sentences]
         latest = max([*(int(y) for y in _DATED.findall(text)), year or 0])
@@ -1515,12 +1514,12 @@ def _one_post_each(facts: list[ExtractedFact], reading: Reading) -> list[Extract
     """A person the article makes head of a state or province ("sworn in as president
     of Republika Srpska") holds no post of its country by another sentence (the country
     of the dateline, "was sworn in as the entity's president")."""
+    states = regions() | territories()
     local = {(fold(f.object), f.relation) for f in facts
-             if f.object_type == PERSON and f.subject in regions() | territories()}
+             if f.object_type == PERSON and f.subject in states}
     kept = []
     for fact in facts:
-        if (fold(fact.object), fact.relation) in local \
-                and fact.subject not in regions() | territories():
+        if (fold(fact.object), fact.relation) in local and fact.subject not in states:
             reading.rejected.append((fact.evidence, f"{fact.object}: the article names "
                                      f"a state's {fact.raw_relation}, not {fact.subject}'s"))
             continue
