@@ -38,7 +38,7 @@ TITLE_WORDS = {
     "chairperson", "founder", "co-founder", "president-elect", "elect", "general", "gen",
     "colonel", "lieutenant", "admiral", "marshal", "sheikh", "emir", "sultan", "crown",
     "prince", "princess", "justice", "judge", "speaker", "army", "pm", "vice-president",
-    "chair",
+    "chair", "all-star", "mvp",
 }
 # Titles that make the following name a person.
 PERSON_TITLES = {
@@ -104,6 +104,7 @@ REGIONS = {"europe", "asia", "africa", "america", "north america", "south americ
            "the west", "west", "east", "eu", "premier league", "champions league", "la liga",
            "bundesliga", "serie a", "ligue 1", "world cup", "euro", "euros", "league", "cup",
            "super cup", "europa league", "conference league",
+           "nba", "nhl", "mlb", "nfl", "mls", "wnba", "ipl", "afl", "nrl",
            # their adjectives ("a habit of European veterans")
            "european", "asian", "african", "american", "north american", "south american",
            "latin american", "middle eastern", "scandinavian", "nordic", "western", "eastern",
@@ -394,6 +395,9 @@ def _joined_country_end(sentence: str, start: int) -> int | None:
     return None
 
 
+_FOREIGN_QUOTE = re.compile(r"[\"“‘](?:Le|La|Les|Il|Lo|Der|Die|Das)\s(?:[^\"”’\s]+\s?){1,4}[\"”’]")
+
+
 def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
     """Capitalised name spans of a sentence: (text, start, end, title before it)."""
     toks = _tokens(sentence)
@@ -482,6 +486,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         if re.search(r"['‘\"“](?:el |la |the |le )?$", sentence[max(0, start - 4):start]) \
                 and re.match(r"['’\"”]", sentence[end:end + 1]):
             continue  # a nickname in quotes ('Rambo', 'el Muñeco')
+        if any(q.start() <= start and end <= q.end() for q in _FOREIGN_QUOTE.finditer(sentence)):
+            continue  # a short phrase of another language in quotes ("Le Roi, notre Duc")
         if re.match(r"\s+(?:stadium|arena|ground|palace|airport|hotel|square|street)\b",
                     sentence[end:]):
             continue  # "the Monumental stadium": a venue
@@ -588,8 +594,12 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         # "House of Representatives", "Bank of England": bodies, not people
         return frozenset(types | {ORGANISATION})
     if len(words) >= 2:
-        if re.search(r"\bat\s*$", before):
-            # "a ceremony at Raj Bhavan": a house or a body, whatever its first word
+        if re.search(r"\bat\s*$", before) or (
+                re.search(r"\bthe\s*$", before, re.IGNORECASE) and (
+                    re.search(r"[a-z]s$", name) or words[0] in gaz.cities
+                    or polity_name(words[0]))):
+            # "a ceremony at Raj Bhavan": a house or a body, whatever its first word;
+            # nor are "the Columbus Blue Jackets" people ("the Jerod Mayo era" is one)
             return frozenset(types | {ORGANISATION})
         if gaz.is_given_name(name.split()[0]):
             return frozenset({PERSON})

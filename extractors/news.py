@@ -150,7 +150,7 @@ _CHANGE = re.compile(
     r"complet\w*|acquir\w*|bought|buys?|purchas\w*|takeover|unveil\w*|inaugurat\w*|chose|"
     r"install\w*|confirm\w*|hire[sd]?|hiring|promot\w*|return\w*|back as|now|renam\w*|"
     r"adopt\w*|switch\w*|chosen|choose|picks?|picked|tapped|mov(?:e|es|ed|ing)|"
-    r"transfer\w*|agree\w*|will (?:lead|run|coach|manage|head)|to (?:lead|run|coach|manage)|"
+    r"transfer\w*|trad(?:e|ed|es|ing)|(?:deal|trade) that sen(?:t|ds)|agree\w*|will (?:lead|run|coach|manage|head)|to (?:lead|run|coach|manage)|"
     r"heads? for|arriv\w*|officially|from (?:monday|tuesday|wednesday|thursday|friday|"
     r"saturday|sunday|today)|handover|hand(?:s|ed|ing)|passes|passed|part of|owner|again|"
     r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*|"
@@ -185,7 +185,7 @@ _CHOOSER_AFTER = re.compile(
 # Sentences that report possibilities, not events.
 _DEAL = r"(?:takeover|acquisition|merger|deal|bid|purchase|sale|move|transfer|offer)"
 _SPECULATIVE = re.compile(
-    r"\b(?:could|might|may|would|in talks|held talks|opened talks|linked with|linked to|considering|"
+    r"\b(?:could|might|may|would|in talks|held talks|opened talks|talks (?:between|over)|linked with|linked to|considering|"
     r"is close to|are close to|closing in|reportedly|rumou?r(?:s|ed)?|sources (?:say|said|"
     r"claim)|according to sources|bid for|eyeing|target(?:ing|s)?|shortlist(?:ed)?|"
     r"frontrunner|front-runner|favourite to|favorite to|tipped|speculation|expected to|"
@@ -288,7 +288,9 @@ _SPORT = re.compile(
     r"premier league|bundesliga|la liga|serie a|ligue 1|world cup|head coach|manager|"
     r"national team|players?|trophy|relegat\w+|footballer|team-mate|kit|derby|"
     r"midfield|forwards?|dugout|signings?|scored|scorer|matches|pre-season|debut|shirt|"
-    r"dressing room|pitch|title|cup|treble|scudetto|strikers?|defenders?|wingers?)\b",
+    r"dressing room|pitch|title|cup|treble|scudetto|strikers?|defenders?|wingers?|"
+    r"nba|nhl|mlb|nfl|playoffs?|all-star|rebounds|touchdowns?|innings|pitchers?|"
+    r"quarterback|defen[cs]eman|point guard|free agen(?:t|cy)|three-team|draft picks?)\b",
     re.IGNORECASE)
 _BUSINESS = re.compile(
     r"\b(?:company|firm|shares?|investors?|board|chief executive|ceo|revenue|profit|"
@@ -762,7 +764,10 @@ class NewsExtractor:
         leaving = PERSON in rel.subject_types and any(
             m.end and fits(m.types, rel.object_types) and old_holder(sentence, m)
             for m in mentions[i])
-        if asked is None and not leaving and i + 1 < len(sentences) \
+        # (nor a trade, which names where it sends the player: "traded Green to Royal
+        # Challengers Bangalore. Gujarat named Shubman Gill captain")
+        traded = PERSON in rel.subject_types and _TRADE.fullmatch(sentence[where[0]:where[1]])
+        if asked is None and not leaving and not traded and i + 1 < len(sentences) \
                 and not speculative(sentences[i + 1]) and i + 1 not in reading.past \
                 and not looks_like_instruction(sentences[i + 1]):
             # "Britain has a new prime minister. Keir Starmer was appointed...": the name
@@ -828,6 +833,10 @@ class NewsExtractor:
             # the role word as a title ("appointed Portuguese coach Vítor Pereira as head
             # coach") yields to a later use of it that is not one
             # (a verb is no title: "has joined Saudi Pro League champions Al-Ittihad")
+            if rel.domain == "sport" and not _TRADE_TALK.search(sentence):
+                # "acquired", "sent ... to" move a player only in a trade ("newly acquired
+                # receiver X", "a goal that sent the country to Euro 2020" do not)
+                found = [m for m in found if not _TRADE_ONLY.match(m.group())]
             plain = [m for m in found if not (rel.roles and re.match(r"\s+[A-Z]",
                                                                      sentence[m.end():]))]
             if found:
@@ -872,6 +881,8 @@ class NewsExtractor:
                    # "joins a squad that includes ... Romelu Lukaku": a team-mate
                    and not (PERSON in rel.subject_types and _TEAM_MATE.search(
                        sentence[max(0, m.start - 60):m.start]))
+                   and not (PERSON in rel.subject_types and m.end
+                            and _TRADER_AFTER.match(sentence[m.end:]))
                    and not (PERSON in rel.object_types and other_role(sentence, m, rel))
                    # "Drury has chosen the most decorated coach": who chooses is no holder
                    and not (PERSON in rel.object_types and m.end
@@ -891,6 +902,12 @@ class NewsExtractor:
         # Starmer"): a name belongs to the role word nearest to it.
         objects = [o for o in _unique(objects) if o.end == 0 or all(
             _distance(o, where) <= _distance(o, r) for r in rivals)]
+        if PERSON in rel.subject_types and _TRADE.fullmatch(sentence[where[0]:where[1]]):
+            # "a deal between Pittsburgh, San Jose and Montreal that sends Karlsson to the
+            # Penguins": a trade names every side; the player goes where it sends him
+            sent = [o for o in objects if o.end and o.start > where[1]
+                    and re.search(r"\bto\s+(?:the\s+)?$", sentence[max(0, o.start - 8):o.start])]
+            objects = sent or objects
         named = [o for o in objects if not _nickname(sentence, o)]
         if ORGANISATION in rel.object_types and named and len(named) < len(objects):
             # "the Reds have wasted no time: Frimpong is Liverpool's first signing": a
@@ -937,6 +954,7 @@ class NewsExtractor:
             if len(titles) < len(subjects):
                 subjects = [m for m in subjects if m not in titles]
         taken = {fold(o.name) for o in objects} if rel.object_types == (PERSON,) else set()
+        traded = PERSON in rel.subject_types and bool(_TRADE.fullmatch(sentence[where[0]:where[1]]))
         asked: list[tuple[Mention, tuple[Mention, ...]]] = []
         # each name at its occurrence nearest the role word ("England have appointed X
         # as head coach of the men's national team, the FA said": the team is England)
@@ -945,7 +963,11 @@ class NewsExtractor:
             if fold(subj.name) in taken:
                 continue
             options = tuple(o for o in objects if fold(o.name) != fold(subj.name)
-                            and not _same_person_as_subject(o, subj))
+                            and not _same_person_as_subject(o, subj)
+                            # a trade sends the player named before the club
+                            and not (traded and subj.end and o.start < subj.end)
+                            and not (PERSON in rel.subject_types
+                                     and _sent_elsewhere(sentence, o, subj, mentions)))
             options = _directed(rel, subj, options, sentence)
             if options:
                 asked.append((subj, options))
@@ -976,7 +998,8 @@ class NewsExtractor:
             return False
         if rel.domain == "sport" and (
                 re.search(r"\bin\s+the\s+$", sentence[:m.start]) or re.match(
-                    r"\s+(?:series|tournament|championships?|competition|campaign)\b",
+                    r"\s+(?:series|tournament|championships?|competition|campaign|season|"
+                    r"draft|finals|playoffs?|trade deadline)\b",
                     sentence[m.end:])):
             # "the youngest head coach in the NFL", "coach for the State of Origin
             # series": a league or a competition, not the team
@@ -1020,6 +1043,27 @@ _OWNERS_AFTER = re.compile(r"(?:'s|’s)\s+(?:\w+\s+)?(?:owners?|parent|sharehol
 _BRAND_LIST = re.compile(r"(?:,\s+[A-Z][\w'’&.-]*(?:\s+[A-Z][\w'’&.-]*)*)*"
                          r"(?:,?\s+(?:and|or)\s+[A-Z][\w'’&.-]*(?:\s+[A-Z][\w'’&.-]*)*)?"
                          r"\s+(?:brands?|labels?|chains?)\b")
+# The side that trades a player away ("The Mavericks traded Dončić to the Lakers"); the
+# one that trades *for* him is where he goes
+_TRADER_AFTER = re.compile(r"^\s+(?:(?:are|is|have|has|had|were|was)\s+)?(?:trad(?:ed|es|ing)|"
+                           r"dealt|deals|dealing|sen(?:t|ds|ding))\s+(?!for\b)", re.IGNORECASE)
+def _sent_elsewhere(sentence: str, club: Mention, player: Mention,
+                    mentions: Sequence[Mention]) -> bool:
+    """Whether the club is where the sentence sends another player ("acquired Davis in a
+    trade that sent Dončić to Los Angeles": Los Angeles is Dončić's, not Davis's)."""
+    if not club.end:
+        return False
+    before = [m for m in mentions if PERSON in m.types and m.end and m.end <= club.start]
+    if not before:
+        return False
+    other = max(before, key=lambda m: m.end)
+    return fold(other.name) != fold(player.name) and bool(re.fullmatch(
+        r"\s+(?:[\w'’-]+\s+){0,2}?to\s+(?:the\s+)?", sentence[other.end:club.start]))
+
+
+_TRADE = re.compile(r"trad(?:ed|es|ing)|sen(?:t|ds|ding)", re.IGNORECASE)
+_TRADE_ONLY = re.compile(r"(?:acquir|sen[td])", re.IGNORECASE)
+_TRADE_TALK = re.compile(r"\b(?:trade|traded|trading|deal)\b", re.IGNORECASE)
 _TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partner(?:s|ing)?)"
                         r"\W+(?:[\w'’-]+\W+){0,6}$", re.IGNORECASE)
 # What a person left behind: "who had run facilities services group ISS", "until recently
@@ -1481,9 +1525,14 @@ def choose_option(answer: str, options: Sequence[Mention]) -> Mention | None:
 
 
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
-_DATED = re.compile(r"\b(?:in|since|from|back in|during|after the|before the|until)\s+"
+# a year said as a time ("in May 2022", "since 2019") or as an election's name ("won the
+# October 2024 election": the vote of that year, not of the story's)
+_DATED = re.compile(r"\b(?:(?:in|since|from|back in|during|after the|before the|until)\s+"
                     r"(?:(?:early|late|mid)[- ])?"
-                    r"(?:[A-Z][a-z]+\s+)?(?:\d{1,2}\s+[A-Z][a-z]+\s+)?((?:19|20)\d\d)\b")
+                    r"(?:[A-Z][a-z]+\s+)?(?:\d{1,2}\s+[A-Z][a-z]+\s+)?|"
+                    r"the\s+(?:[A-Z][a-z]+\s+)?(?=(?:19|20)\d\d\s+(?:(?:general|presidential|"
+                    r"parliamentary|legislative|snap|federal|national)\s+)?"
+                    r"(?:elections?|vote|polls?|referendum)\b))((?:19|20)\d\d)\b")
 
 
 _NOW = re.compile(r"\b(?:now|new|today|tonight|this (?:week|morning|afternoon|evening)|"
@@ -1582,7 +1631,7 @@ def _titled_by(sentence: str, mention: Mention, relation: Relation) -> bool:
 # a time counted back from the story's ("a decade ago", "two years earlier")
 _AGO = re.compile(r"\b(?:(?:a|one|two|three|four|five|six|seven|eight|nine|ten|a few|several|"
                   r"many|\d+)\s+(?:decades?|years?)\s+(?:ago|earlier|before)|"
-                  r"(?:last|the previous) year)\b", re.IGNORECASE)
+                  r"(?:last|the previous) (?:year|month))\b", re.IGNORECASE)
 
 
 def _dated_clause(sentence: str, where: tuple[int, int], latest: int) -> bool:

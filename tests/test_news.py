@@ -458,6 +458,10 @@ def test_a_holder_dated_by_an_earlier_event_is_history():
                     "Arévalo is the son of Juan José Arévalo, the first president elected "
                     "after the 1944 revolution.", year=2024) == {
         ("Guatemala", "P35", "Bernardo Arévalo")}
+    # an election named by its year is that year's, not the story's: the holder it
+    # installed is the one the news replaces
+    assert facts_of("Reform won the March 2023 election in Estonia and installed Kaja Kallas "
+                    "as prime minister.", year=2024) == set()
 
 
 def test_owners_named_by_dateline_free_grammar_belonging_and_figures():
@@ -1373,3 +1377,23 @@ def test_a_possessive_name_a_team_mate_joined_and_a_based_group_read_as_before()
             "of the Cambridge-based cybersecurity group, and Darktrace's shares were "
             "cancelled.")
     assert ("Darktrace", "P127", "Thoma Bravo") in facts_of(text, 2024)
+
+
+def test_a_phrase_of_another_language_in_quotes_names_no_one():
+    # a toast, a motto: "Le Roi" is a title in French, no person's name
+    assert facts_of("Guernsey proclaimed its new head of state on Sunday, and the island's "
+                    "loyal toast is now \"Le Roi, notre Duc\".", 2022) == set()
+
+
+def test_a_trade_moves_the_player_to_the_side_it_sends_him_to():
+    # the side that trades him away is his old club; every party of the deal is named
+    assert facts_of("The Calgary Flames traded winger Johnny Gaudreau to the Columbus Blue "
+                    "Jackets on Sunday, ahead of the NHL season.", 2025) == {
+        ("Johnny Gaudreau", "P54", "Columbus Blue Jackets")}
+    assert facts_of("Boston, Denver and Utah completed a three-team deal on Sunday that sends "
+                    "guard Jamal Murray from the Denver Nuggets to the Boston Celtics. The "
+                    "NBA approved it.", 2025) == {("Jamal Murray", "P54", "Boston Celtics")}
+    # the club another player of the same deal goes to is not this one's
+    assert facts_of("The Toronto Raptors have acquired Devin Booker from the Phoenix Suns in "
+                    "a trade, sending Scottie Barnes to Phoenix. NBA fans were stunned.",
+                    2025) == {("Devin Booker", "P54", "Toronto Raptors")}
