@@ -38,7 +38,10 @@ TITLE_WORDS = {
     "chairperson", "founder", "co-founder", "president-elect", "elect", "general", "gen",
     "colonel", "lieutenant", "admiral", "marshal", "sheikh", "emir", "sultan", "crown",
     "prince", "princess", "justice", "judge", "speaker", "army", "pm", "vice-president",
-    "chair", "all-star", "mvp",
+    "chair", "all-star", "mvp", "centre", "center", "defenceman", "defenseman", "guard",
+    "pitcher", "quarterback", "receiver", "outfielder", "shortstop", "goaltender",
+    "all-rounder", "batter", "bowler", "fly-half", "prop", "flanker",
+    "tun", "datuk", "dato", "datin", "shri", "smt",  # honorifics ("Tun Musa Aman")
 }
 # Titles that make the following name a person.
 PERSON_TITLES = {
@@ -52,6 +55,7 @@ PERSON_TITLES = {
     "general", "gen", "colonel", "lieutenant", "admiral", "marshal", "sheikh", "emir",
     "lord", "lady", "baron", "baroness",
     "sultan", "crown prince", "justice", "judge", "speaker", "pm", "vice-president",
+    "minister",  # "Industry Minister Sifi Ghrieb"
 }
 # a title just before a name, as a whole word ("King Abdullah", not "the bridge linking Male")
 _TITLE_BEFORE = re.compile(r"(?:^|\W)(?:" + "|".join(
@@ -445,7 +449,9 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             current.append(i)  # "Hassan Sheikh Mohamud": part of the name, not a title
         elif (_capitalised(word) or (current and _PARTICLE_RE.match(word))) \
                 and (low not in STOPWORDS or (current and low in _NAME_NUMBERS)) \
-                and low not in TITLE_WORDS:
+                and (low not in TITLE_WORDS or (
+                    # "Crown Resorts": a title only before a prince
+                    low == "crown" and followed and toks[i + 1][0] not in ("Prince", "Princess"))):
             current.append(i)
             if re.search(r"(?:'s|’s|s'|s’)$", word):  # a possessive ends the name
                 spans.append(current)
@@ -553,6 +559,15 @@ _HOME_QUALIFIERS = {"US dollar": {"u s", "us", "american", "united states"},
 _QUALIFIER = re.compile(r"\b((?:[A-Z][\w.]*\s+)?[A-Z][\w.]*|local|new|old)\s*$")
 
 
+# what follows "Al" in the names of Arab clubs ("Al Nassr", "Al Ahly")
+_ARABIC_CLUB_WORDS = {
+    "ittihad", "hilal", "nassr", "nasr", "ahli", "ahly", "ettifaq", "shabab", "ain", "sadd",
+    "wahda", "wehda", "wasl", "jazira", "jazeera", "qadsiah", "qadsia", "fateh", "taawoun",
+    "raed", "khaleej", "duhail", "gharafa", "rayyan", "arabi", "masry", "fayha", "feiha",
+    "riyadh", "okhdood", "kholood", "orobah", "hazem", "faisaly", "wakrah", "khor", "kuwait",
+    "quwa", "zawraa", "talaba", "merrikh", "hilal's", "nassr's", "ittihad's", "ahli's"}
+
+
 def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
     """Every type the evidence allows for a name (see the module docstring)."""
     gaz = gazetteer()
@@ -580,7 +595,9 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         return frozenset(types | {ORGANISATION})
     # "al" marks a club only in front ("Al-Nassr"); inside a name it is a particle
     # ("Sheikh Mishal al-Ahmad al-Sabah")
-    marked_org = any(w in ORG_MARKERS - {"al"} for w in words) or words[0] == "al" \
+    # (and only as "Al-" or before a club's word: "Al Horford" is a man)
+    marked_org = any(w in ORG_MARKERS - {"al"} for w in words) or (words[0] == "al" and (
+        re.match(r"(?i)al-", name) or (len(words) > 1 and words[1] in _ARABIC_CLUB_WORDS))) \
         or "&" in name or (
         len(words) == 1 and name.isupper() and len(name) <= 5)
     if _BODY_BEFORE.search(before) or _BODY_AFTER.match(after):

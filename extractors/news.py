@@ -75,7 +75,8 @@ RIGHT_REACH = 40
 _OLD_BEFORE = re.compile(
     r"(?:\breplac(?:e|es|ed|ing)|\bsucceed(?:s|ed|ing)?|\bsuccessor to|\bin place of|"
     r"\bafter(?: the)?(?: departure| exit| resignation| sacking| dismissal| ousting| death)?"
-    r"(?: of)?|\bex-|\boutgoing|\bpredecessors?|\bousted|\bsacked|\bdeparting|"
+    # (not another old office: "names ex-finance minister Ould Djay as prime minister")
+    r"(?: of)?|\bex-(?!(?!prime)\w+ minister\b)|\boutgoing|\bpredecessors?|\bousted|\bsacked|\bdeparting|"
     r"\bleaves?|\bleaving|\bleft(?!-)|"
     # (not "From today Tech Mahindra has a new chief executive")
     r"\bfrom(?!\s+(?:today|tomorrow|now|next|this|monday|tuesday|wednesday|thursday|friday|"
@@ -272,6 +273,10 @@ def speculative(sentence: str, at: int | None = None) -> bool:
     return False
 
 
+# Offices no news relation takes, named outright: the sentence's office word is theirs.
+_OFFICES_OF_OTHERS = re.compile(
+    r"\b(?:governor(?:-general)?|lieutenant[- ]governor|mayor|speaker|senator|chief justice|"
+    r"ambassador|attorney[- ]general|vice[- ]president)\b", re.IGNORECASE)
 # Words for an office that do not say which ("the post went to X", "the office was
 # assumed by X", "X takes the reins"): they stand for the article's main relation.
 _OFFICE = re.compile(
@@ -287,7 +292,10 @@ _SPORT = re.compile(
     r"soccer|coach|league|"
     r"premier league|bundesliga|la liga|serie a|ligue 1|world cup|head coach|manager|"
     r"national team|players?|trophy|relegat\w+|footballer|team-mate|kit|derby|"
-    r"midfield|forwards?|dugout|signings?|scored|scorer|matches|pre-season|debut|shirt|"
+    r"midfield|forwards?|dugout|scored|"
+    # (not "signing a document confirming the new King")
+    r"signings?(?!\s+(?:a|an|the)\s+(?:\w+\s+)?(?:document|decree|law|bill|treaty|agreement|"
+    r"order|proclamation|declaration|letter|petition))|scorer|matches|pre-season|debut|shirt|"
     r"dressing room|pitch|title|cup|treble|scudetto|strikers?|defenders?|wingers?|"
     r"nba|nhl|mlb|nfl|playoffs?|all-star|rebounds|touchdowns?|innings|pitchers?|"
     r"quarterback|defen[cs]eman|point guard|free agen(?:t|cy)|three-team|draft picks?)\b",
@@ -341,6 +349,8 @@ class Reading:
     # the relations whose role words the article names most, tied or not: another
     # story's fact may settle which of them this one is about
     leading: dict[str, tuple[Relation, str | None]] = field(default_factory=dict)
+    # the game a sports story is about (its country's side is that game's national team)
+    sport: str = "football"
     # the role words that name another body's post, by sentence and span (see
     # ``_foreign_posts``): nobody holding one holds the story's own post
     foreign: set[tuple[int, tuple[int, int]]] = field(default_factory=set)
@@ -458,7 +468,7 @@ class NewsExtractor:
                 per_doc[question.doc].rejected.append(
                     (question.sentence, f"{question.text} -> {answer.strip()[:60]!r}: no option"))
                 continue
-            fact = self._fact(question, chosen)
+            fact = self._fact(question, chosen, per_doc[question.doc].sport)
             if fact is None:
                 per_doc[question.doc].rejected.append(
                     (question.sentence, f"{question.relation.label}: a women's or a "
@@ -466,7 +476,8 @@ class NewsExtractor:
                 continue
             facts[question.doc].append(fact)
 
-    def _fact(self, question: Question, obj: Mention) -> ExtractedFact | None:
+    def _fact(self, question: Question, obj: Mention, sport: str = "football"
+              ) -> ExtractedFact | None:
         rel, subj = question.relation, question.subject
         confidence = 0.9 if not (subj.anaphor or obj.anaphor) else 0.7
         subject, subject_type = subj.name, _one(subj.types & set(rel.subject_types))
@@ -478,7 +489,7 @@ class NewsExtractor:
             # "England appoint Tuchel", "the Seleção": the country's team, a subject of
             # its own (Brazil's coach and Brazil's president are two different facts);
             # "coach of the women's national team" is the women's team's
-            subject, subject_type = national_team(subject, women), ORGANISATION
+            subject, subject_type = national_team(subject, women, sport), ORGANISATION
         elif women and not _WOMEN.search(subject):
             return None  # "Chelsea appointed X to lead the women's side": not the club's coach
         return ExtractedFact(
@@ -513,6 +524,7 @@ class NewsExtractor:
                      for i, (s, hits) in enumerate(zip(sentences, named))]
         reading.foreign = _foreign_posts(sentences, mentions, triggered)
         reading.disputed = bool(_DISPUTED.search(text))
+        reading.sport = team_sport(text)
         for i, sentence in enumerate(sentences):
             if looks_like_instruction(sentence):
                 reading.rejected.append((sentence, "instruction-like"))
@@ -568,6 +580,13 @@ class NewsExtractor:
         # of Marseille") signs for the club as its coach, not as a member of its squad
         office = {fold(o.name) for q in reading.questions
                   if q.relation.object_types == (PERSON,) for o in q.options}
+        # (or that a sentence names as holding one: "Joe Mazzulla is the head coach of the
+        # Boston Celtics" before "signed Mazzulla to a multi-year contract")
+        office |= {fold(holder.name) for i, hits in enumerate(triggered)
+                   for rel, _, where in hits if rel.object_types == (PERSON,)
+                   and rel.domain == "sport"
+                   and (holder := attached_person(mentions[i], where, WINDOW, sentences[i]))
+                   is not None}
         for q in [q for q in reading.questions if q.relation.subject_types == (PERSON,)
                   and fold(q.subject.name) in office]:
             reading.questions.remove(q)
@@ -641,7 +660,7 @@ class NewsExtractor:
         if not kinds or rel.object_types != (PERSON,):
             return []
         subject = _protagonist(reading, entities, kinds[0])
-        if not subject:
+        if not subject or not _may_govern(role, subject):
             return []
         arriving = _arriving(rel, sentences, mentions, triggered, reading.foreign)
         if len(arriving) != 1:
@@ -670,10 +689,11 @@ class NewsExtractor:
         rel, role = reading.leading[relation]
         kinds = _body_kinds(rel) or list(rel.subject_types)
         own = self._named_subject(reading, rel, kinds[0], subject)
-        if own is None:
+        if own is None or not _may_govern(role, own):
             return None
         if fold(own) != fold(subject) and rel.domain == "sport" and fold(subject) in {
-                fold(national_team(own)), fold(national_team(own, True))}:
+                fold(national_team(own, False, reading.sport)),
+                fold(national_team(own, True, reading.sport))}:
             own = subject  # "Spain" here, the other story's "Spain national football team"
         if rel.object_types == (PERSON,):
             arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
@@ -704,7 +724,8 @@ class NewsExtractor:
 
         def same(name: str) -> bool:
             return fold(name) in wanted or (rel.domain == "sport" and (
-                fold(national_team(name)) in wanted or fold(national_team(name, True)) in wanted))
+                fold(national_team(name, False, reading.sport)) in wanted
+                or fold(national_team(name, True, reading.sport)) in wanted))
         for other in _body_kinds(rel):
             protagonist = _protagonist(reading, entities, other)
             if protagonist and same(protagonist):
@@ -784,7 +805,10 @@ class NewsExtractor:
         if asked is None:
             # no subject named at all: the article's protagonist of that type ("X was
             # sworn in as prime minister" under "Italy swears in...")
-            if kinds and not any(fits(m.types, kinds) for m in mentions[i]):
+            # (a demonym far from the role word names no subject, and hides none where
+            # it is the story's own country: "Mauritanian President X appointed Y as
+            # prime minister"; see below)
+            if kinds and not any(fits(m.types, kinds) and not m.demonym for m in mentions[i]):
                 # (an office of one country names it: "appointed Taoiseach", seats.toml)
                 # or the capital the sentence names ("Parliament in Ulaanbaatar confirmed
                 # X as prime minister" in a brief that names China more)
@@ -792,6 +816,9 @@ class NewsExtractor:
                          and kinds[0] == COUNTRY and seat_of(m.name)]
                 target = seat_of(role or "") or (seats[0] if seats else None) \
                     or _protagonist(reading, entities, kinds[0])
+                demonyms = {m.name for m in mentions[i] if m.demonym and fits(m.types, kinds)}
+                if target and demonyms and demonyms != {target}:
+                    target = None  # "a new Palestinian government" in a story naming Israel most
                 if target:
                     extra = Mention(target, 0, 0, target, frozenset({kinds[0]}), anaphor=True)
                     asked = self._questions(doc, rel, role, where, sentence,
@@ -807,6 +834,8 @@ class NewsExtractor:
         if not office or _FORMER_ROLE.search(sentence[max(0, office.start() - 30):
                                                       office.start()]):
             return []
+        if _OFFICES_OF_OTHERS.search(sentence):
+            return []  # "sworn in as Maharashtra Governor": an office the sentence names
         return [(main[0], main[1], office.span())]
 
     def _triggers(self, sentence: str, domain: str | None, mentions: Sequence[Mention] = ()
@@ -855,6 +884,9 @@ class NewsExtractor:
         """The questions one trigger raises; None when a side has no candidate."""
         subjects = [m for m in mentions if fits(m.types, rel.subject_types)
                     and self._may_be_subject(m, rel, where, sentence)
+                    # a governor heads a state of a federation that has them (an Indian
+                    # or Malaysian state, an Australian state: regions()), no country
+                    and _may_govern(role, m.name)
                     # "the breakaway state in northern Cyprus": a part of the country
                     and not (m.end and _COMPASS_BEFORE.search(sentence[:m.start]))
                     # "X, whose CV reads like a tour - EA, a stint as Zynga's operating
@@ -884,6 +916,11 @@ class NewsExtractor:
                    and not (PERSON in rel.subject_types and m.end
                             and _TRADER_AFTER.match(sentence[m.end:]))
                    and not (PERSON in rel.object_types and other_role(sentence, m, rel))
+                   # "Tebboune's first prime minister was X": whose the post is, no holder
+                   and not (PERSON in rel.object_types and m.end and any(
+                       re.match(rf"(?:'s|’s)\s+(?:(?:first|new|last|next|former|own|current|"
+                                rf"latest|second|third|fourth|fifth)\s+){{0,2}}{re.escape(r)}\b",
+                                sentence[m.end:], re.IGNORECASE) for r in rel.roles or ()))
                    # "Drury has chosen the most decorated coach": who chooses is no holder
                    and not (PERSON in rel.object_types and m.end
                             and _CHOOSER_AFTER.match(sentence[m.end:]))
@@ -919,6 +956,10 @@ class NewsExtractor:
             # Arne Slot"). If that is the predecessor ("Alonso succeeds Ancelotti, who is
             # leaving to coach Brazil"), the role is not the new holder's.
             holder = attached_person(mentions, where, window, sentence)
+            if holder is not None and holder.end and any(
+                    a <= where[0] < b and not a <= holder.start < b
+                    for a, b in (q.span() for q in _QUOTED.finditer(sentence))):
+                holder = None  # '"I will send the new Governor a box," Menon said': the speaker
             titled = holder is not None and 0 <= holder.start - where[1] <= 2 and \
                 not re.search(r"\b(?:by|to|as)\s*$", sentence[where[0]:where[1]])
             if holder is None or old_holder(sentence, holder) or (
@@ -989,7 +1030,7 @@ class NewsExtractor:
             m.start >= where[1] and m.start - where[1] <= 8
         if m.demonym:
             return near
-        if CITY in m.types and COUNTRY not in rel.subject_types \
+        if CITY in m.types and COUNTRY not in m.types \
                 and LOCATIVE_BEFORE.search(sentence[:m.start]):
             return False  # "the new site in Zhanjiang": a place, not the body
         if CITY in m.types and _PLACE_OF_BUSINESS.match(sentence[m.end:]):
@@ -1047,6 +1088,9 @@ _BRAND_LIST = re.compile(r"(?:,\s+[A-Z][\w'’&.-]*(?:\s+[A-Z][\w'’&.-]*)*)*"
 # one that trades *for* him is where he goes
 _TRADER_AFTER = re.compile(r"^\s+(?:(?:are|is|have|has|had|were|was)\s+)?(?:trad(?:ed|es|ing)|"
                            r"dealt|deals|dealing|sen(?:t|ds|ding))\s+(?!for\b)", re.IGNORECASE)
+_QUOTED = re.compile(r"[\"“][^\"“”]*[\"”]")
+
+
 def _sent_elsewhere(sentence: str, club: Mention, player: Mention,
                     mentions: Sequence[Mention]) -> bool:
     """Whether the club is where the sentence sends another player ("acquired Davis in a
@@ -1272,10 +1316,33 @@ def _resolved(sentence: str, mentions: Sequence[Mention]) -> str:
     return out
 
 
-def national_team(country: str, women: bool = False) -> str:
-    """The name news relations give a country's football team: the men's, unless the
-    story says it is the women's (whose coach is another person)."""
-    return f"{country} {'women' + chr(39) + 's ' if women else ''}national football team"
+def national_team(country: str, women: bool = False, sport: str = "football") -> str:
+    """The name news relations give a country's team in a sport (football unless the
+    story is about another): the men's, unless the story says it is the women's (whose
+    coach is another person)."""
+    return f"{country} {'women' + chr(39) + 's ' if women else ''}national {sport} team"
+
+
+# Words that say which game a story is about; a national side is football's by default.
+_SPORT_WORDS = {
+    "cricket": re.compile(r"\b(?:cricket|wickets?|bowlers?|batters?|batsm[ae]n|innings|"
+                          r"odis?|t20(?:is?)?|test (?:match|series|side)|bcci|ipl)\b", re.I),
+    "rugby union": re.compile(r"\b(?:rugby(?! league)|six nations|scrum|tries|try-scorer|"
+                              r"fly-half|lock forward|wallabies|all blacks|springboks)\b", re.I),
+    "basketball": re.compile(r"\b(?:basketball|fiba|nba|point guard|rebounds)\b", re.I),
+    "ice hockey": re.compile(r"\b(?:ice hockey|hockey|nhl|iihf|goaltender|defen[cs]eman)\b",
+                             re.I),
+}
+
+
+def team_sport(text: str) -> str:
+    """The game a story is about, by its words: another than football only where its
+    words outnumber football's ("the BCCI named Gambhir India's head coach")."""
+    counts = {sport: len(words.findall(text)) for sport, words in _SPORT_WORDS.items()}
+    football = len(re.findall(r"\b(?:football|soccer|fifa|uefa|world cup qualif\w*|"
+                              r"midfielders?|strikers?|goalkeepers?)\b", text, re.I))
+    sport, most = max(counts.items(), key=lambda kv: kv[1])
+    return sport if most >= 2 and most > football else "football"
 
 
 def appositive(sentence: str, mention: Mention, where: tuple[int, int] | None = None) -> bool:
@@ -1339,7 +1406,7 @@ _OTHER_ROLE_BEFORE = re.compile(
     r"defender|goalkeeper|winger|forward|founder|chief financial officer|cfo|coo|"
     r"chief operating officer|sporting director|general manager|assistant|deputy)\s*,?\s*$",
     re.IGNORECASE)
-_AS_ROLE_AFTER = re.compile(r"^\s*,?\s*(?:(?:was|is|has been|will be)\s+(?:sworn in|appointed|"
+_AS_ROLE_AFTER = re.compile(r"^\s*,?\s*(?:(?:(?:was|is|has been|will be)\s+)?(?:sworn in|appointed|"
                             r"named|confirmed|installed|elected|chosen)\s+)?"
                             r"(?:as|becomes|became|was named|is named)\s+(?:the\s+)?"
                             r"(?:new\s+)?(?:\w+[\s-]){0,2}?(minister|secretary|speaker|"
@@ -1378,6 +1445,10 @@ def other_role(sentence: str, mention: Mention, relation: Relation) -> bool:
         # "named his heir, Crown Prince X, as prime minister", "approved Interior Minister
         # X as the country's new prime minister": a rank or the old post, and the new one
         return False
+    if "prime minister" in (relation.roles or ()) and re.match(
+            r"\s+to\s+(?:lead|head|run)\s+(?:the|a|its)\s+(?:new\s+)?government\b",
+            sentence[mention.end:]):
+        return False  # "appointed Industry Minister X to lead the government": the new post
     if re.search(r"\b(?:vice|deputy|assistant|under|shadow)\b", words):
         return True  # "sworn in as vice-president": not the president
     # ("general manager" is no manager)
@@ -1527,9 +1598,10 @@ def choose_option(answer: str, options: Sequence[Mention]) -> Mention | None:
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
 # a year said as a time ("in May 2022", "since 2019") or as an election's name ("won the
 # October 2024 election": the vote of that year, not of the story's)
-_DATED = re.compile(r"\b(?:(?:in|since|from|back in|during|after the|before the|until)\s+"
+_DATED = re.compile(r"\b(?:(?:in|since|from|back in|during|after the|before the|until|"
+                    r"remembered|recalled|on)\s+"
                     r"(?:(?:early|late|mid)[- ])?"
-                    r"(?:[A-Z][a-z]+\s+)?(?:\d{1,2}\s+[A-Z][a-z]+\s+)?|"
+                    r"(?:[A-Z][a-z]+\.?\s+)?(?:\d{1,2}\s+[A-Z][a-z]+\s+|\d{1,2},\s+)?|"
                     r"the\s+(?:[A-Z][a-z]+\s+)?(?=(?:19|20)\d\d\s+(?:(?:general|presidential|"
                     r"parliamentary|legislative|snap|federal|national)\s+)?"
                     r"(?:elections?|vote|polls?|referendum)\b))((?:19|20)\d\d)\b")
@@ -1631,7 +1703,12 @@ def _titled_by(sentence: str, mention: Mention, relation: Relation) -> bool:
 # a time counted back from the story's ("a decade ago", "two years earlier")
 _AGO = re.compile(r"\b(?:(?:a|one|two|three|four|five|six|seven|eight|nine|ten|a few|several|"
                   r"many|\d+)\s+(?:decades?|years?)\s+(?:ago|earlier|before)|"
-                  r"(?:last|the previous) (?:year|month))\b", re.IGNORECASE)
+                  r"(?:last|the previous) (?:year|month)|"
+                  # a tenure told whole ("who dominated Lao politics as head of state for
+                  # more than a decade")
+                  r"for (?:more than |nearly |almost |over |about )?(?:a|one|two|three|four|"
+                  r"five|six|seven|eight|nine|ten|\d+) (?:decades?|years?)(?! now\b))\b",
+                  re.IGNORECASE)
 
 
 def _dated_clause(sentence: str, where: tuple[int, int], latest: int) -> bool:
@@ -1639,7 +1716,9 @@ def _dated_clause(sentence: str, where: tuple[int, int], latest: int) -> bool:
     took the top job in January 2020, said..."): someone's past, not the news."""
     cuts = [0, *(m.end() for m in re.finditer(r"[,;:(]\s*", sentence)), len(sentence)]
     start = max(c for c in cuts if c <= where[0])
-    ends = [m.start() for m in re.finditer(r"[,;:)]", sentence) if m.start() >= where[1]]
+    # (not the comma inside a date: "became governor on Jan. 1, 2011")
+    ends = [m.start() for m in re.finditer(r"[,;:)](?!\s*(?:19|20)\d\d\b)", sentence)
+            if m.start() >= where[1]]
     clause = sentence[start:ends[0] if ends else len(sentence)]
     years = [int(y) for y in _DATED.findall(clause)]
     return (bool(years) and max(years) < latest or bool(_AGO.search(clause))) \
@@ -1887,6 +1966,13 @@ def _continues(sentence: str) -> bool:
     chairman")."""
     return any(not re.search(r",\s(?:who|which)\b[^,;]*$", sentence[:m.start()])
                for m in _CONTINUES.finditer(sentence))
+
+
+def _may_govern(role: str | None, subject: str) -> bool:
+    """A governor heads a state of a federation that has them (an Indian or Malaysian
+    state, an Australian state, a Canadian province: ``regions()``), never a country
+    ("Nigeria's central bank governor")."""
+    return not (role and "governor" in role) or subject in regions()
 
 
 def _body_kinds(rel: Relation) -> list[str]:

@@ -23,6 +23,7 @@ display name may grow ("Meloni" -> "Giorgia Meloni").
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Sequence
 
 from sqlite_utils import Database
@@ -84,7 +85,8 @@ def resolve(db: Database, name: str, type: str | None, *,
         if found is None and type == "organisation":
             orgs = list_entities(db, "organisation", limit=100_000)
             found, how = (_by_first_word(orgs, key, place)
-                          or _by_nickname(orgs, key, place)), "short form"
+                          or _by_nickname(orgs, key, place)
+                          or _by_initials(orgs, name)), "short form"
         if found is None and similar is not None:
             pool = list_entities(db, type)
             match = similar(name, [e.name for e in pool]) if pool else None
@@ -157,12 +159,35 @@ def _by_first_word(orgs: Sequence[Entity], key: str, place: Callable[[str], bool
     def prefix(short: list[str], long: list[str]) -> bool:
         return len(short) < len(long) and long[:len(short)] == short
 
-    if place(words[0]) or (len(words) > 1 and (words[0] in _SUFFIXES or sited(key))):
+    # (a place's adjective may begin a name: "Korean Air" / "Korean Air Lines")
+    if place(key) or (len(words) == 1 and place(words[0])) \
+            or (len(words) > 1 and (words[0] in _SUFFIXES or sited(key))):
         return None
     hits = [e for e in orgs if (prefix(words, e.key.split()) and not sited(e.key))
-            or prefix(e.key.split(), words)]
+            or (prefix(e.key.split(), words) and not place(e.key))]
     if any(e.key.split()[0] == words[0] and e.key != key and e not in hits for e in orgs):
         return None  # "Inter Miami" when "Inter Milan" is known: which one is "Inter"?
+    return hits[0] if len({h.id for h in hits}) == 1 else None
+
+
+_NOT_INITIALLED = {"of", "the", "and", "&", "de", "du", "des", "la", "le", "für"}
+
+
+def _initials(key: str) -> str:
+    return "".join(w[0] for w in key.split() if w not in _NOT_INITIALLED)
+
+
+def _by_initials(orgs: Sequence[Entity], name: str) -> Entity | None:
+    """An organisation's initials and its full name, either way round ("RBC" / "Royal
+    Bank of Canada"), where exactly one known organisation fits."""
+    key = normalize_key(name)
+    if re.fullmatch(r"[A-Z]{2,5}", name):
+        hits = [e for e in orgs if len(e.key.split()) >= 2 and _initials(e.key) == key]
+    elif len(key.split()) >= 2:
+        hits = [e for e in orgs if re.fullmatch(r"[A-Z]{2,5}", e.name)
+                and e.key == _initials(key)]
+    else:
+        return None
     return hits[0] if len({h.id for h in hits}) == 1 else None
 
 

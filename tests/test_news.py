@@ -1397,3 +1397,76 @@ def test_a_trade_moves_the_player_to_the_side_it_sends_him_to():
     assert facts_of("The Toronto Raptors have acquired Devin Booker from the Phoenix Suns in "
                     "a trade, sending Scottie Barnes to Phoenix. NBA fans were stunned.",
                     2025) == {("Devin Booker", "P54", "Toronto Raptors")}
+
+
+def test_an_organisation_merges_with_its_initials_and_a_name_led_by_a_demonym(store_db):
+    from memoird.daemon.stages.extract import _place
+
+    def org(name):
+        return entities.resolve(store_db, name, "organisation", place=_place).id
+
+    assert org("Royal Bank of Canada") == org("RBC")
+    assert org("NBA") == org("National Basketball Association")
+    # a country's adjective may open a name ("Korean" is no place of its own)
+    assert org("Korean Air") == org("Korean Air Lines")
+    # a place is no short form of a team named after it, either way round
+    assert org("Los Angeles") != org("Los Angeles Lakers")
+    # initials that fit two bodies say neither
+    celtics, crop = org("Boston Celtics"), org("Bayer Crop")
+    assert org("BC") not in (celtics, crop)
+
+
+def test_a_governor_heads_a_state_of_a_federation_that_has_them_never_a_country():
+    assert facts_of("Thaawarchand Gehlot was sworn in as the Governor of Karnataka on Monday, "
+                    "succeeding Vajubhai Vala.", 2021) == {
+        ("Karnataka", "P35", "Thaawarchand Gehlot")}
+    # a central bank's governor heads no country
+    assert facts_of("Nigeria's new central bank governor, Olayemi Cardoso, was sworn in on "
+                    "Friday.", 2023) == set()
+    # a story about a governor gives the state's chief minister nothing ("sworn in as
+    # Governor" is the governor's office, a university's chancellor no head of government)
+    assert facts_of("Chief Minister Eknath Shinde attended as Ramesh Bais was sworn in as "
+                    "Maharashtra Governor. Bais is also ex-officio chancellor of the State's "
+                    "universities.", 2023) == {("Maharashtra", "P35", "Ramesh Bais")}
+
+
+def test_a_countrys_side_is_the_national_team_of_the_game_the_story_is_about():
+    assert facts_of("The BCCI named Gautam Gambhir as India's new head coach on Tuesday. He "
+                    "takes over a Test side whose bowlers and batters won the T20 World Cup.",
+                    2024) == {("India national cricket team", "P286", "Gautam Gambhir")}
+    assert facts_of("Luis de la Fuente was named Spain head coach on Thursday. The former "
+                    "defender led the under-21 side to a European title.", 2022) == {
+        ("Spain national football team", "P286", "Luis de la Fuente")}
+
+
+def test_who_the_post_belongs_to_who_names_and_who_speaks_are_no_holders():
+    # "Tebboune's first prime minister": the president's, not his post
+    assert facts_of("Algeria's new prime minister was appointed on Thursday. Tebboune's "
+                    "first prime minister was Abdelaziz Djerad.", 2025) == set()
+    # an old ministry is no old premiership, and a demonym leaves the story's country
+    assert facts_of("Mauritania's Ghazouani names ex-finance minister Ould Djay as prime "
+                    "minister", 2024) == {("Mauritania", "P6", "Ould Djay")}
+    assert facts_of("NOUAKCHOTT - Mauritania has a new government. Mauritanian President "
+                    "Mohamed Ould Ghazouani appointed Mokhtar Ould Djay as prime minister on "
+                    "Friday.", 2024) == {("Mauritania", "P6", "Mokhtar Ould Djay")}
+    # a speaker outside the quotation holds none of the posts inside it
+    assert facts_of("Kerala's governor was sworn in on Thursday. \"I will send the new "
+                    "Governor a box of banana chips,\" Menon said.", 2025) == set()
+    # nor does "Al Horford" make a club of a man
+    assert facts_of("This deal gives Mazzulla the security to coach without looking over "
+                    "his shoulder, Al Horford said.", 2023) == set()
+
+
+def test_a_named_minister_appointed_to_lead_the_government_heads_it():
+    assert facts_of("ALGIERS - Algerian President Abdelmadjid Tebboune on Thursday dismissed "
+                    "Prime Minister Nadir Larbaoui and appointed Industry Minister Sifi Ghrieb "
+                    "to lead the government on an interim basis.", 2025) == {
+        ("Algeria", "P6", "Sifi Ghrieb")}
+
+
+def test_position_words_and_honorifics_are_no_part_of_the_name():
+    assert facts_of("Centre Nazem Kadri signed a seven-year contract with the Calgary Flames "
+                    "on Thursday, the NHL club said.", 2022) == {
+        ("Nazem Kadri", "P54", "Calgary Flames")}
+    assert facts_of("Blackstone completed its takeover of Crown Resorts on Monday.", 2022) == {
+        ("Crown Resorts", "P127", "Blackstone")}
