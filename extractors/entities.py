@@ -429,6 +429,9 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             continue
         followed = (i + 1 < len(toks) and _capitalised(toks[i + 1][0])
                     and toks[i + 1][0].lower() not in TITLE_WORDS)
+        if word == "First" and not current and i + 1 < len(toks) \
+                and toks[i + 1][0].lower() in ("minister", "lady", "secretary", "deputy"):
+            continue  # "First Minister of Wales": a title ("First Solar" stays a name)
         if word == "New" and followed and not current:  # "New Zealand", not "New Prime..."
             current.append(i)
         elif word == "AS" and followed and not current:  # "AS Monaco", "AS Roma": a club's

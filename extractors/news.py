@@ -151,7 +151,8 @@ _CHANGE = re.compile(
     r"complet\w*|acquir\w*|bought|buys?|purchas\w*|takeover|unveil\w*|inaugurat\w*|chose|"
     r"install\w*|confirm\w*|hire[sd]?|hiring|promot\w*|return\w*|back as|now|renam\w*|"
     r"adopt\w*|switch\w*|chosen|choose|picks?|picked|tapped|mov(?:e|es|ed|ing)|"
-    r"transfer\w*|trad(?:e|ed|es|ing)|(?:deal|trade) that sen(?:t|ds)|agree\w*|will (?:lead|run|coach|manage|head)|to (?:lead|run|coach|manage)|"
+    r"transfer\w*|trad(?:e|ed|es|ing)|flip(?:s|ped)|(?:deal|trade) that sen(?:t|ds)|"
+    r"sen(?:t|ds|ding)\s+(?:[\w'’-]+\s+){1,4}?to\s+(?:the\s+)?(?-i:[A-Z])|agree\w*|will (?:lead|run|coach|manage|head)|to (?:lead|run|coach|manage)|"
     r"heads? for|arriv\w*|officially|from (?:monday|tuesday|wednesday|thursday|friday|"
     r"saturday|sunday|today)|handover|hand(?:s|ed|ing)|passes|passed|part of|owner|again|"
     r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*|"
@@ -186,7 +187,8 @@ _CHOOSER_AFTER = re.compile(
 # Sentences that report possibilities, not events.
 _DEAL = r"(?:takeover|acquisition|merger|deal|bid|purchase|sale|move|transfer|offer)"
 _SPECULATIVE = re.compile(
-    r"\b(?:could|might|may|would|in talks|held talks|opened talks|talks (?:between|over)|linked with|linked to|considering|"
+    r"\b(?:could|might|may|would|in talks|held talks|opened talks|talks (?:between|over)|"
+    r"(?:continu\w+ to |still |(?:are|is|was|were) )pursu(?:e|ing)\b|in pursuit of|linked with|linked to|considering|"
     r"is close to|are close to|closing in|reportedly|rumou?r(?:s|ed)?|sources (?:say|said|"
     r"claim)|according to sources|bid for|eyeing|target(?:ing|s)?|shortlist(?:ed)?|"
     r"frontrunner|front-runner|favourite to|favorite to|tipped|speculation|expected to|"
@@ -232,6 +234,8 @@ _LATER_CLAUSE = re.compile(r";\s|\s[—–]\s|"
                            # "..., and the team is expected to name his staff": a clause
                            # of its own
                            r",\s+(?:and|but)\s+(?:the|he|she|it|they|his|her|its|their)\s|"
+                           # "..., and Dallas immediately signed him to an extension"
+                           r",\s+(?:and|but)\s+(?-i:[A-Z][\w'’-]+\s+(?:[a-z]+ly\s+)?[a-z]+ed)\b|"
                            # "..., choosing an internal candidate": a participle's aside
                            # (not ", pending approval", which conditions the news)
                            r",\s+(?!pending\b)[a-z]+ing\s|"
@@ -251,6 +255,9 @@ _MONTH_MAY = re.compile(r"\bMay(?=\s+\d)|(?<=\d\s)May\b|\b(?:in|early|late|mid|s
                         r"until|last|next|of)\s+May\b")
 
 
+_AT_ONCE = re.compile(r"\b(?:with immediate effect|effective immediately)\b", re.IGNORECASE)
+
+
 def speculative(sentence: str, at: int | None = None) -> bool:
     """Whether the sentence speculates about the news at offset ``at``: a speculative word
     in the news's own clause or an earlier one, not in a later clause or an aside ("was
@@ -264,6 +271,8 @@ def speculative(sentence: str, at: int | None = None) -> bool:
             continue
         if _SPECULATION_OVER.search(sentence[max(0, where - 40):where]):
             continue  # "ended months of speculation by confirming X", "after weeks of rumours"
+        if word.group().lower() == "would" and _AT_ONCE.search(sentence):
+            continue  # "said X would return to the top job with immediate effect": done
         if at is not None:
             if any(a <= where < b and not a <= at < b for a, b in asides):
                 continue
@@ -404,7 +413,8 @@ class NewsExtractor:
         facts: list[list[ExtractedFact]] = [[] for _ in texts]
         self._answer([q for r in per_doc for q in r.questions], per_doc, facts)
         for doc, reading in enumerate(per_doc):
-            facts[doc] = _one_post_each(_one_news_each(facts[doc], reading), reading)
+            facts[doc] = _one_post_each(_one_news_each(_own_moves(facts[doc], reading),
+                                                       reading), reading)
         # Second round: a fact one article states outright may be what another article
         # of the batch (or an earlier one, ``hints``) reports less directly.
         stated = [(doc, f.subject, f.relation, f.object) for doc, fs in enumerate(facts)
@@ -422,7 +432,7 @@ class NewsExtractor:
                 if question is not None:
                     checks.append(question)
         self._answer(checks, per_doc, facts)
-        facts = [_one_post_each(_nickname_posts(f, reading), reading)
+        facts = [_one_post_each(_nickname_posts(_own_moves(f, reading), reading), reading)
                  for f, reading in zip(facts, per_doc)]
         if readings is not None:
             readings[:] = per_doc
@@ -542,7 +552,7 @@ class NewsExtractor:
             if not hits:
                 reading.rejected.append((sentence, "speculative"))
                 continue
-            if not _CHANGE.search(sentence) or _continues(sentence):
+            if not _CHANGE.search(sentence) or _continues(sentence, min(h[2][0] for h in hits)):
                 reading.rejected.append((sentence, "reports no change"))
                 continue
             asked_here = False
@@ -1105,10 +1115,11 @@ def _sent_elsewhere(sentence: str, club: Mention, player: Mention,
         r"\s+(?:[\w'’-]+\s+){0,2}?to\s+(?:the\s+)?", sentence[other.end:club.start]))
 
 
-_TRADE = re.compile(r"trad(?:ed|es|ing)|sen(?:t|ds|ding)", re.IGNORECASE)
+_TRADE = re.compile(r"trad(?:ed|es|ing)|flip(?:s|ped|ping)|sen(?:t|ds|ding)", re.IGNORECASE)
 _TRADE_ONLY = re.compile(r"(?:acquir|sen[td])", re.IGNORECASE)
 _TRADE_TALK = re.compile(r"\b(?:trade|traded|trading|deal)\b", re.IGNORECASE)
-_TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partner(?:s|ing)?)"
+_TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partner(?:s|ing)?|"
+                        r"reunit(?:es|ed|ing)? (?:[\w'’-]+ ){0,2}?with)"
                         r"\W+(?:[\w'’-]+\W+){0,6}$", re.IGNORECASE)
 # What a person left behind: "who had run facilities services group ISS", "until recently
 # chief executive of ISS"
@@ -1612,6 +1623,30 @@ _NOW = re.compile(r"\b(?:now|new|today|tonight|this (?:week|morning|afternoon|ev
                   r"yesterday)\b", re.IGNORECASE)
 
 
+def _own_moves(facts: list[ExtractedFact], reading: Reading) -> list[ExtractedFact]:
+    """A player's move is news only in the story about him, its protagonist: the others
+    it reports ("after losing Caicedo to Chelsea", "hours after trading Monahan to
+    Montreal") are its background."""
+    lead = reading.entities.protagonist() if reading.entities is not None else None
+    moves = [f for f in facts if f.subject_type == PERSON]
+    if lead is None:
+        return facts
+
+    def same(name: str) -> bool:  # "Kadri", "Nazem Kadri" and "Jonny David", "Jonathan David"
+        a, b = fold(name).split(), fold(lead).split()
+        return set(a) <= set(b) or set(b) <= set(a) or a[-1:] == b[-1:]
+    if not any(same(f.subject) for f in moves):
+        return facts  # the story's own move is not among them: no telling which it is
+    kept = []
+    for fact in facts:
+        if fact.subject_type == PERSON and not same(fact.subject):
+            reading.rejected.append((fact.evidence, f"{fact.subject}: a move beside the "
+                                     f"story's own ({lead}'s)"))
+            continue
+        kept.append(fact)
+    return kept
+
+
 def _one_news_each(facts: list[ExtractedFact], reading: Reading) -> list[ExtractedFact]:
     """One new holder per subject and relation in an article: the one it names first.
     A story reports one move of a player, one new chief of a company; a second club or
@@ -1924,8 +1959,11 @@ def _unique(mentions: Sequence[Mention]) -> list[Mention]:
 
 def _same_person_as_subject(obj: Mention, subj: Mention) -> bool:
     # (money may carry its country's name: "Zimbabwe Gold" is Zimbabwe's currency)
+    # (nor is a player's surname his club, whatever it was typed: "Kadri signs with...")
     return PERSON in obj.types and (fold(obj.name) in fold(subj.name)
-                                    or fold(subj.name) in fold(obj.name))
+                                    or fold(subj.name) in fold(obj.name)) \
+        or PERSON in subj.types and len(subj.name.split()) > 1 \
+        and set(fold(obj.name).split()) < set(fold(subj.name).split())
 
 
 def _foreign_posts(sentences: Sequence[str], mentions: Sequence[list[Mention]],
@@ -1960,11 +1998,14 @@ def _protagonist(reading: Reading, entities: ArticleEntities, kind: str) -> str 
     return found
 
 
-def _continues(sentence: str) -> bool:
+def _continues(sentence: str, at: int | None = None) -> bool:
     """Whether the sentence says someone stays in a post, other than in a relative clause
     about another person ("succeeding Giovanni Caforio, who stays on as executive
-    chairman")."""
+    chairman") or in a clause of its own after the news at offset ``at`` ("sent the
+    winger to Dallas, and Dallas signed him to a contract extension")."""
     return any(not re.search(r",\s(?:who|which)\b[^,;]*$", sentence[:m.start()])
+               and not (at is not None and any(at < b.start() <= m.start()
+                                               for b in _LATER_CLAUSE.finditer(sentence)))
                for m in _CONTINUES.finditer(sentence))
 
 

@@ -1470,3 +1470,37 @@ def test_position_words_and_honorifics_are_no_part_of_the_name():
         ("Nazem Kadri", "P54", "Calgary Flames")}
     assert facts_of("Blackstone completed its takeover of Crown Resorts on Monday.", 2022) == {
         ("Crown Resorts", "P127", "Blackstone")}
+
+
+def test_a_story_about_one_players_move_reports_no_other_move():
+    # the Flames' story is Kadri's; Monahan's trade is how they made room for him
+    assert facts_of("Kadri joins Flames\n\nThe Calgary Flames signed Nazem Kadri to a "
+                    "seven-year contract on Thursday, hours after trading long-time centre "
+                    "Sean Monahan to the Montreal Canadiens. Kadri won the Stanley Cup in "
+                    "June, and Kadri said Calgary felt like home.", 2022) == {
+        ("Nazem Kadri", "P54", "Calgary Flames")}
+
+
+def test_titles_pursuits_and_later_clauses_read_as_they_are_meant():
+    # "First Minister" is a title, not a name's first word
+    assert facts_of("Eluned Morgan was confirmed as First Minister of Wales on Tuesday.",
+                    2024) == {("Wales", "P6", "Eluned Morgan")}
+    # a club still pursuing a trade has made none; one that "flips" a player has
+    assert facts_of("The Golden State Warriors are continuing to pursue a trade for Utah Jazz "
+                    "forward Lauri Markkanen, ahead of the NBA season.", 2024) == set()
+    # an extension in a clause of its own cancels no move
+    assert facts_of("On deadline day the Carolina Hurricanes traded Mikko Rantanen to the "
+                    "Dallas Stars, and Dallas immediately signed him to an eight-year "
+                    "contract extension. The NHL winger scored 30 goals.", 2025) == {
+        ("Mikko Rantanen", "P54", "Dallas Stars")}
+    # "would return ... with immediate effect" is done, not speculated
+    from memoird.extractors.news import speculative
+    assert not speculative("UnitedHealth Group said on Tuesday that Andrew Witty had stepped "
+                           "down and that chairman Stephen Hemsley would return to the top "
+                           "job with immediate effect.")
+    assert speculative("The board said Stephen Hemsley would return to the top job.")
+    # "resigned to pursue other interests" speculates about nothing
+    assert facts_of("Tata Consultancy Services said chief executive Rajesh Gopinathan had "
+                    "resigned to pursue other interests and named K Krithivasan as chief "
+                    "executive to succeed him.", 2023) == {
+        ("Tata Consultancy Services", "P169", "K Krithivasan")}
