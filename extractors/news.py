@@ -702,8 +702,7 @@ class NewsExtractor:
         if own is None or not _may_govern(role, own):
             return None
         if fold(own) != fold(subject) and rel.domain == "sport" and fold(subject) in {
-                fold(national_team(own, False, reading.sport)),
-                fold(national_team(own, True, reading.sport))}:
+                fold(team) for team in _national_teams(own, reading.sport)}:
             own = subject  # "Spain" here, the other story's "Spain national football team"
         if rel.object_types == (PERSON,):
             arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
@@ -733,9 +732,8 @@ class NewsExtractor:
         wanted = {fold(subject)}
 
         def same(name: str) -> bool:
-            return fold(name) in wanted or (rel.domain == "sport" and (
-                fold(national_team(name, False, reading.sport)) in wanted
-                or fold(national_team(name, True, reading.sport)) in wanted))
+            return fold(name) in wanted or (rel.domain == "sport" and any(
+                fold(team) in wanted for team in _national_teams(name, reading.sport)))
         for other in _body_kinds(rel):
             protagonist = _protagonist(reading, entities, other)
             if protagonist and same(protagonist):
@@ -797,8 +795,8 @@ class NewsExtractor:
             for m in mentions[i])
         # (nor a trade, which names where it sends the player: "traded Green to Royal
         # Challengers Bangalore. Gujarat named Shubman Gill captain")
-        traded = PERSON in rel.subject_types and _TRADE.fullmatch(sentence[where[0]:where[1]])
-        if asked is None and not leaving and not traded and i + 1 < len(sentences) \
+        if asked is None and not leaving and not _is_trade(rel, sentence, where) \
+                and i + 1 < len(sentences) \
                 and not speculative(sentences[i + 1]) and i + 1 not in reading.past \
                 and not looks_like_instruction(sentences[i + 1]):
             # "Britain has a new prime minister. Keir Starmer was appointed...": the name
@@ -949,7 +947,8 @@ class NewsExtractor:
         # Starmer"): a name belongs to the role word nearest to it.
         objects = [o for o in _unique(objects) if o.end == 0 or all(
             _distance(o, where) <= _distance(o, r) for r in rivals)]
-        if PERSON in rel.subject_types and _TRADE.fullmatch(sentence[where[0]:where[1]]):
+        traded = _is_trade(rel, sentence, where)
+        if traded:
             # "a deal between Pittsburgh, San Jose and Montreal that sends Karlsson to the
             # Penguins": a trade names every side; the player goes where it sends him
             sent = [o for o in objects if o.end and o.start > where[1]
@@ -1005,7 +1004,6 @@ class NewsExtractor:
             if len(titles) < len(subjects):
                 subjects = [m for m in subjects if m not in titles]
         taken = {fold(o.name) for o in objects} if rel.object_types == (PERSON,) else set()
-        traded = PERSON in rel.subject_types and bool(_TRADE.fullmatch(sentence[where[0]:where[1]]))
         asked: list[tuple[Mention, tuple[Mention, ...]]] = []
         # each name at its occurrence nearest the role word ("England have appointed X
         # as head coach of the men's national team, the FA said": the team is England)
@@ -1116,6 +1114,12 @@ def _sent_elsewhere(sentence: str, club: Mention, player: Mention,
 
 
 _TRADE = re.compile(r"trad(?:ed|es|ing)|flip(?:s|ped|ping)|sen(?:t|ds|ding)", re.IGNORECASE)
+
+
+def _is_trade(rel: Relation, sentence: str, where: tuple[int, int]) -> bool:
+    """Whether the trigger at ``where`` is a trade's verb moving a player ("traded X to
+    Y", "sent X to Y"): the sentence then names where he goes, and every side of the deal."""
+    return PERSON in rel.subject_types and bool(_TRADE.fullmatch(sentence[where[0]:where[1]]))
 _TRADE_ONLY = re.compile(r"(?:acquir|sen[td])", re.IGNORECASE)
 _TRADE_TALK = re.compile(r"\b(?:trade|traded|trading|deal)\b", re.IGNORECASE)
 _TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partner(?:s|ing)?|"
@@ -1332,6 +1336,12 @@ def national_team(country: str, women: bool = False, sport: str = "football") ->
     story is about another): the men's, unless the story says it is the women's (whose
     coach is another person)."""
     return f"{country} {'women' + chr(39) + 's ' if women else ''}national {sport} team"
+
+
+def _national_teams(country: str, sport: str) -> tuple[str, str]:
+    """A country's men's and women's national teams in a sport: either may be another
+    story's name for the country's side."""
+    return national_team(country, False, sport), national_team(country, True, sport)
 
 
 # Words that say which game a story is about; a national side is football's by default.
@@ -1628,9 +1638,9 @@ def _own_moves(facts: list[ExtractedFact], reading: Reading) -> list[ExtractedFa
     it reports ("after losing Caicedo to Chelsea", "hours after trading Monahan to
     Montreal") are its background."""
     lead = reading.entities.protagonist() if reading.entities is not None else None
-    moves = [f for f in facts if f.subject_type == PERSON]
     if lead is None:
         return facts
+    moves = [f for f in facts if f.subject_type == PERSON]
 
     def same(name: str) -> bool:  # "Kadri", "Nazem Kadri" and "Jonny David", "Jonathan David"
         a, b = fold(name).split(), fold(lead).split()

@@ -122,6 +122,12 @@ def _by_alias(db: Database, keys: Sequence[str], type: str | None) -> Entity | N
     return None
 
 
+def _the_one(hits: Sequence[Entity]) -> Entity | None:
+    """The entity a short form names when exactly one known entity fits; none when several
+    do (a short form two entities share says neither)."""
+    return hits[0] if len({h.id for h in hits}) == 1 else None
+
+
 def _by_person_form(db: Database, name: str) -> Entity | None:
     words = normalize_key(name).split()
     people = list_entities(db, "person", limit=100_000)
@@ -140,7 +146,7 @@ def _by_person_form(db: Database, name: str) -> Entity | None:
                     shorter[-1] == longer[-1]  # "Mishal al-Sabah" in "Mishal al-Ahmad al-Sabah"
                     or (len(shorter) >= 3 and longer[:len(shorter)] == shorter)):
                 hits.append(p)  # "Mohamed bin Zayed" for "Mohamed bin Zayed al-Nahyan"
-    return hits[0] if len({h.id for h in hits}) == 1 else None
+    return _the_one(hits)
 
 
 def _by_first_word(orgs: Sequence[Entity], key: str, place: Callable[[str], bool]
@@ -167,7 +173,7 @@ def _by_first_word(orgs: Sequence[Entity], key: str, place: Callable[[str], bool
             or (prefix(e.key.split(), words) and not place(e.key))]
     if any(e.key.split()[0] == words[0] and e.key != key and e not in hits for e in orgs):
         return None  # "Inter Miami" when "Inter Milan" is known: which one is "Inter"?
-    return hits[0] if len({h.id for h in hits}) == 1 else None
+    return _the_one(hits)
 
 
 _NOT_INITIALLED = {"of", "the", "and", "&", "de", "du", "des", "la", "le", "für"}
@@ -188,7 +194,7 @@ def _by_initials(orgs: Sequence[Entity], name: str) -> Entity | None:
                 and e.key == _initials(key)]
     else:
         return None
-    return hits[0] if len({h.id for h in hits}) == 1 else None
+    return _the_one(hits)
 
 
 #: last words many clubs share, no team's name of its own
@@ -214,7 +220,7 @@ def _by_nickname(orgs: Sequence[Entity], key: str, place: Callable[[str], bool]
         hits = [e for e in orgs if e.key == words[-1]]
     else:
         return None
-    return hits[0] if len({h.id for h in hits}) == 1 else None
+    return _the_one(hits)
 
 
 def _by_suffix(db: Database, key: str, type: str | None) -> Entity | None:
