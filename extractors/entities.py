@@ -40,7 +40,8 @@ TITLE_WORDS = {
     "prince", "princess", "justice", "judge", "speaker", "army", "pm", "vice-president",
     "chair", "all-star", "mvp", "centre", "center", "defenceman", "defenseman", "guard",
     "pitcher", "quarterback", "receiver", "outfielder", "shortstop", "goaltender",
-    "all-rounder", "batter", "bowler", "fly-half", "prop", "flanker",
+    "all-rounder", "batter", "bowler", "fly-half", "prop", "flanker", "valuable", "player",
+    "rookie",  # "Most Valuable Player Candace Parker", "Rookie of the Year"
     "tun", "datuk", "dato", "datin", "shri", "smt",  # honorifics ("Tun Musa Aman")
 }
 # Titles that make the following name a person.
@@ -64,6 +65,8 @@ _TITLE_BEFORE = re.compile(r"(?:^|\W)(?:" + "|".join(
 LOCATIVE_BEFORE = re.compile(r"\b(?:in|near|outside|around|across)\s+$", re.IGNORECASE)
 # Words that begin a sentence without naming anything.
 STOPWORDS = {
+    "rs",  # rupees ("Rs 27 crore")
+    "covid", "covid-19",
     "the", "a", "an", "in", "on", "at", "after", "before", "with", "as", "by", "for",
     "from", "to", "but", "and", "yet", "his", "her", "their", "its", "this", "that",
     "these", "those", "it", "he", "she", "they", "we", "i", "you", "when", "while",
@@ -94,7 +97,8 @@ CONNECTORS = {"de", "da", "do", "dos", "das", "di", "du", "van", "von", "der", "
               "del", "della", "la", "le", "bin", "ibn", "of", "&", "y", "ten", "ter", "te"}
 # Last words of venues, which news names but no news relation takes.
 VENUES = {"stadium", "arena", "palace", "hall", "street", "square", "airport", "park",
-          "house", "castle", "cathedral", "bernabeu", "anfield", "trafford"}
+          "house", "castle", "cathedral", "bernabeu", "anfield", "trafford", "terrace",
+          "avenue", "road", "boulevard", "lane", "quay", "wharf", "precinct"}
 # Last words of events ("European Championship", "Club World Cup").
 EVENTS = {"championship", "championships", "cup", "games", "olympics", "tournament",
           "election", "elections", "summit", "war", "crisis", "conference", "final", "finals",
@@ -109,10 +113,17 @@ REGIONS = {"europe", "asia", "africa", "america", "north america", "south americ
            "bundesliga", "serie a", "ligue 1", "world cup", "euro", "euros", "league", "cup",
            "super cup", "europa league", "conference league",
            "nba", "nhl", "mlb", "nfl", "mls", "wnba", "ipl", "afl", "nrl",
+           "nwsl", "wsl", "cfl", "khl", "ahl", "ohl", "whl", "epl", "efl", "spfl", "bbl",
+           "psl", "isl", "cpl", "wpl", "lpga", "pga", "ufc", "ncaa", "a-league",
            # their adjectives ("a habit of European veterans")
            "european", "asian", "african", "american", "north american", "south american",
            "latin american", "middle eastern", "scandinavian", "nordic", "western", "eastern",
            "arab", "gulf", "balkan", "baltic", "caribbean", "pacific", "mediterranean"}
+# Last words of football clubs' full names ("Derby County", "Leeds United")
+_CLUB_LAST_WORDS = {"county", "united", "city", "town", "fc", "afc", "athletic", "rovers",
+                    "wanderers", "albion", "hotspur", "villa", "argyle", "wednesday"}
+# Continents, whose names open bodies' and programmes' names but no person's
+_CONTINENTS = {"europe", "asia", "africa", "america", "oceania", "antarctica", "eurasia"}
 # A company's legal form after its name ("Gap Inc.", "Shell plc")
 LEGAL_FORMS = {"inc", "corp", "corporation", "co", "ltd", "plc", "ag", "sa", "se", "nv", "llc",
                "spa", "asa", "ab", "oyj", "bv", "gmbh", "kgaa"}
@@ -402,12 +413,23 @@ def _joined_country_end(sentence: str, start: int) -> int | None:
 _FOREIGN_QUOTE = re.compile(r"[\"“‘](?:Le|La|Les|Il|Lo|Der|Die|Das)\s(?:[^\"”’\s]+\s?){1,4}[\"”’]")
 
 
+_WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+#: prepositions that, capitalised inside a running sentence, open a name ("Under Armour",
+#: "Over the Top Media"); a sentence's first word or a headline's capitals say nothing
+_NAME_PREPOSITIONS = {"Under", "Over", "Up", "Out", "Off"}
+
+
+_CONTRACTION = re.compile(r"(?:I|We|You|They|He|She|It|That|There|Here|What|Who|Let)"
+                          r"['’](?:m|ve|re|ll|d|s)")
+
+
 def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
     """Capitalised name spans of a sentence: (text, start, end, title before it)."""
     toks = _tokens(sentence)
     spans: list[list[int]] = []
     current: list[int] = []
     joined_until = -1
+    headline = title_case(sentence)
     for i, (word, start, _) in enumerate(toks):
         low = word.lower()
         gap = sentence[toks[i - 1][2]:start] if i else ""
@@ -434,6 +456,15 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             continue  # "First Minister of Wales": a title ("First Solar" stays a name)
         if word == "New" and followed and not current:  # "New Zealand", not "New Prime..."
             current.append(i)
+        elif len(current) == 1 and low in _WEEKDAYS and gazetteer().is_given_name(
+                toks[current[0]][0]) and fold(toks[current[0]][0]) not in _known_names() \
+                and fold(toks[current[0]][0]) not in gazetteer().cities \
+                and not (i + 1 < len(toks) and toks[i + 1][0].lower() in (
+                    "night", "morning", "afternoon", "evening")):
+            current.append(i)  # "Godwin Friday was sworn in": a surname, not a day
+        elif not current and i and word in _NAME_PREPOSITIONS and followed and not headline \
+                and not _capitalised(toks[i - 1][0]) and sentence[toks[i - 1][2]:start] == " ":
+            current.append(i)  # "chief executive of Under Armour": mid-sentence, a name's
         elif word == "AS" and followed and not current:  # "AS Monaco", "AS Roma": a club's
             current.append(i)
         elif word == "General" and not current and i + 1 < len(toks) and toks[i + 1][0] in (
@@ -471,6 +502,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
     for span in spans:
         while span and toks[span[-1]][0].lower() in CONNECTORS:
             span = span[:-1]
+        while span and _CONTRACTION.fullmatch(toks[span[0]][0]):
+            span = span[1:]  # "I'm", "We've": a pronoun, never a name's first word
         if len(span) > 1 and re.search(r"-(?:based|headquartered)$", toks[span[0]][0]):
             span = span[1:]  # "Toronto-based Rogers": the place says where, the name who
         if not span:
@@ -587,6 +620,11 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         # "the euro" is money, "Euro 2024" a tournament
         return frozenset({CURRENCY}) if name.islower() or name.isupper() else frozenset()
     types: set[str] = set()
+    if any(ch.isdigit() for ch in name):
+        return frozenset({ORGANISATION})  # "COVID-19", "Vision 2025", "ET302": no person
+    if re.fullmatch(r"(?:[A-Z]\.){2,}|(?:[A-Z]\.)+[A-Z]", name.strip()):
+        # "B.C.", "U.A.E.": a place's or a body's initials, dotted as no person's name is
+        return frozenset({ORGANISATION})
     if folded in gaz.cities:
         types.add(CITY)
         if len(words) >= 2:  # "Fort Lauderdale", "Buenos Aires": a place, not a person
@@ -614,6 +652,10 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         # "House of Representatives", "Bank of England": bodies, not people
         return frozenset(types | {ORGANISATION})
     if len(words) >= 2:
+        if words[0] in _CONTINENTS:
+            return frozenset(types | {ORGANISATION})  # "Asia Daybreak", "Africa Re": no person
+        if name.split()[0] in _NAME_PREPOSITIONS:
+            return frozenset(types | {ORGANISATION})  # "Under Armour": no person's name
         if re.search(r"\bat\s*$", before) or (
                 re.search(r"\bthe\s*$", before, re.IGNORECASE) and (
                     re.search(r"[a-z]s$", name) or words[0] in gaz.cities
@@ -931,6 +973,14 @@ class ArticleEntities:
             # a town only ever named as where things happen ("in Ludwigshafen") is no body
             candidates = [n for n in candidates
                           if self.placed.get(n, 0) < self.counts.get(n, 0)]
+            # a one-word plural no list knows beside a club's full name ("the Rams" in a
+            # story about Derby County) is the club's nickname, a second reference: the
+            # club named in full is what "the club" means
+            if any(len(n.split()) > 1 and fold(n).split()[-1] in _CLUB_LAST_WORDS
+                   for n in candidates):
+                candidates = [n for n in candidates if not (
+                    len(n.split()) == 1 and re.search(r"[a-z]s$", n)
+                    and fold(n) not in _known_names() and fold(n) not in gazetteer().cities)]
         if kind == COUNTRY:
             # a country the article names through its capital or parliament ("the
             # Knesset approved...", "in Riga") counts as named

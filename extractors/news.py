@@ -82,6 +82,7 @@ _OLD_BEFORE = re.compile(
     r"\bfrom(?!\s+(?:today|tomorrow|now|next|this|monday|tuesday|wednesday|thursday|friday|"
     r"saturday|sunday|january|february|march|april|may|june|july|august|september|october|"
     r"november|december)\b)|\bquit(?:s|ting)?|\b(?:walks?|walked|walking) out of|\bdefeat(?:s|ed|ing)|\bbeat(?:s|ing|en)?|"
+    r"\brout(?:s|ed|ing)?|\btrounc(?:es|ed|ing)|"
     r"\btook over from|\btakes over from|\btaking over from|\bunseat(?:s|ed|ing)?|"
     r"\b(?:era|years|reign|tenure|spell|time) under|"
     r"\b(?:years|seasons|spell|stint) (?:at|with|as)|\b(?:shareholding|stake|shares) (?:of|from)|"
@@ -95,6 +96,8 @@ _OLD_BEFORE = re.compile(
     r"|\b(?:who ran|who led|ran|running|who built|built)\W+(?:\w+\W+){0,2}$"
     r"|\b(?:years|era|rule|tenure|reign|presidency|premiership) of\W+(?:\w+\W+){0,1}$"
     r"|\b(?:having led|after leading)\W+(?:\w+\W+){0,4}$"
+    # "ending Joussen's nine-year tenure", "ended the Klopp era": whose time is over
+    r"|\b(?:end(?:s|ed|ing)|brings? an end to|brought an end to)\s+(?:the\s+)?$"
     # "the first signing since Nuri Şahin replaced Edin Terzić": the holder in place
     r"|\bsince\s+$"
     # "they dismissed Darvin Ham", "fired coach X" (not "the challenge dismissed, Hess")
@@ -151,7 +154,7 @@ _CHANGE = re.compile(
     r"complet\w*|acquir\w*|bought|buys?|purchas\w*|takeover|unveil\w*|inaugurat\w*|chose|"
     r"install\w*|confirm\w*|hire[sd]?|hiring|promot\w*|return\w*|back as|now|renam\w*|"
     r"adopt\w*|switch\w*|chosen|choose|picks?|picked|tapped|mov(?:e|es|ed|ing)|"
-    r"transfer\w*|trad(?:e|ed|es|ing)|flip(?:s|ped)|(?:deal|trade) that sen(?:t|ds)|"
+    r"transfer\w*|trad(?:e|ed|es|ing)|flip(?:s|ped)|dealt|(?:deal|trade) that sen(?:t|ds)|"
     r"sen(?:t|ds|ding)\s+(?:[\w'’-]+\s+){1,4}?to\s+(?:the\s+)?(?-i:[A-Z])|agree\w*|will (?:lead|run|coach|manage|head)|to (?:lead|run|coach|manage)|"
     r"heads? for|arriv\w*|officially|from (?:monday|tuesday|wednesday|thursday|friday|"
     r"saturday|sunday|today)|handover|hand(?:s|ed|ing)|passes|passed|part of|owner|again|"
@@ -160,6 +163,8 @@ _CHANGE = re.compile(
     r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
     r"(?:brought|brings|bringing|bring) in|belonged to|"
     r"(?:begins?|began|starts?|started) (?:work|(?:his|her|their) (?:first|new))|into office|"
+    r"(?:begins?|began|starts?|started|beginning|starting) (?:his|her|their) (?:\w+[- ]year )?"
+    r"(?:term|tenure|reign|mandate)|"
     # "starts today as chief executive" (not "started as a youth coach": a career)
     r"(?:begins?|starts?)(?:\s+(?:today|tomorrow|this week|on \w+day))?\s+as|"
     # "started on Wednesday as chief executive" (a day: the job, not a career)
@@ -306,7 +311,7 @@ _SPORT = re.compile(
     r"signings?(?!\s+(?:a|an|the)\s+(?:\w+\s+)?(?:document|decree|law|bill|treaty|agreement|"
     r"order|proclamation|declaration|letter|petition))|scorer|matches|pre-season|debut|shirt|"
     r"dressing room|pitch|title|cup|treble|scudetto|strikers?|defenders?|wingers?|"
-    r"nba|nhl|mlb|nfl|playoffs?|all-star|rebounds|touchdowns?|innings|pitchers?|"
+    r"nba|nhl|mlb|nfl|nwsl|wnba|mls|cfl|khl|ahl|ipl|afl|nrl|a-league|playoffs?|all-star|rebounds|touchdowns?|innings|pitchers?|"
     r"quarterback|defen[cs]eman|point guard|free agen(?:t|cy)|three-team|draft picks?)\b",
     re.IGNORECASE)
 _BUSINESS = re.compile(
@@ -1113,7 +1118,7 @@ def _sent_elsewhere(sentence: str, club: Mention, player: Mention,
         r"\s+(?:[\w'’-]+\s+){0,2}?to\s+(?:the\s+)?", sentence[other.end:club.start]))
 
 
-_TRADE = re.compile(r"trad(?:ed|es|ing)|flip(?:s|ped|ping)|sen(?:t|ds|ding)", re.IGNORECASE)
+_TRADE = re.compile(r"trad(?:ed|es|ing)|flip(?:s|ped|ping)|sen(?:t|ds|ding)|dealt", re.IGNORECASE)
 
 
 def _is_trade(rel: Relation, sentence: str, where: tuple[int, int]) -> bool:
@@ -1425,7 +1430,9 @@ _OTHER_ROLE_BEFORE = re.compile(
     r"army chief|military chief|general|colonel|admiral|sheikh of \w+|"
     r"(?:crown |hereditary )?prince|princess|"
     r"defender|goalkeeper|winger|forward|founder|chief financial officer|cfo|coo|"
-    r"chief operating officer|sporting director|general manager|assistant|deputy)\s*,?\s*$",
+    r"chief operating officer|sporting director|general manager|assistant|deputy)\s*,?\s*"
+    # (an honorific between: "Governor-General Dame Susan Dougan")
+    r"(?:(?:dame|sir|lady|lord|dr|tun|datuk|dato|the hon)\.?\s+)?$",
     re.IGNORECASE)
 _AS_ROLE_AFTER = re.compile(r"^\s*,?\s*(?:(?:(?:was|is|has been|will be)\s+)?(?:sworn in|appointed|"
                             r"named|confirmed|installed|elected|chosen)\s+)?"
@@ -1620,7 +1627,8 @@ _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
 # a year said as a time ("in May 2022", "since 2019") or as an election's name ("won the
 # October 2024 election": the vote of that year, not of the story's)
 _DATED = re.compile(r"\b(?:(?:in|since|from|back in|during|after the|before the|until|"
-                    r"remembered|recalled|on)\s+"
+                    r"remembered|recalled|on|(?:[Aa]t|[Bb]y|[Uu]ntil) the (?:start|end|beginning|close|"
+                    r"turn) of|early in|late in)\s+"
                     r"(?:(?:early|late|mid)[- ])?"
                     r"(?:[A-Z][a-z]+\.?\s+)?(?:\d{1,2}\s+[A-Z][a-z]+\s+|\d{1,2},\s+)?|"
                     r"the\s+(?:[A-Z][a-z]+\s+)?(?=(?:19|20)\d\d\s+(?:(?:general|presidential|"
@@ -1762,7 +1770,10 @@ def _dated_clause(sentence: str, where: tuple[int, int], latest: int) -> bool:
     cuts = [0, *(m.end() for m in re.finditer(r"[,;:(]\s*", sentence)), len(sentence)]
     start = max(c for c in cuts if c <= where[0])
     # (not the comma inside a date: "became governor on Jan. 1, 2011")
-    ends = [m.start() for m in re.finditer(r"[,;:)](?!\s*(?:19|20)\d\d\b)", sentence)
+    # (nor a relative clause after the role word: "a veteran head coach who won the Cup
+    # in 2008" dates his past, not the role)
+    ends = [m.start() for m in re.finditer(r"[,;:)](?!\s*(?:19|20)\d\d\b)|\s(?:who|whose|which)\b",
+                                           sentence)
             if m.start() >= where[1]]
     clause = sentence[start:ends[0] if ends else len(sentence)]
     years = [int(y) for y in _DATED.findall(clause)]

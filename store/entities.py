@@ -7,7 +7,8 @@ one-source claims that never confirm. Resolution, cheapest evidence first:
 1. a known alias key of an entity of a compatible type;
 2. a person's short form: a single word that is a word of exactly one known full name
    ("Meloni" -> "Giorgia Meloni"), or a full name that contains exactly one known short
-   form (the entity then takes the fuller display name);
+   form (the entity then takes the fuller display name), or the same name with initials
+   for words ("A. Revanth Reddy" / "Anumula Revanth Reddy");
 3. an organisation written with or without a legal or club suffix ("FC Bayern Munich" /
    "Bayern Munich"), or by the first words of exactly one known full name ("Novo" /
    "Novo Nordisk", "Take-Two" / "Take-Two Interactive", either way round; never a place),
@@ -99,11 +100,20 @@ def resolve(db: Database, name: str, type: str | None, *,
             for alias in known_aliases:
                 add_alias(db, entity_id, alias, "alias table")
             return get_entity(db, entity_id)
-        if len(name.split()) > len(found.name.split()) and how in ("short form", "alias") \
+        if _fuller(name, found.name) and how in ("short form", "alias") \
                 and type in ("person", "organisation"):
             db["entities"].update(found.id, {"name": name})
         add_alias(db, found.id, name, how)
         return get_entity(db, found.id)
+
+
+def _fuller(name: str, shown: str) -> bool:
+    """Whether ``name`` says more than the display name ``shown``: more words, or as many
+    with fewer initials ("Anumula Revanth Reddy" over "A. Revanth Reddy")."""
+    def initials(text: str) -> int:
+        return sum(len(w) == 1 for w in normalize_key(text).split())
+    return len(name.split()) > len(shown.split()) or (
+        len(name.split()) == len(shown.split()) and initials(name) < initials(shown))
 
 
 def _compatible(type: str | None, other: str | None) -> bool:
@@ -146,7 +156,24 @@ def _by_person_form(db: Database, name: str) -> Entity | None:
                     shorter[-1] == longer[-1]  # "Mishal al-Sabah" in "Mishal al-Ahmad al-Sabah"
                     or (len(shorter) >= 3 and longer[:len(shorter)] == shorter)):
                 hits.append(p)  # "Mohamed bin Zayed" for "Mohamed bin Zayed al-Nahyan"
+    if not hits and len(words) > 2:
+        hits = [p for p in people if _initialled(words, normalize_key(p.name).split())]
     return _the_one(hits)
+
+
+def _initialled(one: list[str], other: list[str]) -> bool:
+    """One person's name written with initials and in full ("A. Revanth Reddy" /
+    "Anumula Revanth Reddy"): word for word the same, or an initial and a word it opens,
+    with at least two full words shared (an initial and a surname say too little)."""
+    if len(one) != len(other) or one == other:
+        return False
+    shared = 0
+    for a, b in zip(one, other):
+        if a == b:
+            shared += len(a) > 1
+        elif not (min(len(a), len(b)) == 1 and max(a, b, key=len).startswith(min(a, b, key=len))):
+            return False
+    return shared >= 2 and one[-1] == other[-1]
 
 
 def _by_first_word(orgs: Sequence[Entity], key: str, place: Callable[[str], bool]
