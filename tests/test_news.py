@@ -1611,3 +1611,12 @@ def test_an_award_before_a_name_and_the_start_of_a_past_year():
     assert facts_of("At the start of 2020 Plank handed the chief executive role to Patrik "
                     "Frisk, a Swedish apparel veteran, and moved to executive chairman.",
                     2023) == set()
+
+
+def test_bayern_in_a_football_story_is_the_club_not_bavaria():
+    # "Bayern's big day" once read as Bavaria's, so "the club" fell to the opponent
+    assert facts_of("Leipzig spoil Bayern's big day\n\nBayern Munich were beaten 3-0 by RB "
+                    "Leipzig in the German Super Cup on Saturday evening. The club confirmed "
+                    "earlier in the day that it had signed Harry Kane from Tottenham Hotspur. "
+                    "Dani Olmo scored a hat-trick for Leipzig.", 2023) == {
+        ("Harry Kane", "P54", "Bayern Munich")}
