@@ -1646,9 +1646,15 @@ def _own_moves(facts: list[ExtractedFact], reading: Reading) -> list[ExtractedFa
     it reports ("after losing Caicedo to Chelsea", "hours after trading Monahan to
     Montreal") are its background."""
     lead = reading.entities.protagonist() if reading.entities is not None else None
+    moves = [f for f in facts if f.subject_type == PERSON]
+    if lead is None and reading.mentions:
+        # no one named twice: the one mover the lead sentence names ("Stanley Cup winner
+        # Kadri signs with Calgary Flames", a trade of Monahan told further down)
+        first = {fold(m.name).split()[-1] for m in reading.mentions[0] if m.name.strip()}
+        named = {f.subject for f in moves if fold(f.subject).split()[-1] in first}
+        lead = named.pop() if len(named) == 1 else None
     if lead is None:
         return facts
-    moves = [f for f in facts if f.subject_type == PERSON]
 
     def same(name: str) -> bool:  # "Kadri", "Nazem Kadri" and "Jonny David", "Jonathan David"
         a, b = fold(name).split(), fold(lead).split()

@@ -1620,3 +1620,12 @@ def test_bayern_in_a_football_story_is_the_club_not_bavaria():
                     "earlier in the day that it had signed Harry Kane from Tottenham Hotspur. "
                     "Dani Olmo scored a hat-trick for Leipzig.", 2023) == {
         ("Harry Kane", "P54", "Bayern Munich")}
+
+
+def test_with_no_one_named_twice_the_mover_in_the_lead_is_the_storys_own():
+    assert facts_of("Stanley Cup winner Kadri signs with Calgary Flames\n\nCentre Nazem Kadri, "
+                    "who won the Stanley Cup with the Colorado Avalanche in June, signed a "
+                    "seven-year contract with the Calgary Flames on Thursday. Calgary made room "
+                    "under the salary cap by trading centre Sean Monahan to the Montreal "
+                    "Canadiens earlier on Thursday.", 2022) == {
+        ("Nazem Kadri", "P54", "Calgary Flames")}
