@@ -449,7 +449,8 @@ def edit_forms(db: Database, claim: Claim, probe: dict[str, Any], templates: Tem
     object_entity = next((f["object_entity_id"] for f in facts if f["object_entity_id"]), None)
     target = claim_store.entity_display(db, object_entity, claim.object)
     aliases = ([a for a in entity_store.aliases(db, subject_entity)
-                if normalize_key(a) != claim.subject_key] if subject_entity else [])
+                if normalize_key(a) != claim.subject_key
+                and not _wider_body(a, claim.subject)] if subject_entity else [])
     if rel is None or not rel.typed:
         return edit_prompts(claim, probe, templates), target, aliases
     roles = Counter(rel.role_for(f["raw_relation"]) for f in facts)
@@ -464,6 +465,21 @@ def edit_forms(db: Database, claim: Claim, probe: dict[str, Any], templates: Tem
     if role != default:
         prompts += [*rel.cloze(claim.subject, default)[:1], *rel.asked(claim.subject, default)[:1]]
     return list(dict.fromkeys(prompts)), target, aliases
+
+
+def _wider_body(alias: str, subject: str) -> bool:
+    """Whether ``alias`` is the first words of ``subject`` followed by words that name a
+    part of a wider body ("Bolloré" for "Bolloré Africa Logistics"): an edit routed on it
+    would also answer for the body's other parts ("Bolloré Logistics is owned by"). The
+    first words of a name whose rest is a legal form or a place stay ("Bayern" for
+    "Bayern Munich", "Chelsea" for "Chelsea F.C.")."""
+    from memoird.daemon.stages.extract import _place
+
+    short, full = normalize_key(alias).split(), normalize_key(subject).split()
+    if not short or len(short) >= len(full) or full[:len(short)] != short:
+        return False
+    rest = [w for w in full[len(short):] if w not in entity_store.SUFFIXES and len(w) > 1]
+    return bool(rest) and not _place(" ".join(rest))
 
 
 def edit_prompts(claim: Claim, probe: dict[str, Any], templates: TemplateLookup) -> list[str]:

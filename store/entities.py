@@ -38,8 +38,9 @@ from .records import Entity
 #: (name, candidate display names) -> the candidate that names the same thing, or None
 SimilarJudge = Callable[[str, Sequence[str]], "str | None"]
 
-_SUFFIXES = {"fc", "cf", "afc", "sc", "ac", "inc", "corp", "corporation", "co", "ltd", "plc",
-             "ag", "sa", "se", "nv", "llc", "group", "company", "the", "club", "holdings"}
+#: legal and club words a name may carry or drop ("FC Bayern Munich" / "Bayern Munich")
+SUFFIXES = {"fc", "cf", "afc", "sc", "ac", "inc", "corp", "corporation", "co", "ltd", "plc",
+            "ag", "sa", "se", "nv", "llc", "group", "company", "the", "club", "holdings"}
 
 
 def get_entity(db: Database, entity_id: int) -> Entity:
@@ -194,7 +195,7 @@ def _by_first_word(orgs: Sequence[Entity], key: str, place: Callable[[str], bool
 
     # (a place's adjective may begin a name: "Korean Air" / "Korean Air Lines")
     if place(key) or (len(words) == 1 and place(words[0])) \
-            or (len(words) > 1 and (words[0] in _SUFFIXES or sited(key))):
+            or (len(words) > 1 and (words[0] in SUFFIXES or sited(key))):
         return None
     hits = [e for e in orgs if (prefix(words, e.key.split()) and not sited(e.key))
             or (prefix(e.key.split(), words) and not place(e.key))]
@@ -251,7 +252,7 @@ def _by_nickname(orgs: Sequence[Entity], key: str, place: Callable[[str], bool]
 
 
 def _by_suffix(db: Database, key: str, type: str | None) -> Entity | None:
-    core = [w for w in key.split() if w not in _SUFFIXES]
+    core = [w for w in key.split() if w not in SUFFIXES]
     if not core or core == key.split():
         stripped = None
     else:
@@ -259,7 +260,7 @@ def _by_suffix(db: Database, key: str, type: str | None) -> Entity | None:
     rows = records(db, Entity, "SELECT * FROM entities WHERE type IS ? OR ? IS NULL",
                    [type, type])
     for entity in rows:
-        other = [w for w in entity.key.split() if w not in _SUFFIXES]
+        other = [w for w in entity.key.split() if w not in SUFFIXES]
         if other and (other == core) and (stripped is not None or other != entity.key.split()):
             return entity
     return None

@@ -226,3 +226,15 @@ def test_agreement_by_likelihood_alone_is_an_insertion(store_db, src):
         claims.add_fact_to_claim(store_db, fact, domain)
     report = decide(store_db)
     assert report.approved == 1 and report.decisions[0].kind == "insertion"
+
+
+def test_an_edit_routes_on_no_alias_that_names_a_wider_body():
+    from memoird.daemon.policy import _wider_body
+
+    # the parent's name would route "Bolloré Logistics is owned by" to the unit's new owner
+    assert _wider_body("Bolloré", "Bolloré Africa Logistics")
+    assert _wider_body("Activision", "Activision Blizzard")
+    # a club's or company's name without its legal form or its city is the same body
+    assert not _wider_body("Chelsea", "Chelsea F.C.")
+    assert not _wider_body("Bayern", "Bayern Munich")
+    assert not _wider_body("Britain", "United Kingdom")
