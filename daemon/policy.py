@@ -473,13 +473,13 @@ def _wider_body(alias: str, subject: str) -> bool:
     would also answer for the body's other parts ("Bolloré Logistics is owned by"). The
     first words of a name whose rest is a legal form or a place stay ("Bayern" for
     "Bayern Munich", "Chelsea" for "Chelsea F.C.")."""
-    from memoird.daemon.stages.extract import _place
+    from memoird.extractors.entities import is_place
 
     short, full = normalize_key(alias).split(), normalize_key(subject).split()
     if not short or len(short) >= len(full) or full[:len(short)] != short:
         return False
     rest = [w for w in full[len(short):] if w not in entity_store.SUFFIXES and len(w) > 1]
-    return bool(rest) and not _place(" ".join(rest))
+    return bool(rest) and not is_place(" ".join(rest))
 
 
 def edit_prompts(claim: Claim, probe: dict[str, Any], templates: TemplateLookup) -> list[str]:

@@ -64,6 +64,7 @@ _TITLE_BEFORE = re.compile(r"(?:^|\W)(?:" + "|".join(
 # a town named as where something is or happens ("the new site in Zhanjiang")
 LOCATIVE_BEFORE = re.compile(r"\b(?:in|near|outside|around|across)\s+$", re.IGNORECASE)
 # Words that begin a sentence without naming anything.
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 STOPWORDS = {
     "rs",  # rupees ("Rs 27 crore")
     "covid", "covid-19",
@@ -76,7 +77,7 @@ STOPWORDS = {
     "many", "most", "several", "our", "my", "your", "what", "who", "which", "where", "why",
     "how", "earlier", "later", "today", "yesterday", "tomorrow", "also", "not", "no",
     "yes", "such", "so", "thus", "instead", "indeed", "still", "just", "even", "only",
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    *WEEKDAYS,
     "january", "february", "march", "april", "may", "june", "july", "august",
     "september", "october", "november", "december", "mon", "tue", "wed", "thu", "fri",
     "sat", "sun", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
@@ -366,6 +367,14 @@ def gazetteer() -> Gazetteer:
     return Gazetteer(cities, currencies, gender.Detector(case_sensitive=False))
 
 
+def is_place(key: str) -> bool:
+    """Whether a folded name is a country, state or city: no organisation's short form
+    (store/entities.py) and no part of a body's name (daemon/policy.py)."""
+    # ("new york" is listed as "new york city")
+    return bool(polity_name(key)) or key in gazetteer().cities \
+        or f"{key} city" in gazetteer().cities
+
+
 def _tokens(sentence: str) -> list[tuple[str, int, int]]:
     out = []
     for m in _WORD_RE.finditer(sentence):
@@ -413,7 +422,6 @@ def _joined_country_end(sentence: str, start: int) -> int | None:
 _FOREIGN_QUOTE = re.compile(r"[\"“‘](?:Le|La|Les|Il|Lo|Der|Die|Das)\s(?:[^\"”’\s]+\s?){1,4}[\"”’]")
 
 
-_WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 #: prepositions that, capitalised inside a running sentence, open a name ("Under Armour",
 #: "Over the Top Media"); a sentence's first word or a headline's capitals say nothing
 _NAME_PREPOSITIONS = {"Under", "Over", "Up", "Out", "Off"}
@@ -456,7 +464,7 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             continue  # "First Minister of Wales": a title ("First Solar" stays a name)
         if word == "New" and followed and not current:  # "New Zealand", not "New Prime..."
             current.append(i)
-        elif len(current) == 1 and low in _WEEKDAYS and gazetteer().is_given_name(
+        elif len(current) == 1 and low in WEEKDAYS and gazetteer().is_given_name(
                 toks[current[0]][0]) and fold(toks[current[0]][0]) not in _known_names() \
                 and fold(toks[current[0]][0]) not in gazetteer().cities \
                 and not (i + 1 < len(toks) and toks[i + 1][0].lower() in (

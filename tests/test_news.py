@@ -1400,10 +1400,10 @@ def test_a_trade_moves_the_player_to_the_side_it_sends_him_to():
 
 
 def test_an_organisation_merges_with_its_initials_and_a_name_led_by_a_demonym(store_db):
-    from memoird.daemon.stages.extract import _place
+    from memoird.extractors.entities import is_place
 
     def org(name):
-        return entities.resolve(store_db, name, "organisation", place=_place).id
+        return entities.resolve(store_db, name, "organisation", place=is_place).id
 
     assert org("Royal Bank of Canada") == org("RBC")
     assert org("NBA") == org("National Basketball Association")

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from sqlite_utils import Database
 
 from memoird.extractors.chat import ChatError
-from memoird.extractors.entities import EmbeddingJudge, alias_names
+from memoird.extractors.entities import EmbeddingJudge, alias_names, is_place
 from memoird.extractors.triples import ExtractedFact, TripleExtractor
 from memoird.store import articles as article_store
 from memoird.store import claims as claim_store
@@ -197,14 +197,4 @@ def _entity(db: Database, name: str, type: str | None) -> int | None:
     if _judge is None:
         _judge = EmbeddingJudge()
     return entity_store.resolve(db, name, type, known_aliases=alias_names(name),
-                                similar=_judge, place=_place).id
-
-
-def _place(key: str) -> bool:
-    from memoird.extractors.entities import gazetteer
-    from memoird.extractors.normalize import polity_name
-
-    # ("new york" is listed as "new york city")
-    return bool(polity_name(key)) or key in gazetteer().cities \
-        or f"{key} city" in gazetteer().cities
-
+                                similar=_judge, place=is_place).id
