@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from typing import Callable
 
 from sqlite_utils import Database
 
@@ -35,11 +36,14 @@ def normalize_key(text: str) -> str:
 
 
 def add_fact_to_claim(db: Database, fact_id: int, domain: str, *,
-                      seen_at: Moment | None = None) -> Claim:
+                      seen_at: Moment | None = None,
+                      place: Callable[[str], bool] = lambda key: False) -> Claim:
     """Count a fact as support for its claim, creating the claim on first sight.
 
     Adding the same fact twice changes nothing. An unmapped fact (no canonical relation)
-    cannot support a claim.
+    cannot support a claim. ``place(key)`` says whether a key names a place: a place
+    written for the one body named after it joins that body's claim (see
+    ``_join_place_forms``).
     """
     domain = check_text("claim source domain", domain).lower()
     seen = maybe_iso(seen_at, "seen_at") or now_iso()
@@ -78,7 +82,55 @@ def add_fact_to_claim(db: Database, fact_id: int, domain: str, *,
         db.execute("""INSERT INTO claim_sources (claim_id, fact_id, article_id, domain, seen_at)
                       VALUES (?, ?, ?, ?, ?) ON CONFLICT (claim_id, fact_id) DO NOTHING""",
                    [claim_id, fact.id, fact.article_id, domain, seen])
+        claim_id = _join_place_forms(db, claim_id, place)
     return get_claim(db, claim_id)
+
+
+def _join_place_forms(db: Database, claim_id: int, place: Callable[[str], bool]) -> int:
+    """Sports and business writing name a body by its place ("Henry signed with
+    Baltimore", another outlet "with the Baltimore Ravens"; "bought by Abu Dhabi" for
+    "Abu Dhabi United Group"). For one subject and relation, an open claim whose object
+    is a place that begins exactly one other open claim's object is that claim: its
+    sources move there and it goes. The entity store keeps the place and the body apart
+    ("Manchester" is two clubs and a city); the one subject and relation is what makes
+    the short form safe here. Returns the claim the fact now supports."""
+    def movable(row: dict) -> bool:
+        return row["status"] == "open" and row["edit_id"] is None and not db.execute(
+            "SELECT 1 FROM edits WHERE claim_id = ? LIMIT 1", [row["id"]]).fetchone()
+
+    def longer(short: dict, rows: list[dict]) -> list[dict]:
+        return [r for r in rows if r["id"] != short["id"] and r["status"] == "open"
+                and r["object_key"].startswith(short["object_key"] + " ")]
+
+    claim = next(db.query("SELECT * FROM claims WHERE id = ?", [claim_id]))
+    rows = list(db.query("SELECT * FROM claims WHERE subject_key = ? AND relation = ?",
+                         [claim["subject_key"], claim["relation"]]))
+    # the new claim is the place written for a body already claimed, or the body whose
+    # place an earlier claim wrote
+    pairs = [(claim, longer(claim, rows))] + [
+        (short, longer(short, rows)) for short in rows
+        if short["id"] != claim_id and claim["object_key"].startswith(short["object_key"] + " ")]
+    for short, bodies in pairs:
+        if len(bodies) != 1 or not place(short["object_key"]) or not movable(short):
+            continue
+        into = bodies[0]["id"]
+        db.execute("""INSERT INTO claim_sources (claim_id, fact_id, article_id, domain, seen_at)
+                      SELECT ?, fact_id, article_id, domain, seen_at FROM claim_sources
+                      WHERE claim_id = ? ON CONFLICT (claim_id, fact_id) DO NOTHING""",
+                   [into, short["id"]])
+        db.execute("""UPDATE claims SET first_seen = min(first_seen, ?),
+                      last_seen = max(last_seen, ?) WHERE id = ?""",
+                   [short["first_seen"], short["last_seen"], into])
+        db.execute("DELETE FROM claim_sources WHERE claim_id = ?", [short["id"]])
+        db.execute("DELETE FROM claims WHERE id = ?", [short["id"]])
+        if short["id"] == claim_id:
+            claim_id = into
+    return claim_id
+
+
+def claim_exists(db: Database, claim_id: int) -> bool:
+    """False for a claim joined into another since (``_join_place_forms``)."""
+    return db.execute("SELECT 1 FROM claims WHERE id = ?", [claim_id]).fetchone() is not None
 
 
 def get_claim(db: Database, claim_id: int) -> Claim:

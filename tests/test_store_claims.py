@@ -56,6 +56,38 @@ def test_competing_claims_best_supported_first(store_db, add):
     assert [(c.id, c.domain_count) for c in found] == [(miami.id, 2), (psg.id, 1)]
 
 
+@pytest.mark.parametrize("place_first", [True, False])
+def test_a_place_written_for_the_one_team_named_after_it_joins_its_claim(
+        store_db, add, place_first):
+    """"Henry signed with Baltimore" and "with the Baltimore Ravens" from two outlets
+    are one claim with two domains, whichever outlet came first; other subjects,
+    relations, a place that begins two claimed teams, and a non-place prefix stay apart."""
+    from memoird.extractors.entities import is_place
+
+    def claim(subject, obj, domain, relation="member_of_sports_team"):
+        return claims.add_fact_to_claim(store_db, add(subject, obj, relation).id, domain,
+                                        place=is_place)
+    order = [("Baltimore", "a.example"), ("Baltimore Ravens", "b.example")]
+    _, second = [claim("Derrick Henry", obj, domain)
+                     for obj, domain in (order if place_first else order[::-1])]
+    assert second.object == "Baltimore Ravens" and second.domain_count == 2
+    assert [c.object for c in claims.competing_claims(
+        store_db, "Derrick Henry", "member_of_sports_team")] == ["Baltimore Ravens"]
+    assert claims.claim_exists(store_db, second.id)
+    # another player's Baltimore stays his own claim
+    other = claim("Gus Edwards", "Baltimore", "a.example")
+    assert other.object == "Baltimore" and other.domain_count == 1
+    # two clubs begin with the place: which one is not the writer's to guess here
+    claim("Jadon Sancho", "Manchester United", "a.example")
+    claim("Jadon Sancho", "Manchester City", "b.example")
+    city = claim("Jadon Sancho", "Manchester", "c.example")
+    assert city.object == "Manchester" and city.domain_count == 1
+    # a word that is no place is not a team's short form ("Real" / "Real Madrid")
+    claim("Luka Modric", "Real Madrid", "a.example")
+    real = claim("Luka Modric", "Real", "b.example")
+    assert real.object == "Real" and real.domain_count == 1
+
+
 def test_unmapped_fact_and_bad_input_are_refused(store_db, add):
     fact = add("Messi", "mate", relation=None)
     with pytest.raises(InvalidValue, match="no canonical relation"):

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from sqlite_utils import Database
 
 from memoird.daemon.policy import TemplateLookup, default_templates
+from memoird.extractors.entities import is_place
 from memoird.extractors.schema import subject_phrase
 from memoird.editor.probe import Prober, ProbeRequest, ProbeResult, ProbeThresholds
 from memoird.store import articles as article_store
@@ -107,7 +108,8 @@ def probe_pending_facts(db: Database, engine: Any, *, limit: int = 64,
             _store_probe(db, fact.id, result)
             try:
                 claim = claim_store.add_fact_to_claim(db, fact.id,
-                                                      source_domain(db, fact.article_id))
+                                                      source_domain(db, fact.article_id),
+                                                      place=is_place)
             except ValueError as exc:  # no source domain, a punctuation-only name...
                 fact_store.set_fact_status(db, fact.id, "skipped")
                 log.warning("fact %s cannot support a claim: %s", fact.id, exc,
@@ -119,7 +121,7 @@ def probe_pending_facts(db: Database, engine: Any, *, limit: int = 64,
         report.probes += 1
         report.verdicts[result.verdict] = report.verdicts.get(result.verdict, 0) + 1
     report.facts = len(facts)
-    report.claims = sorted(claims)
+    report.claims = sorted(c for c in claims if claim_store.claim_exists(db, c))
     if requests:
         log.info("probed %d facts: %s", len(asked), dict(Counter(r.verdict for r in results)))
     return report
