@@ -1270,6 +1270,8 @@ def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Men
     """Whether the role word belongs to a body of another type named right after it
     ("president and chief executive of Toyota Motor", "the Senate president"), or to a
     region no list knows as a country ("president of the Georgian breakaway region")."""
+    if ORGANISATION not in kinds and _BODYS_ROLE_BEFORE.search(sentence[:where[0]]):
+        return True  # "as the company's president": no country's
     region = _REGION_AFTER.match(sentence[where[1]:]) if COUNTRY in kinds else None
     if region and not any(
             fits(m.types, kinds) and not m.demonym and m.end
@@ -1296,6 +1298,13 @@ def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Men
     return False
 
 
+# a body's own role, named by what the body is ("the company's president", "the party's
+# leader", "its board's chair")
+_BODYS_ROLE_BEFORE = re.compile(
+    r"\b(?:the|its|their|his|her)\s+(?:company|firm|group|bank|airline|carrier|insurer|"
+    r"miner|retailer|conglomerate|club|team|party|union|federation|association|league|"
+    r"board|council|committee|commission|university|foundation|court|senate|assembly)"
+    r"(?:['’]s|['’])\s+(?:new\s+|incoming\s+|outgoing\s+|former\s+)?$", re.IGNORECASE)
 _SELF_NAMES = {"republic", "the republic", "nation", "the nation", "state", "the state",
                "kingdom", "the kingdom", "union", "the union", "federation"}
 _WOMEN = re.compile(r"\b(?:women|women's|women’s|womens|ladies|femenin[ao]|féminines?)(?!\w)",

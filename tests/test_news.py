@@ -1629,3 +1629,12 @@ def test_with_no_one_named_twice_the_mover_in_the_lead_is_the_storys_own():
                     "under the salary cap by trading centre Sean Monahan to the Montreal "
                     "Canadiens earlier on Thursday.", 2022) == {
         ("Nazem Kadri", "P54", "Calgary Flames")}
+
+
+def test_a_bodys_own_president_is_no_head_of_state():
+    # "the company's president" is the oil company's head, not Colombia's
+    assert facts_of("Who runs Colombia's oil giant now\n\nColombia's state oil company has a "
+                    "new boss. Who is he? Ricardo Roa, who took office this week as the "
+                    "company's president, the title Ecopetrol uses for its chief executive. He "
+                    "ran President Gustavo Petro's campaign.", 2023) == {
+        ("Ecopetrol", "P169", "Ricardo Roa")}
