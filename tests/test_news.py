@@ -1638,3 +1638,15 @@ def test_a_bodys_own_president_is_no_head_of_state():
                     "company's president, the title Ecopetrol uses for its chief executive. He "
                     "ran President Gustavo Petro's campaign.", 2023) == {
         ("Ecopetrol", "P169", "Ricardo Roa")}
+
+
+def test_a_player_who_returns_to_a_club_has_joined_it_unless_from_a_loan():
+    assert facts_of("Vidal back home\n\nChilean midfielder Arturo Vidal has returned to "
+                    "Colo-Colo, the Santiago club where he began his career, 17 years after "
+                    "leaving for Europe, the club said.", 2024) == {
+        ("Arturo Vidal", "P54", "Colo-Colo")}
+    # (a loan's end is no news of its own: "returned to Manchester United after his loan")
+    import re
+    p54 = RelationSchema.default().get("P54")
+    assert not any(re.search(t, "Jadon Sancho has returned to Manchester United after his "
+                             "spell on loan", re.IGNORECASE) for t in p54.triggers)
