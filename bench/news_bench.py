@@ -71,9 +71,11 @@ def names(item: dict, side: str) -> list[str]:
 
 
 def same(name: str, candidates: list[str]) -> bool:
-    key = fold(name)
-    return any(key == fold(c) or (len(fold(c)) > 3 and fold(c) in key.split(" ") and False)
-               for c in candidates)
+    """The name is one of the candidates, an article aside ("Crimson Tide" is the
+    dataset's "the Crimson Tide")."""
+    def key(text: str) -> str:
+        return re.sub(r"^the ", "", fold(text))
+    return any(key(name) == key(c) for c in candidates)
 
 
 def mentions(answer: str, candidates: list[str]) -> bool:

@@ -313,6 +313,12 @@ _PERSON_AFTER = re.compile(r"^\s*,?\s*(?:was|has been|had been|is|will be)\s+(?:
                            # "as Gupta retires": only people retire or resign
                            r"|^\s+(?:retires|retired|resigns|resigned|steps down|stepped down)\b")
 _PERSON_BEFORE = re.compile(r"\bsigning of\s*$")
+# "Humira, the injectable treatment for arthritis", "Fortnite, the online game": a product
+_PRODUCT_AFTER = re.compile(
+    r"^\s*,\s+(?:the|a|an|its|their)\s+(?:[\w-]+\s+){0,3}?(?:drug|treatment|medicine|"
+    r"therapy|vaccine|pill|injection|product|device|phone|smartphone|console|game|app|"
+    r"car|model|jet|aircraft|chip|processor|software|film|movie|series|show|album|"
+    r"novel|index|award|prize|trophy|tournament|festival)s?\b")
 # "replaced Piyush Gupta as chief executive": who is replaced in a post is a person
 _REPLACED_BEFORE = re.compile(r"\b(?:replac\w+|succeed\w*)\s*$")
 _AS_POST_AFTER = re.compile(r"^\s+as\s+(?:chief|ceo|prime|president|premier|head|coach|manager|boss)")
@@ -723,6 +729,7 @@ class ArticleEntities:
     sequence: list[str] = field(default_factory=list)  # names in the order written
     label: str | None = None  # the body a round-up's last section label names
     bodies: set[str] = field(default_factory=set)  # names like a person's, written as a body's
+    things: set[str] = field(default_factory=set)  # names described as a product, no body
 
     def learn(self, sentences: Sequence[str]) -> None:
         """First pass over the article: how it writes each word, then every full person
@@ -747,6 +754,8 @@ class ArticleEntities:
                     continue
                 types = name_types(text, before, sentence[end:end + 16])
                 name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
+                if _PRODUCT_AFTER.match(sentence[end:]):
+                    self.things.add(name)
                 self.sequence.append(name)
                 listed[-1].append((name, start, end))
                 if types != name_types(text):  # the words around the name decided
@@ -978,9 +987,11 @@ class ArticleEntities:
         candidates = [n for n, t in self.seen.items() if kind in t and PERSON not in t
                       and self.counts.get(n, 0) > self.past.get(n, 0)]
         if kind == ORGANISATION:
-            # a town only ever named as where things happen ("in Ludwigshafen") is no body
+            # a town only ever named as where things happen ("in Ludwigshafen") is no body,
+            # nor a product ("Humira, the injectable treatment": not "the drugmaker")
             candidates = [n for n in candidates
-                          if self.placed.get(n, 0) < self.counts.get(n, 0)]
+                          if self.placed.get(n, 0) < self.counts.get(n, 0)
+                          and n not in self.things]
             # a one-word plural no list knows beside a club's full name ("the Rams" in a
             # story about Derby County) is the club's nickname, a second reference: the
             # club named in full is what "the club" means

@@ -932,7 +932,9 @@ class NewsExtractor:
                    # "Tebboune's first prime minister was X": whose the post is, no holder
                    and not (PERSON in rel.object_types and m.end and any(
                        re.match(rf"(?:'s|’s)\s+(?:(?:first|new|last|next|former|own|current|"
-                                rf"latest|second|third|fourth|fifth)\s+){{0,2}}{re.escape(r)}\b",
+                                rf"latest|second|third|fourth|fifth|\d+(?:st|nd|rd|th)|head|"
+                                rf"football|basketball|hockey|baseball|rugby)\s+){{0,3}}"
+                                rf"{re.escape(r)}\b",
                                 sentence[m.end:], re.IGNORECASE) for r in rel.roles or ()))
                    # "Drury has chosen the most decorated coach": who chooses is no holder
                    and not (PERSON in rel.object_types and m.end

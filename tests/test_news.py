@@ -1650,3 +1650,20 @@ def test_a_player_who_returns_to_a_club_has_joined_it_unless_from_a_loan():
     p54 = RelationSchema.default().get("P54")
     assert not any(re.search(t, "Jadon Sancho has returned to Manchester United after his "
                              "spell on loan", re.IGNORECASE) for t in p54.triggers)
+
+
+def test_whose_numbered_coach_someone_is_is_the_team_not_the_holder():
+    # "presented as the Crimson Tide's 28th head football coach": the team is the subject
+    facts = facts_of("DeBoer introduced at Alabama\n\nDeBoer, hired away from Washington on "
+                     "Friday, was formally presented as the Crimson Tide's 28th head football "
+                     "coach at Bryant-Denny Stadium.", 2024)
+    assert not any(o == "Crimson Tide" for _, r, o in facts if r == "P286")
+
+
+def test_a_product_described_as_one_is_not_the_company_a_description_means():
+    # "Humira, the injectable treatment" is no "North Chicago-based drugmaker"
+    assert facts_of("Life after Humira: what AbbVie's second chief executive inherits\n\n"
+                    "For most of its existence AbbVie has been defined by one drug. Humira, "
+                    "the injectable treatment for rheumatoid arthritis, made it rich. Robert "
+                    "Michael took over as chief executive of the North Chicago-based drugmaker "
+                    "on July 1.", 2024) == {("AbbVie", "P169", "Robert Michael")}
