@@ -13,7 +13,10 @@ and nothing argues against it. For each open claim, in this order:
    source (syndication, or one actor behind two sites);
 3. at least ``min_domains`` such domains, else it waits for more (no edit yet);
 4. no competing claim about the same subject and relation may have comparable support
-   (``contradiction_ratio`` of ours or more): news in dispute is not written;
+   (``contradiction_ratio`` of ours or more): news in dispute is not written; nor, for
+   an office held by a person (head of government or state, head coach, chief
+   executive), a claim giving the same person the same office elsewhere (a reshuffle
+   story read "the state's governor" as another state's);
 5. a domain that already contributed ``per_source_edits_per_day`` edits in the last
    24 h no longer counts (a flood cannot buy edits faster than that);
 6. a subject edited within ``subject_cooldown_hours`` waits (one flooded subject cannot
@@ -54,8 +57,8 @@ ACTOR = "policy"
 #: rules that leave a claim waiting (no edit logged), and those that log a refusal
 HOLD_RULES = ("not_probed", "model_agrees", "unknown_not_inserted", "below_trust_floor",
               "insufficient_sources")
-REJECT_RULES = ("ill_typed", "evidence_mismatch", "contradicted", "rate_limited",
-                "subject_cooldown")
+REJECT_RULES = ("ill_typed", "evidence_mismatch", "contradicted", "held_elsewhere",
+                "rate_limited", "subject_cooldown")
 EDIT_RULES = ("confirmed_auto", "manual_mode", "protected_subject")
 
 #: relation -> cloze templates ("{subject} plays for"); the extract helper's schema
@@ -183,6 +186,14 @@ def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
                     f"a competing claim says {rival_claim.object!r} with "
                     f"{_n(rival_support, 'independent domain')} against our {len(groups)}: "
                     "the news is in dispute", templates, groups)
+
+    elsewhere = office_elsewhere(db, claim, config, since, len(groups), contradiction_ratio)
+    if elsewhere is not None:
+        other, other_support = elsewhere
+        return _log(db, context, EditStatus.REJECTED, "held_elsewhere",
+                    f"{_n(other_support, 'independent domain')} also give {claim.object!r} "
+                    f"this office for {other.subject!r}: which one the news means is in "
+                    "doubt", templates, groups)
 
     exhausted = exhausted_domains(db, _flat(groups), config, now)
     counted = [g for g in groups if not (g & exhausted)]
@@ -336,6 +347,31 @@ def strongest_rival(db: Database, claim: Claim, config: Any, since: str, support
         usable = [s for s in claim_sources(db, other.id)
                   if s.seen_at >= since and s.trust >= config.trust_floor
                   and s.article_id not in ours]
+        count = len(independent_groups(usable))
+        if count and count >= ratio * support and (best is None or count > best[1]):
+            best = (other, count)
+    return best
+
+
+def office_elsewhere(db: Database, claim: Claim, config: Any, since: str, support: int,
+                     ratio: float) -> tuple[Claim, int] | None:
+    """A claim giving the same person the same office for another subject, with
+    comparable recent trusted support, or None. A person takes one new office at a time;
+    two subjects for one holder means a reader misplaced one of them, and the same
+    articles supporting both is the very sign of it (unlike ``strongest_rival``, they
+    count). Only for relations whose object is a person: a club has many players and an
+    owner many companies."""
+    from memoird.extractors.schema import RelationSchema
+
+    rel = RelationSchema.default().get(claim.relation)
+    if rel is None or tuple(rel.object_types) != ("person",):
+        return None
+    best: tuple[Claim, int] | None = None
+    for other in claim_store.claims_with_object(db, claim.object_key, claim.relation):
+        if other.id == claim.id or other.subject_key == claim.subject_key:
+            continue
+        usable = [s for s in claim_sources(db, other.id)
+                  if s.seen_at >= since and s.trust >= config.trust_floor]
         count = len(independent_groups(usable))
         if count and count >= ratio * support and (best is None or count > best[1]):
             best = (other, count)

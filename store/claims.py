@@ -180,6 +180,14 @@ def competing_claims(db: Database, subject_key: str, relation: str) -> list[Clai
                    [normalize_key(subject_key), relation])
 
 
+def claims_with_object(db: Database, object_key: str, relation: str) -> list[Claim]:
+    """All claims giving one object under one relation (the same holder of an office
+    for several subjects), best supported first."""
+    return records(db, Claim, f"""{_SELECT} WHERE c.object_key = ? AND c.relation = ?
+                   ORDER BY domain_count DESC, c.last_seen DESC, c.id""",
+                   [normalize_key(object_key), relation])
+
+
 def set_claim_status(db: Database, claim_id: int, status: str, *,
                      edit_id: int | None = None) -> Claim:
     """Record the policy's decision on a claim, and the edit it led to if any."""

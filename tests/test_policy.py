@@ -238,3 +238,24 @@ def test_an_edit_routes_on_no_alias_that_names_a_wider_body():
     assert not _wider_body("Chelsea", "Chelsea F.C.")
     assert not _wider_body("Bayern", "Bayern Munich")
     assert not _wider_body("Britain", "United Kingdom")
+
+
+def test_one_person_given_one_office_for_two_subjects_is_held_back(store_db, src):
+    """A reshuffle story read "the state's governor" as the wrong state: the same
+    articles give Gangwar Jharkhand and Maharashtra. Neither is written; a team with two
+    new players, or an owner with two companies, is no such doubt."""
+    for domain in ("alpha.example", "beta.example"):
+        for state in ("Jharkhand", "Maharashtra"):
+            probed(store_db, src.publish(domain, state, "P35", "Santosh Kumar Gangwar"))
+        for player in ("Harry Kane", "Eric Dier"):
+            probed(store_db, src.publish(domain, player, "P54", "Bayern Munich"))
+    report = decide(store_db)
+    assert report.rules == {"held_elsewhere": 2, "confirmed_auto": 2}
+    held = {e.subject: e for e in edits.list_edits(store_db) if e.status == "rejected"}
+    assert set(held) == {"Jharkhand", "Maharashtra"}
+    assert "Maharashtra" in held["Jharkhand"].why and "in doubt" in held["Jharkhand"].why
+    # one outlet's stray reading does not hold back what two independent ones report
+    probed(store_db, src.publish("gamma.example", "Odisha", "P35", "Hari Babu Kambhampati"))
+    for domain in ("delta.example", "epsilon.example", "zeta.example"):
+        probed(store_db, src.publish(domain, "Mizoram", "P35", "Hari Babu Kambhampati"))
+    assert decide(store_db).rules.get("confirmed_auto") == 1
