@@ -15,8 +15,8 @@ and nothing argues against it. For each open claim, in this order:
 4. no competing claim about the same subject and relation may have comparable support
    (``contradiction_ratio`` of ours or more): news in dispute is not written; nor, for
    an office held by a person (head of government or state, head coach, chief
-   executive), a claim giving the same person the same office elsewhere (a reshuffle
-   story read "the state's governor" as another state's);
+   executive), a claim giving the same person the same office elsewhere with as much
+   support (a reshuffle story read "the state's governor" as another state's);
 5. a domain that already contributed ``per_source_edits_per_day`` edits in the last
    24 h no longer counts (a flood cannot buy edits faster than that);
 6. a subject edited within ``subject_cooldown_hours`` waits (one flooded subject cannot
@@ -187,7 +187,7 @@ def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
                     f"{_n(rival_support, 'independent domain')} against our {len(groups)}: "
                     "the news is in dispute", templates, groups)
 
-    elsewhere = office_elsewhere(db, claim, config, since, len(groups), contradiction_ratio)
+    elsewhere = office_elsewhere(db, claim, config, since, len(groups))
     if elsewhere is not None:
         other, other_support = elsewhere
         return _log(db, context, EditStatus.REJECTED, "held_elsewhere",
@@ -353,14 +353,15 @@ def strongest_rival(db: Database, claim: Claim, config: Any, since: str, support
     return best
 
 
-def office_elsewhere(db: Database, claim: Claim, config: Any, since: str, support: int,
-                     ratio: float) -> tuple[Claim, int] | None:
-    """A claim giving the same person the same office for another subject, with
-    comparable recent trusted support, or None. A person takes one new office at a time;
+def office_elsewhere(db: Database, claim: Claim, config: Any, since: str, support: int
+                     ) -> tuple[Claim, int] | None:
+    """A claim giving the same person the same office for another subject, with as much
+    recent trusted support as ours, or None. A person takes one new office at a time;
     two subjects for one holder means a reader misplaced one of them, and the same
     articles supporting both is the very sign of it (unlike ``strongest_rival``, they
-    count). Only for relations whose object is a person: a club has many players and an
-    owner many companies."""
+    count). Less support is one outlet's stray reading ("Jackow ... runs a business" in a
+    brief that also names Linde), no doubt about ours. Only for relations whose object
+    is a person: a club has many players and an owner many companies."""
     from memoird.extractors.schema import RelationSchema
 
     rel = RelationSchema.default().get(claim.relation)
@@ -373,7 +374,7 @@ def office_elsewhere(db: Database, claim: Claim, config: Any, since: str, suppor
         usable = [s for s in claim_sources(db, other.id)
                   if s.seen_at >= since and s.trust >= config.trust_floor]
         count = len(independent_groups(usable))
-        if count and count >= ratio * support and (best is None or count > best[1]):
+        if count >= support and (best is None or count > best[1]):
             best = (other, count)
     return best
 

@@ -1530,6 +1530,9 @@ def old_holder(sentence: str, mention: Mention, after: bool = True) -> bool:
     following = (rest[aside.end():] if aside else rest)[:60] if after else ""
     if _NEW_BEFORE.search(before) or _SUCCESSION.search(before):
         return False
+    # "hired as Doc Rivers' successor": whose successor, the one replaced
+    if re.match(r"(?:'s|’s|'|’)\s+(?:\w+\s+){0,2}?(?:successor|replacement)\b", rest):
+        return True
     return bool(_OLD_BEFORE.search(before) or _OLD_AFTER.search(following))
 
 

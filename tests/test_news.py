@@ -330,6 +330,36 @@ def test_the_evidence_check_weighs_the_object_against_possible_holders_only():
             return [-1.0 if c == "Dan Friedkin" else -3.0 for c in continuations]
     [check] = evidence_checks(Likes(), [owner], ["{subject} is owned by"])
     assert check["pass"] and "Dan Friedkin" not in check["logprobs"]
+    class Dislikes:  # prefers any name but the object
+        def __init__(self, obj):
+            self.obj = obj
+
+        def continuation_logprobs(self, prompts, continuations):
+            return [-5.0 if c == self.obj else -1.0 for c in continuations]
+
+    # names listed with the subject (more studios bought), the owner's own owners in an
+    # apposition, and the predecessor whose successor the holder is are no rivals either
+    for subject, relation, obj, evidence, template in [
+            ("Crystal Dynamics", "P127", "Embracer Group", "Embracer Group has completed its "
+             "purchase of Crystal Dynamics, Eidos-Montréal and Square Enix Montréal.",
+             "{subject} is owned by"),
+            ("Portland Thorns", "P127", "RAJ Sports", "The Portland Thorns were sold to RAJ "
+             "Sports, the family company of Lisa Bhathal Merage and her brother Alex Bhathal.",
+             "{subject} is owned by"),
+            ("76ers", "P286", "Nick Nurse", "Nick Nurse, hired at the end of May as Doc "
+             "Rivers' successor, has started assembling a staff.",
+             "The head coach of {subject} is")]:
+        fact = SimpleNamespace(subject=subject, relation=relation, object=obj,
+                               subject_type="organisation", evidence=evidence)
+        [check] = evidence_checks(Dislikes(obj), [fact], [template])
+        assert check["pass"] and check["logprobs"] == {}, (subject, check)
+    # a rival named after the apposition ends still counts
+    fact = SimpleNamespace(subject="Portland Thorns", relation="P127", object="RAJ Sports",
+                           subject_type="organisation",
+                           evidence="RAJ Sports, a new company, said Merritt Paulson "
+                                    "still owns the Portland Thorns.")
+    [check] = evidence_checks(Dislikes("RAJ Sports"), [fact], ["{subject} is owned by"])
+    assert not check["pass"] and check["answer"] == "Merritt Paulson"
 
 
 def test_speculation_reaches_only_its_own_clause():

@@ -256,6 +256,6 @@ def test_one_person_given_one_office_for_two_subjects_is_held_back(store_db, src
     assert "Maharashtra" in held["Jharkhand"].why and "in doubt" in held["Jharkhand"].why
     # one outlet's stray reading does not hold back what two independent ones report
     probed(store_db, src.publish("gamma.example", "Odisha", "P35", "Hari Babu Kambhampati"))
-    for domain in ("delta.example", "epsilon.example", "zeta.example"):
+    for domain in ("delta.example", "epsilon.example"):
         probed(store_db, src.publish(domain, "Mizoram", "P35", "Hari Babu Kambhampati"))
     assert decide(store_db).rules.get("confirmed_auto") == 1

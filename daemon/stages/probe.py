@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -156,10 +157,15 @@ def evidence_checks(backend: Any, facts: Sequence[Any], clozes: Sequence[str]
         # the subject under a shorter form ("Auchincloss", "Messi"); which way round the
         # triple runs was settled by types and grammar before (extractors/news.py)
         sides = [set(fold(fact.object).split()), set(fold(fact.subject).split())]
-        names = [m.name for m in article.mentions(fact.evidence)
+        mentions = article.mentions(fact.evidence)
+        subject = _side(mentions, sides[1])
+        object_ = _side(mentions, sides[0])
+        names = [m.name for m in mentions
                  if fits(m.types, rel.object_types) and may_hold(fact.evidence, m, rel, schema)
                  and not any(set(fold(m.name).split()) <= side for side in sides)
-                 and not _names_the_object(m, fact.object)]
+                 and not _names_the_object(m, fact.object)
+                 and not _listed_with(fact.evidence, mentions, subject, m)
+                 and not _describes(fact.evidence, mentions, object_, m)]
         candidates = list(dict.fromkeys([fact.object, *names]))
         if len(candidates) == 1:
             out[i] = {"prompt": clozes[i].replace("{subject}", subject_phrase(fact.subject)),
@@ -179,6 +185,46 @@ def evidence_checks(backend: Any, facts: Sequence[Any], clozes: Sequence[str]
                   "pass": best == candidates[0],
                   "logprobs": {c: round(v, 3) for c, v in got.items()}}
     return out
+
+
+def _side(mentions: Sequence[Any], words: set[str]) -> Any | None:
+    """The sentence's first mention of one side of the fact (its words, or a part)."""
+    from memoird.extractors.normalize import fold
+
+    return next((m for m in mentions if m.end and set(fold(m.name).split()) <= words), None)
+
+
+def _between(evidence: str, mentions: Sequence[Any], start: int, end: int) -> str:
+    """The words of evidence[start:end] with every name in it taken out."""
+    inside = sorted((m.start, m.end) for m in mentions if m.end and start <= m.start < end)
+    kept, at = [], start
+    for a, b in inside:
+        kept.append(evidence[at:a])
+        at = max(at, b)
+    kept.append(evidence[at:end])
+    return "".join(kept)
+
+
+def _listed_with(evidence: str, mentions: Sequence[Any], subject: Any | None,
+                 mention: Any) -> bool:
+    """A name listed beside the subject is more of what the subject is, no rival holder:
+    "its purchase of Crystal Dynamics, Eidos-Montréal and Square Enix Montréal" (three
+    studios bought, none the owner of another)."""
+    if subject is None or not mention.end:
+        return False
+    first, last = sorted([subject, mention], key=lambda m: m.start)
+    return re.fullmatch(r"(?:\s*(?:,|and|or|&)\s*)+",
+                        _between(evidence, mentions, first.end, last.start)) is not None
+
+
+def _describes(evidence: str, mentions: Sequence[Any], obj: Any | None, mention: Any) -> bool:
+    """A name in an apposition to the object describes it, and holds nothing of the
+    subject's: "RAJ Sports, a company controlled by the siblings Lisa Bhathal Merage and
+    Alex Bhathal" (the owner's own owners)."""
+    if obj is None or not mention.end or mention.start < obj.end:
+        return False
+    gap = _between(evidence, mentions, obj.end, mention.start)
+    return re.fullmatch(r",\s+(?:a|an|the|its)\s[^,;.:()\"“”]*", gap) is not None
 
 
 def _names_the_object(mention: Any, obj: str) -> bool:
