@@ -169,6 +169,7 @@ _CHANGE = re.compile(
     r"(?:begins?|starts?)(?:\s+(?:today|tomorrow|this week|on \w+day))?\s+as|"
     # "started on Wednesday as chief executive" (a day: the job, not a career)
     r"(?:began|started)\s+(?:today|yesterday|this week|on \w+day)\s+as|"
+    r"(?:began|started)\s+as\s+(?:[\w-]+\s+){1,3}?(?:today|yesterday|this week|on \w+day)\b|"
     r"(?:gets|got|given|lands|landed|wins|won)\s+(?:the\s+)?(?:top\s+)?(?:job|post|role|reins)|"
     r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
     r"took the reins|"
@@ -821,7 +822,13 @@ class NewsExtractor:
             # (a demonym far from the role word names no subject, and hides none where
             # it is the story's own country: "Mauritanian President X appointed Y as
             # prime minister"; see below)
-            if kinds and not any(fits(m.types, kinds) and not m.demonym for m in mentions[i]):
+            # (nor, for a body's post, where every such name describes the person:
+            # "David Risher, a Lyft board member and former Amazon executive, started as
+            # chief executive"; a country named so, "a former ambassador to China", is
+            # too often beside a round-up's other countries)
+            if kinds and all(not fits(m.types, kinds) or m.demonym or (
+                    kinds[0] != COUNTRY and describes_person(sentence, m, mentions[i], where))
+                    for m in mentions[i]):
                 # (an office of one country names it: "appointed Taoiseach", seats.toml)
                 # or the capital the sentence names ("Parliament in Ulaanbaatar confirmed
                 # X as prime minister" in a brief that names China more)

@@ -1697,3 +1697,16 @@ def test_a_product_described_as_one_is_not_the_company_a_description_means():
                     "the injectable treatment for rheumatoid arthritis, made it rich. Robert "
                     "Michael took over as chief executive of the North Chicago-based drugmaker "
                     "on July 1.", 2024) == {("AbbVie", "P169", "Robert Michael")}
+
+
+def test_a_holder_who_started_as_chief_on_a_day_and_whose_description_names_bodies():
+    # "started as chief executive on Monday" is a change; "a Lyft board member and former
+    # Amazon executive" says where he comes from, so the story's company is the subject
+    assert facts_of("Lyft's founders hand over the keys as Risher starts\n\nFor the first "
+                    "time, Lyft is being run by someone other than one of its founders.\n\n"
+                    "David Risher, a Lyft board member and former Amazon and Microsoft "
+                    "executive, started as chief executive on Monday. Co-founder Logan Green, "
+                    "who had held the job for more than a decade, moved into the role of chair "
+                    "of the board.", 2023) == {("Lyft", "P169", "David Risher")}
+    # (a career is no change: "started as a youth coach at Ajax in 2001")
+    assert facts_of("Ten Hag started as a youth coach at Twente before Ajax.", 2022) == set()
