@@ -1710,3 +1710,12 @@ def test_a_holder_who_started_as_chief_on_a_day_and_whose_description_names_bodi
                     "of the board.", 2023) == {("Lyft", "P169", "David Risher")}
     # (a career is no change: "started as a youth coach at Ajax in 2001")
     assert facts_of("Ten Hag started as a youth coach at Twente before Ajax.", 2022) == set()
+
+
+def test_a_team_that_hired_someone_hired_its_coach_unless_as_something_else():
+    story = ("Kentucky basketball turns to its own\n\nCoach John Calipari left for "
+             "Arkansas after fifteen years. On Friday morning athletic director Mitch Barnhart made his move. "
+             "Kentucky hired Mark Pope. {}")
+    assert facts_of(story.format(""), 2024) == {("Kentucky", "P286", "Mark Pope")}
+    assert facts_of(story.replace("Kentucky hired Mark Pope.", "Kentucky hired Mark Pope as "
+                                  "general manager.").format(""), 2024) == set()
