@@ -292,6 +292,11 @@ def _particle_name_follows(toks: Sequence[tuple[str, int, int]], i: int) -> bool
 _PAST_LEADER_AFTER = re.compile(
     r"^(?:'s|’s)\s+(?:former|ex-|late|then|one-time)\s*(?:\w+\s+){0,2}?(?:leader|president|"
     r"prime minister|premier|ruler|king|chancellor|strongman|head of state|dictator)\b")
+# "Manchester City's owners buy Palermo" (or "the company that owns Manchester City"): the
+# club whose owners buy another is not the one "the club" then means
+_OWNERS_BUY_AFTER = re.compile(
+    r"^(?:'s|’s)\s+(?:\w+\s+)?owners?\s+(?:buy|buys|bought|acquire|acquires|acquired|"
+    r"take over|takes over|took over|complete|completes|completed|agree|agrees|agreed)\b")
 # a capitalised number inside a name ("Capital One", "Formula One", "BBC Two")
 _NAME_NUMBERS = {"one", "two", "three", "four", "five"}
 _AMBIGUOUS_CURRENCIES = {"won", "real", "rand", "dram", "lek", "kip", "pula"}
@@ -539,6 +544,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         text = re.sub(r"(?:'s|’s|'|’)$", "", text)
         if fold(text) in _BARE_MARKERS:
             continue  # "Club president Jorge Brito": a word of a name, not a name
+        if fold(text) in {"old", "new", "great", "little", "upper", "lower", "greater"}:
+            continue  # "Old" cut from "Old Queen Street" by the title word: no name alone
         if re.search(r"['‘\"“](?:el |la |the |le )?$", sentence[max(0, start - 4):start]) \
                 and re.match(r"['’\"”]", sentence[end:end + 1]):
             continue  # a nickname in quotes ('Rambo', 'el Muñeco')
@@ -948,7 +955,10 @@ class ArticleEntities:
             self.counts[mention.name] = self.counts.get(mention.name, 0) + 1
             if CITY in mention.types and LOCATIVE_BEFORE.search(sentence[:mention.start]):
                 self.placed[mention.name] = self.placed.get(mention.name, 0) + 1
-            if _PAST_LEADER_AFTER.match(sentence[mention.end:]):
+            if _PAST_LEADER_AFTER.match(sentence[mention.end:]) \
+                    or _OWNERS_BUY_AFTER.match(sentence[mention.end:]) \
+                    or re.search(r"\b(?:that|which|who)\s+(?:also\s+)?owns\s+$",
+                                 sentence[:mention.start]):
                 self.past[mention.name] = self.past.get(mention.name, 0) + 1
             for kind in mention.types - {PERSON}:
                 self.recent[kind] = mention.name

@@ -116,6 +116,8 @@ _NEW_BEFORE = re.compile(r"\b(?:belongs to|went to|goes to|passe[sd] "
                          r"\W*(?:\w+\W+){0,1}$", re.IGNORECASE)
 _OLD_AFTER = re.compile(
     r"^\W*(?:\w+\W+){0,4}?(?:who |which )?(?:has |had )?(?:stepped down|steps down|"
+    # "was stepping down", "is out as Arm's chief executive"
+    r"stepping down|(?:is|was) out as\b|"
     r"resigned|resigns|(?<!having )left(?!-)|leaves|departed|was sacked|was dismissed|was ousted|quit|"
     r"(?:is|was|will be|is to be|has been|is being) (?:replaced|succeeded)|"
     r"(?:has |had )?relinquish\w*|hand(?:s|ed|ing)? over|steps? aside|stepped aside|"
@@ -157,7 +159,7 @@ _CHANGE = re.compile(
     r"transfer\w*|trad(?:e|ed|es|ing)|flip(?:s|ped)|dealt|(?:deal|trade) that sen(?:t|ds)|"
     r"sen(?:t|ds|ding)\s+(?:[\w'’-]+\s+){1,4}?to\s+(?:the\s+)?(?-i:[A-Z])|agree\w*|will (?:lead|run|coach|manage|head)|to (?:lead|run|coach|manage)|"
     r"heads? for|arriv\w*|officially|from (?:monday|tuesday|wednesday|thursday|friday|"
-    r"saturday|sunday|today)|handover|hand(?:s|ed|ing)|passes|passed|part of|owner|again|"
+    r"saturday|sunday|today)|handover|hand(?:s|ed|ing)|passes|passed|part of|again|"
     r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*|"
     r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs? to|passe?s? to|passed back to|"
     r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
@@ -956,6 +958,10 @@ class NewsExtractor:
                    and not (PERSON not in rel.subject_types and appositive(sentence, m, where))
                    and not (ORGANISATION in rel.object_types and _OWNERS_AFTER.match(
                        sentence[m.end:]))
+                   # "For VF, the owner of Vans, The North Face and Timberland, the sale
+                   # marks a retreat": an apposition says what the owner has long owned
+                   and not (ORGANISATION in rel.object_types and m.end
+                            and _STANDING_OWNER_AFTER.match(sentence[m.end:]))
                    and (m.anaphor or m.end == 0 or _distance(m, where, sentence) <= window)]
         # Near-duplicate relations in one sentence ("the King appointed Prime Minister
         # Starmer"): a name belongs to the role word nearest to it.
@@ -1314,6 +1320,12 @@ _BODYS_ROLE_BEFORE = re.compile(
     r"miner|retailer|conglomerate|club|team|party|union|federation|association|league|"
     r"board|council|committee|commission|university|foundation|court|senate|assembly)"
     r"(?:['’]s|['’])\s+(?:new\s+|incoming\s+|outgoing\s+|former\s+)?$", re.IGNORECASE)
+# "VF Corp, the owner of Vans", "Alphabet, Google's parent", "CFG, which owns Manchester
+# City": what a body has long owned, said in passing (not "the new owner of")
+_STANDING_OWNER_AFTER = re.compile(
+    r"^\s*,\s+(?:(?:the|its)\s+)?(?:(?:long-?time|current|existing)\s+)?"
+    r"(?:owners?|parent(?: company| group)?)\s+of\b|^\s*,\s+which\s+(?:also\s+)?"
+    r"(?:owns|controls)\b", re.IGNORECASE)
 _SELF_NAMES = {"republic", "the republic", "nation", "the nation", "state", "the state",
                "kingdom", "the kingdom", "union", "the union", "federation"}
 _WOMEN = re.compile(r"\b(?:women|women's|women’s|womens|ladies|femenin[ao]|féminines?)(?!\w)",

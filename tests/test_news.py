@@ -1719,3 +1719,35 @@ def test_a_team_that_hired_someone_hired_its_coach_unless_as_something_else():
     assert facts_of(story.format(""), 2024) == {("Kentucky", "P286", "Mark Pope")}
     assert facts_of(story.replace("Kentucky hired Mark Pope.", "Kentucky hired Mark Pope as "
                                   "general manager.").format(""), 2024) == set()
+
+
+def test_who_steps_down_or_is_out_is_the_old_holder_and_an_owner_in_apposition_is_no_news():
+    # "was stepping down", "is out as chief executive": Segars is the one replaced
+    assert ("Arm", "P169", "Simon Segars") not in facts_of(
+        "Arm gets a new boss\n\nSoftBank said Arm would list its shares. And it said Simon "
+        "Segars, who had run Arm since 2013, was stepping down as chief executive. Simon "
+        "Segars is out as Arm's chief executive and Rene Haas has been named to replace him.",
+        2022)
+    # "VF, the owner of Vans": what VF has long owned, told in passing
+    assert facts_of("EssilorLuxottica closes purchase of Supreme from VF\n\nEssilorLuxottica "
+                    "has completed its $1.5 billion purchase of Supreme. For VF, the owner of "
+                    "Vans, The North Face and Timberland, the sale marks a retreat from a brand "
+                    "it bought in 2020.", 2024) == {("Supreme", "P127", "EssilorLuxottica")}
+    # "Manchester City's owners buy Palermo": "the club" is Palermo
+    assert facts_of("Manchester City's owners buy majority of newly promoted Palermo\n\nCity "
+                    "Football Group, the company that owns Manchester City, has acquired a "
+                    "majority stake in Palermo, the Sicilian club. CFG has bought 80 percent of "
+                    "the club, which was promoted to Serie B last month.", 2022) == {
+        ("Palermo", "P127", "CFG")}
+    assert not any(s == "Manchester City" for s, _, _ in facts_of(
+        "Manchester City's owners buy majority of newly promoted Palermo\n\nCity Football "
+        "Group, the company that owns Manchester City, has acquired a majority stake in "
+        "Palermo, the Sicilian club. CFG has bought 80 percent of the club, which was promoted "
+        "to Serie B last month.", 2022))
+
+
+def test_a_lone_adjective_cut_from_a_name_is_no_name():
+    from memoird.extractors.entities import raw_mentions
+
+    assert "Old" not in [m[0] for m in raw_mentions(
+        "Freddie Sayers, chief executive of Old Queen Street, will become its publisher.")]
