@@ -292,6 +292,9 @@ def _particle_name_follows(toks: Sequence[tuple[str, int, int]], i: int) -> bool
 _PAST_LEADER_AFTER = re.compile(
     r"^(?:'s|’s)\s+(?:former|ex-|late|then|one-time)\s*(?:\w+\s+){0,2}?(?:leader|president|"
     r"prime minister|premier|ruler|king|chancellor|strongman|head of state|dictator)\b")
+# "LOWELL, Ark. - ", "KOLKATA, Nov 23: ": the town a story was filed from, and its state
+# (a splitter may cut "LOWELL, Ark." off as a sentence of its own)
+_DATELINE = re.compile(r"^\s*[A-Z][A-Z.'’ -]+[A-Z.](?:,\s*[^-–—:,]{1,25})?(?:\s*(?:-|–|—|:)\s|$)")
 # "Manchester City's owners buy Palermo" (or "the company that owns Manchester City"): the
 # club whose owners buy another is not the one "the club" then means
 _OWNERS_BUY_AFTER = re.compile(
@@ -546,6 +549,9 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             continue  # "Club president Jorge Brito": a word of a name, not a name
         if fold(text) in {"old", "new", "great", "little", "upper", "lower", "greater"}:
             continue  # "Old" cut from "Old Queen Street" by the title word: no name alone
+        if fold(text) in {"interstate", "highway", "route", "state route"} \
+                and re.match(r"\s+\d", sentence[end:]):
+            continue  # "Interstate 49": a road
         if re.search(r"['‘\"“](?:el |la |the |le )?$", sentence[max(0, start - 4):start]) \
                 and re.match(r"['’\"”]", sentence[end:end + 1]):
             continue  # a nickname in quotes ('Rambo', 'el Muñeco')
@@ -953,7 +959,14 @@ class ArticleEntities:
                 # place placed in another is a local one, not the seat it also names)
                 self.seats[seat] = self.seats.get(seat, 0) + 1
             self.counts[mention.name] = self.counts.get(mention.name, 0) + 1
-            if CITY in mention.types and LOCATIVE_BEFORE.search(sentence[:mention.start]):
+            if CITY in mention.types and (
+                    LOCATIVE_BEFORE.search(sentence[:mention.start])
+                    # a dateline ("LOWELL, Ark. - "), where a body is based ("the Lowell,
+                    # Arkansas-based carrier"): a town, never "the company"
+                    or (mention.end and _DATELINE.match(sentence)
+                        and mention.end <= _DATELINE.match(sentence).end())
+                    or (mention.end and re.match(r"(?:,\s*[A-Z][\w.]*(?:\s[A-Z]\w*)?)?-based\b",
+                                                 sentence[mention.end:]))):
                 self.placed[mention.name] = self.placed.get(mention.name, 0) + 1
             if _PAST_LEADER_AFTER.match(sentence[mention.end:]) \
                     or _OWNERS_BUY_AFTER.match(sentence[mention.end:]) \

@@ -1751,3 +1751,14 @@ def test_a_lone_adjective_cut_from_a_name_is_no_name():
 
     assert "Old" not in [m[0] for m in raw_mentions(
         "Freddie Sayers, chief executive of Old Queen Street, will become its publisher.")]
+
+
+def test_a_dateline_town_and_a_based_in_town_are_no_company():
+    # "LOWELL, Ark." (cut off as a sentence of its own) and "the Lowell, Arkansas-based
+    # carrier": where the company is, never "the company"
+    assert facts_of("A hometown trucking giant gets a new boss\n\nLOWELL, Ark. - Just off "
+                    "Interstate 49, the company's trailers stack up in the yard of J.B. Hunt "
+                    "Transport Services. Shelley Simpson officially became chief executive on "
+                    "Monday, taking over from John Roberts, who had led the company for more "
+                    "than a decade.", 2024) == {
+        ("J.B. Hunt Transport Services", "P169", "Shelley Simpson")}
