@@ -1762,3 +1762,26 @@ def test_a_dateline_town_and_a_based_in_town_are_no_company():
                     "Monday, taking over from John Roberts, who had led the company for more "
                     "than a decade.", 2024) == {
         ("J.B. Hunt Transport Services", "P169", "Shelley Simpson")}
+
+
+def test_a_post_of_a_state_no_list_knows_is_no_post_of_the_storys_other_polity():
+    # "governor of the northeastern state of Tripura": not Odisha's, which the story
+    # also names; "chief minister of the northern state" alone is the story's own state
+    assert not any(s == "Odisha" for s, _, _ in facts_of(
+        "Raghubar Das sent to Odisha\n\nPresident Droupadi Murmu on Wednesday appointed "
+        "Indra Sena Reddy Nallu, a senior BJP leader from Telangana, as governor of the "
+        "northeastern state of Tripura. Raghubar Das, a former chief minister of Jharkhand, "
+        "was named governor of Odisha, where he replaces Ganeshi Lal.", 2023))
+    assert facts_of("Saini sworn in as Haryana chief minister\n\nCHANDIGARH, March 12 - Nayab "
+                    "Singh Saini, the head of the BJP's Haryana unit, was sworn in as chief "
+                    "minister of the northern state on Tuesday, hours after Manohar Lal "
+                    "Khattar resigned.", 2024) == {("Haryana", "P6", "Nayab Singh Saini")}
+
+
+def test_a_big_name_is_no_naming():
+    # "give a big-name coach the resources" read as Kevin Blue's appointment (dev32)
+    from memoird.extractors.news import _CHANGE
+
+    assert not _CHANGE.search("Kevin Blue and the board still have to prove they can give "
+                              "a big-name coach the resources he'll expect.")
+    assert _CHANGE.search("Canada Soccer named Jesse Marsch head coach on Monday.")
