@@ -344,10 +344,7 @@ def strongest_rival(db: Database, claim: Claim, config: Any, since: str, support
     for other in claim_store.competing_claims(db, claim.subject_key, claim.relation):
         if other.id == claim.id or other.object_key == claim.object_key:
             continue
-        usable = [s for s in claim_sources(db, other.id)
-                  if s.seen_at >= since and s.trust >= config.trust_floor
-                  and s.article_id not in ours]
-        count = len(independent_groups(usable))
+        count = _support(db, other.id, config, since, excluding=ours)
         if count and count >= ratio * support and (best is None or count > best[1]):
             best = (other, count)
     return best
@@ -371,12 +368,19 @@ def office_elsewhere(db: Database, claim: Claim, config: Any, since: str, suppor
     for other in claim_store.claims_with_object(db, claim.object_key, claim.relation):
         if other.id == claim.id or other.subject_key == claim.subject_key:
             continue
-        usable = [s for s in claim_sources(db, other.id)
-                  if s.seen_at >= since and s.trust >= config.trust_floor]
-        count = len(independent_groups(usable))
+        count = _support(db, other.id, config, since)
         if count >= support and (best is None or count > best[1]):
             best = (other, count)
     return best
+
+
+def _support(db: Database, claim_id: int, config: Any, since: str,
+             excluding: set[int] = frozenset()) -> int:
+    """Independent trusted domains behind a claim since ``since``, not counting the
+    articles ``excluding`` names."""
+    return len(independent_groups([
+        s for s in claim_sources(db, claim_id) if s.seen_at >= since
+        and s.trust >= config.trust_floor and s.article_id not in excluding]))
 
 
 def exhausted_domains(db: Database, domains: Sequence[str], config: Any,
