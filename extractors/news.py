@@ -1326,8 +1326,8 @@ _BODYS_ROLE_BEFORE = re.compile(
     r"miner|retailer|conglomerate|club|team|party|union|federation|association|league|"
     r"board|council|committee|commission|university|foundation|court|senate|assembly)"
     r"(?:['’]s|['’])\s+(?:new\s+|incoming\s+|outgoing\s+|former\s+)?$", re.IGNORECASE)
-# "VF Corp, the owner of Vans", "Alphabet, Google's parent", "CFG, which owns Manchester
-# City": what a body has long owned, said in passing (not "the new owner of")
+# "VF Corp, the owner of Vans", "Alphabet, the parent company of Google", "CFG, which owns
+# Manchester City": what a body has long owned, said in passing (not "the new owner of")
 _STANDING_OWNER_AFTER = re.compile(
     r"^\s*,\s+(?:(?:the|its)\s+)?(?:(?:long-?time|current|existing)\s+)?"
     r"(?:owners?|parent(?: company| group)?)\s+of\b|^\s*,\s+which\s+(?:also\s+)?"
