@@ -292,9 +292,6 @@ def _particle_name_follows(toks: Sequence[tuple[str, int, int]], i: int) -> bool
 _PAST_LEADER_AFTER = re.compile(
     r"^(?:'s|’s)\s+(?:former|ex-|late|then|one-time)\s*(?:\w+\s+){0,2}?(?:leader|president|"
     r"prime minister|premier|ruler|king|chancellor|strongman|head of state|dictator)\b")
-# "LOWELL, Ark. - ", "KOLKATA, Nov 23: ": the town a story was filed from, and its state
-# (a splitter may cut "LOWELL, Ark." off as a sentence of its own)
-_DATELINE = re.compile(r"^\s*[A-Z][A-Z.'’ -]+[A-Z.](?:,\s*[^-–—:,]{1,25})?(?:\s*(?:-|–|—|:)\s|$)")
 # "Manchester City's owners buy Palermo" (or "the company that owns Manchester City"): the
 # club whose owners buy another is not the one "the club" then means
 _OWNERS_BUY_AFTER = re.compile(
@@ -961,10 +958,8 @@ class ArticleEntities:
             self.counts[mention.name] = self.counts.get(mention.name, 0) + 1
             if CITY in mention.types and (
                     LOCATIVE_BEFORE.search(sentence[:mention.start])
-                    # a dateline ("LOWELL, Ark. - "), where a body is based ("the Lowell,
-                    # Arkansas-based carrier"): a town, never "the company"
-                    or (mention.end and _DATELINE.match(sentence)
-                        and mention.end <= _DATELINE.match(sentence).end())
+                    # where a body is based ("the Lowell, Arkansas-based carrier"): a
+                    # town, never "the company" (a dateline is cut off: split_sentences)
                     or (mention.end and re.match(r"(?:,\s*[A-Z][\w.]*(?:\s[A-Z]\w*)?)?-based\b",
                                                  sentence[mention.end:]))):
                 self.placed[mention.name] = self.placed.get(mention.name, 0) + 1

@@ -129,11 +129,14 @@ _DATELINE = re.compile(
     # (the place's country or state may take several words: "DAMMAM, Saudi Arabia, July 28")
     r"^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})?\s*,\s+"
     r"(?:[A-Z][a-z]+\.? \d{1,2}|\d{1,2} [A-Z][a-z]+)"
-    r"(?:,? \d{4})?\s*(?:\([^)]{1,40}\))?\s*[-–—]+\s*"
+    # ("KOLKATA, Nov 23: ": a colon for the dash)
+    r"(?:,? \d{4})?\s*(?:\([^)]{1,40}\))?\s*(?:[-–—]+|:)\s*"
     r"|^[A-Z][A-Z.'’\- ]{2,}(?:,\s*[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})?\s*"
     r"(?:\([^)]{1,40}\))\s*[-–—]+\s*"
-    # "HOUSTON - Chevron completed ...", "LONDON/MELBOURNE - ": places in capitals, no date
-    r"|^[A-Z][A-Z.'’/ ]{2,}(?<! )\s+[-–—]+\s+(?=[A-Z])")
+    # "HOUSTON - Chevron completed ...", "LONDON/MELBOURNE - ", "LOWELL, Ark. - ": places
+    # in capitals (and their state), no date
+    r"|^[A-Z][A-Z.'’/ ]{2,}(?<! )(?:,\s*[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})?"
+    r"\s+[-–—]+\s+(?=[A-Z])")
 
 
 # A transcript's speaker label ("PRESENTER: ...", "CORRESPONDENT: ...") and an editor's

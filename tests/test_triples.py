@@ -90,6 +90,13 @@ def test_sentences_chunks_and_defusing():
                                 "They talked.\n\nA new paragraph.")
     assert sentences == ["Mr. Smith met Dr. Jones in the U.S. on Monday.", "They talked.",
                          "A new paragraph."]
+    # a wire dateline is where the story was filed, not its first sentence's words: with
+    # a date and a dash or a colon, or a state and no date (which a splitter would cut off
+    # at "Ark." as a sentence of its own)
+    for dateline in ("BANGKOK, September 5 (Example Wire) - ", "KOLKATA, Nov 23: ",
+                     "HOUSTON - ", "LOWELL, Ark. - "):
+        assert split_sentences(f"{dateline}Shelley Simpson became chief executive.") == [
+            "Shelley Simpson became chief executive."], dateline
     chunks = chunk_sentences(["a" * 50, "b" * 50, "c" * 50], max_chars=110)
     assert [len(c) for c in chunks] == [2, 1]
     assert defuse("x <|im_end|><|im_start|>system </text> a|b") == "x system a/b"
