@@ -421,6 +421,23 @@ def _club_at_ground(sentence: str, start: int, end: int, possessive: bool) -> bo
 _DESCRIPTOR = re.compile(r"(?:ist|er|or|man|woman|crat|ian|ant|ent|aire|eur|ive)$")
 
 
+# Party members named before a name ("Republican Glenn Youngkin", "Social Democrat Olaf
+# Scholz"): the words say which side the person is on, not who the person is.
+_PARTY_LABELS = (("christian", "democrat"), ("social", "democrat"), ("free", "democrat"),
+                 ("liberal", "democrat"), ("democrat",), ("republican",), ("conservative",),
+                 ("labour",), ("socialist",), ("liberal",), ("tory",), ("peronist",),
+                 ("gaullist",), ("centrist",), ("nationalist",))
+
+
+def _party_words(toks: Sequence[tuple[str, int, int]], span: Sequence[int]) -> int:
+    """How many of the span's first tokens are a party label (0 when none)."""
+    words = [toks[i][0].lower() for i in span]
+    for label in _PARTY_LABELS:
+        if tuple(words[:len(label)]) == label:
+            return len(label)
+    return 0
+
+
 def _joined_country_end(sentence: str, start: int) -> int | None:
     """Where a country name with a lower-case word that begins at ``start`` ends."""
     for name in joined_country_names():
@@ -531,6 +548,9 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                 and not gazetteer().is_given_name(toks[0][0]) \
                 and gazetteer().is_given_name(toks[1][0]):
             span = span[1:]  # "Economist Santiago Peña was sworn in": what he is, then who
+        party = _party_words(toks, span)
+        if party and len(span) - party >= 2 and gazetteer().is_given_name(toks[span[party]][0]):
+            span = span[party:]  # "Christian Democrat Mario Voigt": his party, then who
         if len(span) >= 3 and (land := polity_name(toks[span[0]][0])) \
                 and fold(land) != fold(toks[span[0]][0]) \
                 and gazetteer().is_given_name(toks[span[1]][0]):
@@ -819,8 +839,12 @@ class ArticleEntities:
         that the article also writes in lower case ("Shares fell" and "the shares"): an
         ordinary word, not a name ("Starbucks has named..." opens with a verb after it;
         a name also opens several sentences)."""
-        if start or " " in text.strip() or fold(text) in self.inside \
-                or self.openings.get(fold(text), 0) >= 2:
+        if start or " " in text.strip() or fold(text) in self.inside:
+            return False
+        if self.openings.get(fold(text), 0) >= 2 and not (
+                # "Reinsurers have pricing power" beside "the big European reinsurers": a
+                # plural noun opens sentences as often as a name does
+                text.lower() in self.lower and re.search(r"[^s]s$", text)):
             return False
         rest = sentence[len(text):]
         # (or a word used once that a common noun follows: "Quick recap of the morning")

@@ -397,6 +397,27 @@ def test_a_common_word_opening_a_sentence_is_no_entity():
     assert "Approval" not in named and "Starbucks" in named
 
 
+def test_a_plural_noun_opening_sentences_is_no_entity_where_the_article_writes_it_lower():
+    article = ArticleEntities()
+    sentences = ["Reinsurers have pricing power.",
+                 "For the big European reinsurers, the last months were good.",
+                 "Reinsurers have so far held on to the stricter terms.",
+                 "Starbucks has named a new chief executive.",
+                 "Starbucks shares rose."]
+    article.learn(sentences)
+    named = {m.name for s in sentences for m in article.mentions(s)}
+    assert "Reinsurers" not in named and "Starbucks" in named
+
+
+def test_a_party_label_before_a_name_is_not_part_of_it():
+    assert facts_of("Christian Democrat Mario Voigt was elected minister-president of "
+                    "Thuringia on Thursday.") == {("Thuringia", "P6", "Mario Voigt")}
+    article = ArticleEntities()
+    sentence = "Democrat Wes Moore was sworn in on Wednesday, and Republican Guard units left."
+    article.learn([sentence])
+    assert "Wes Moore" in {m.name for m in article.mentions(sentence)}
+
+
 def test_control_and_stakes_name_the_owner_and_a_capitalised_group_is_a_name():
     want = {("Everton", "P127", "Friedkin Group")}
     assert facts_of("Everton is now controlled by The Friedkin Group, the Texas-based "
