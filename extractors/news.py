@@ -1926,7 +1926,10 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
     if _ROLE_AS_OBJECT.search(sentence[max(0, where[0] - 40):where[0]]):
         # "Anutin needs formal endorsement from the King": the role is another person
         people = [m for m in people if m.start >= where[1]]
-    left = sorted((m for m in people if m.end <= where[0]), key=lambda m: -m.end)
+    # "Murphy, who had been Counsell's bench coach, was named manager": whose aide a
+    # person was is not the person the later role belongs to
+    left = sorted((m for m in people if m.end <= where[0]
+                   and not _AIDE_OF.match(sentence[m.end:where[0]])), key=lambda m: -m.end)
     if left and old_holder(sentence, left[0]):
         # "X stepped down as CEO of H&M and was replaced by Y": the role passes to Y
         # (or "X had retired as chief executive and Y, the head of its AI business, had
@@ -1958,6 +1961,8 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
     return min(right, key=lambda m: m.start) if right else (left[0] if left else None)
 
 
+_AIDE_OF = re.compile(r"(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:bench coach|assistant|deputy|"
+                     r"number two|right-hand (?:man|woman)|lieutenant|aide|coordinator)\b")
 # What may stand between a role word and the holder named after it: nothing ("head coach
 # Arne Slot"), a comma or colon, a copula ("is"), a passive or a handover ("was assumed
 # by", "went to"), and a title or two ("to chief financial officer X"); not another verb
@@ -1975,7 +1980,8 @@ _REPLACED_AS = re.compile(r"\b(?:replac|succeed)\w*\s+as\s+(?:(?:the|its|their)\
 _BY_AGENT = re.compile(r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’&-]*\s*)+)?\s*,?\s*by\s+"
                        r"(?:(?:the|its|his|her|their)\s+)?(?:[\w-]+(?:,\s*|\s+)){0,3}?")
 _ROLE_AS_OBJECT = re.compile(r"\b(?:from|by|with|before|for|against|under|met|meets|meeting|"
-                             r"told|tells|urged|asked|thanked)\s+the\s+(?:[a-z]+\s+)?$")
+                             r"told|tells|urged|asked|thanked|of|about|towards?)\s+the\s+"
+                             r"(?:[a-z]+\s+)?$")
 
 
 # a town's business ("Bothell's biotech pioneer"): the business is the subject, not the town

@@ -89,29 +89,39 @@ def add_fact_to_claim(db: Database, fact_id: int, domain: str, *,
 def _join_place_forms(db: Database, claim_id: int, place: Callable[[str], bool]) -> int:
     """Sports and business writing name a body by its place ("Henry signed with
     Baltimore", another outlet "with the Baltimore Ravens"; "bought by Abu Dhabi" for
-    "Abu Dhabi United Group"). For one subject and relation, an open claim whose object
-    is a place that begins exactly one other open claim's object is that claim: its
-    sources move there and it goes. The entity store keeps the place and the body apart
-    ("Manchester" is two clubs and a city); the one subject and relation is what makes
-    the short form safe here. Returns the claim the fact now supports."""
+    "Abu Dhabi United Group"; "Milwaukee named Pat Murphy manager" for the Milwaukee
+    Brewers). For one relation and one other side, an open claim whose subject or object
+    is a place that begins exactly one other open claim's is that claim: its sources
+    move there and it goes. The entity store keeps the place and the body apart
+    ("Manchester" is two clubs and a city); the shared relation and other side are what
+    make the short form safe here. Returns the claim the fact now supports."""
+    for side, other in (("object", "subject"), ("subject", "object")):
+        claim_id = _join_place_side(db, claim_id, place, side, other)
+    return claim_id
+
+
+def _join_place_side(db: Database, claim_id: int, place: Callable[[str], bool],
+                     side: str, other: str) -> int:
+    key, fixed = f"{side}_key", f"{other}_key"
+
     def movable(row: dict) -> bool:
         return row["status"] == "open" and row["edit_id"] is None and not db.execute(
             "SELECT 1 FROM edits WHERE claim_id = ? LIMIT 1", [row["id"]]).fetchone()
 
     def longer(short: dict, rows: list[dict]) -> list[dict]:
         return [r for r in rows if r["id"] != short["id"] and r["status"] == "open"
-                and r["object_key"].startswith(short["object_key"] + " ")]
+                and r[key].startswith(short[key] + " ")]
 
     claim = next(db.query("SELECT * FROM claims WHERE id = ?", [claim_id]))
-    rows = list(db.query("SELECT * FROM claims WHERE subject_key = ? AND relation = ?",
-                         [claim["subject_key"], claim["relation"]]))
+    rows = list(db.query(f"SELECT * FROM claims WHERE {fixed} = ? AND relation = ?",
+                         [claim[fixed], claim["relation"]]))
     # the new claim is the place written for a body already claimed, or the body whose
     # place an earlier claim wrote
     pairs = [(claim, longer(claim, rows))] + [
         (short, longer(short, rows)) for short in rows
-        if short["id"] != claim_id and claim["object_key"].startswith(short["object_key"] + " ")]
+        if short["id"] != claim_id and claim[key].startswith(short[key] + " ")]
     for short, bodies in pairs:
-        if len(bodies) != 1 or not place(short["object_key"]) or not movable(short):
+        if len(bodies) != 1 or not place(short[key]) or not movable(short):
             continue
         into = bodies[0]["id"]
         db.execute("""INSERT INTO claim_sources (claim_id, fact_id, article_id, domain, seen_at)

@@ -1806,3 +1806,15 @@ def test_a_big_name_is_no_naming():
     assert not _CHANGE.search("Kevin Blue and the board still have to prove they can give "
                               "a big-name coach the resources he'll expect.")
     assert _CHANGE.search("Canada Soccer named Jesse Marsch head coach on Monday.")
+
+
+def test_whose_aide_a_person_was_and_a_role_after_a_preposition_hold_no_post():
+    # "Counsell's bench coach": Counsell (a person here) holds no post named later
+    assert facts_of("Craig Counsell left the Brewers for the Chicago Cubs on a record "
+                    "contract. Pat Murphy, who had been Counsell's bench coach since 2016, "
+                    "was named the club's 20th manager on Wednesday.") == {
+        ("Brewers", "P286", "Pat Murphy")}
+    # a bar owner who speaks "of the departing manager" holds no post
+    assert facts_of("\"I'm leaving it up,\" said owner Denise Kowalczyk, 58. Kowalczyk was "
+                    "more forgiving of the departing manager and more hopeful about the new "
+                    "one. The Brewers won the division this year.") == set()

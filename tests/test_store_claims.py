@@ -88,6 +88,25 @@ def test_a_place_written_for_the_one_team_named_after_it_joins_its_claim(
     assert real.object == "Real" and real.domain_count == 1
 
 
+@pytest.mark.parametrize("place_first", [True, False])
+def test_a_place_written_for_the_one_team_as_subject_joins_its_claim(
+        store_db, add, place_first):
+    """"Milwaukee named Pat Murphy manager" and "the Milwaukee Brewers named Pat Murphy"
+    are one claim; another holder named for the place stays its own."""
+    from memoird.extractors.entities import is_place
+
+    def claim(subject, obj, domain):
+        return claims.add_fact_to_claim(store_db, add(subject, obj, "head_coach").id,
+                                        domain, place=is_place)
+    order = [("Milwaukee", "a.example"), ("Milwaukee Brewers", "b.example")]
+    _, second = [claim(subject, "Pat Murphy", domain)
+                 for subject, domain in (order if place_first else order[::-1])]
+    assert second.subject == "Milwaukee Brewers" and second.domain_count == 2
+    assert [c.subject for c in claims.list_claims(store_db)] == ["Milwaukee Brewers"]
+    other = claim("Milwaukee", "Doc Rivers", "c.example")
+    assert other.subject == "Milwaukee" and other.domain_count == 1
+
+
 def test_unmapped_fact_and_bad_input_are_refused(store_db, add):
     fact = add("Messi", "mate", relation=None)
     with pytest.raises(InvalidValue, match="no canonical relation"):
