@@ -258,7 +258,7 @@ _PARENTHETICAL = re.compile(
     r"[^,;]*(?=[,;]|$)")
 # Speculation that the news has put to rest
 _SPECULATION_OVER = re.compile(r"\b(?:end(?:s|ed|ing)?|after|following|put an end to)\s+"
-                               r"(?:\w+\s+){0,3}?of\s+$", re.IGNORECASE)
+                               r"(?:\w+\s+){0,3}?of\s+(?:[a-z]+\s+){0,2}$", re.IGNORECASE)
 _MONTH_MAY = re.compile(r"\bMay(?=\s+\d)|(?<=\d\s)May\b|\b(?:in|early|late|mid|since|"
                         r"until|last|next|of)\s+May\b")
 

@@ -1818,3 +1818,10 @@ def test_whose_aide_a_person_was_and_a_role_after_a_preposition_hold_no_post():
     assert facts_of("\"I'm leaving it up,\" said owner Denise Kowalczyk, 58. Kowalczyk was "
                     "more forgiving of the departing manager and more hopeful about the new "
                     "one. The Brewers won the division this year.") == set()
+
+
+def test_speculation_that_the_news_ends_is_no_speculation_with_adjectives_between():
+    assert facts_of("The Vancouver Canucks dismissed head coach Bruce Boudreau on Sunday and "
+                    "handed the job to Rick Tocchet, ending weeks of uncomfortable public "
+                    "speculation about the future of a coach.") == {
+        ("Vancouver Canucks", "P286", "Rick Tocchet")}
