@@ -74,7 +74,10 @@ RIGHT_REACH = 40
 # Cues that a name is the old holder: the fact is about who comes next.
 _OLD_BEFORE = re.compile(
     r"(?:\breplac(?:e|es|ed|ing)|\bsucceed(?:s|ed|ing)?|\bsuccessor to|\bin place of|"
-    r"\bafter(?: the)?(?: departure| exit| resignation| sacking| dismissal| ousting| death)?"
+    # (not "a week after the club confirmed X as head coach": the clause names the new one)
+    r"\bafter(?!\s+(?:[\w-]+\s+){0,3}?(?:confirmed|appointed|named|hired|unveiled|"
+    r"announced|chose|picked|elected)\s+$)"
+    r"(?: the)?(?: departure| exit| resignation| sacking| dismissal| ousting| death)?"
     # (not another old office: "names ex-finance minister Ould Djay as prime minister")
     r"(?: of)?|\bex-(?!(?!prime)\w+ minister\b)|\boutgoing|\bpredecessors?|\bousted|\bsacked|\bdeparting|"
     r"\bleaves?|\bleaving|\bleft(?!-)|"

@@ -1825,3 +1825,12 @@ def test_speculation_that_the_news_ends_is_no_speculation_with_adjectives_betwee
                     "handed the job to Rick Tocchet, ending weeks of uncomfortable public "
                     "speculation about the future of a coach.") == {
         ("Vancouver Canucks", "P286", "Rick Tocchet")}
+
+
+def test_a_time_clause_that_names_the_appointment_makes_no_old_holder():
+    assert facts_of("Hibernian fans are happy. We spoke to her a week after the club "
+                    "confirmed David Gray, its 2016 Scottish Cup-winning captain, as head "
+                    "coach.") == {("Hibernian", "P286", "David Gray")}
+    # "after" before the one who left still marks him
+    assert facts_of("Chelsea appointed Enzo Maresca as head coach after Mauricio "
+                    "Pochettino left.") == {("Chelsea", "P286", "Enzo Maresca")}
