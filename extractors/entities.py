@@ -703,9 +703,12 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         if re.search(r"\bat\s*$", before) or (
                 re.search(r"\bthe\s*$", before, re.IGNORECASE) and (
                     re.search(r"[a-z]s$", name) or words[0] in gaz.cities
-                    or polity_name(words[0]))):
+                    or polity_name(words[0])) and not (
+                    gaz.is_given_name(name.split()[0]) and re.match(
+                        r"\s+(?:era|years|regime|administration|presidency)\b", after))):
             # "a ceremony at Raj Bhavan": a house or a body, whatever its first word;
-            # nor are "the Columbus Blue Jackets" people ("the Jerod Mayo era" is one)
+            # nor are "the Columbus Blue Jackets" people (but "the Jerod Mayo era" and
+            # "the Kirk Cousins era" name one's time)
             return frozenset(types | {ORGANISATION})
         if gaz.is_given_name(name.split()[0]):
             return frozenset({PERSON})

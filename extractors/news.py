@@ -940,6 +940,9 @@ class NewsExtractor:
                        sentence[max(0, m.start - 60):m.start]))
                    and not (PERSON in rel.subject_types and m.end
                             and _TRADER_AFTER.match(sentence[m.end:]))
+                   # "under the club's owners Todd Boehly and Clearlake Capital": an owner
+                   and not (PERSON in rel.subject_types and m.end and _OWNER_BEFORE.search(
+                       sentence[max(0, m.start - 80):m.start]))
                    and not (PERSON in rel.object_types and other_role(sentence, m, rel))
                    # "Tebboune's first prime minister was X": whose the post is, no holder
                    and not (PERSON in rel.object_types and m.end and any(
@@ -1092,7 +1095,8 @@ class NewsExtractor:
                 r"\b(?:join(?:s|ed|ing)?|reunit\w*\s+with|alongside)\s+$", sentence[:m.start]):
             return False  # "the Senegal forward joins Cristiano Ronaldo at Al Nassr": a team-mate
         if PERSON in rel.subject_types and (re.search(
-                r"\b(?:under|managed by|coached by|(?:head )?coach|manager|boss|owner|co-owner|"
+                r"\b(?:under|managed by|coached by|(?:signed|bought|sold|recruited|brought in|"
+                r"snapped up)\b[^,.;]{0,30}?\bby|(?:head )?coach|manager|boss|owner|co-owner|"
                 r"chairman|president|director)\s+$",
                 sentence[:m.start], re.IGNORECASE) or re.match(
                 r"(?:'s|’s)\s+(?:new\s+)?(?:squad|team|side|players|dressing room)\b",
@@ -1120,6 +1124,8 @@ _BRAND_LIST = re.compile(r"(?:,\s+[A-Z][\w'’&.-]*(?:\s+[A-Z][\w'’&.-]*)*)*"
 _TRADER_AFTER = re.compile(r"^\s+(?:(?:are|is|have|has|had|were|was)\s+)?(?:trad(?:ed|es|ing)|"
                            r"dealt|deals|dealing|sen(?:t|ds|ding))\s+(?!for\b)", re.IGNORECASE)
 _QUOTED = re.compile(r"[\"“][^\"“”]*[\"”]")
+_OWNER_BEFORE = re.compile(r"\b(?:owners?|co-owners?|backers?|investors?)\s+(?:[A-Z][\w'’.-]*\s+)"
+                           r"{0,3}(?:and\s+)?$")
 
 
 def _sent_elsewhere(sentence: str, club: Mention, player: Mention,
@@ -1128,6 +1134,12 @@ def _sent_elsewhere(sentence: str, club: Mention, player: Mention,
     trade that sent Dončić to Los Angeles": Los Angeles is Dončić's, not Davis's)."""
     if not club.end:
         return False
+    # "The Minnesota Vikings moved on ..., signing quarterback Sam Darnold": the club's
+    # own signing is another player's move
+    signed = [m for m in mentions if m.types == {PERSON} and m.end and club.end <= m.start
+              <= club.end + 100 and _SIGNS_BEFORE.search(sentence[club.end:m.start])]
+    if signed and fold(signed[0].name) != fold(player.name):
+        return True
     before = [m for m in mentions if PERSON in m.types and m.end and m.end <= club.start]
     if not before:
         return False
@@ -1136,6 +1148,8 @@ def _sent_elsewhere(sentence: str, club: Mention, player: Mention,
         r"\s+(?:[\w'’-]+\s+){0,2}?to\s+(?:the\s+)?", sentence[other.end:club.start]))
 
 
+_SIGNS_BEFORE = re.compile(r"^[^.;]*?,?\s(?:sign(?:s|ed|ing)|acquir(?:es|ed|ing)|add(?:s|ed|ing))\s+"
+                           r"(?:(?:the|free-agent|veteran)\s+)?(?:[a-z-]+\s+)?$")
 _TRADE = re.compile(r"trad(?:ed|es|ing)|flip(?:s|ped|ping)|sen(?:t|ds|ding)|dealt", re.IGNORECASE)
 
 

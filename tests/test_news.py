@@ -1834,3 +1834,25 @@ def test_a_time_clause_that_names_the_appointment_makes_no_old_holder():
     # "after" before the one who left still marks him
     assert facts_of("Chelsea appointed Enzo Maresca as head coach after Mauricio "
                     "Pochettino left.") == {("Chelsea", "P286", "Enzo Maresca")}
+
+
+def test_an_era_names_a_person_and_a_clubs_other_signing_is_not_his_club():
+    # "the Kirk Cousins era": his time, not a body named Kirk Cousins; the Vikings sign
+    # Darnold, so they are not the club Cousins's move goes to
+    assert facts_of("Kirk Cousins left in the NFL's free agency. The Minnesota Vikings moved "
+                    "on from the Kirk Cousins era on Wednesday, signing quarterback Sam "
+                    "Darnold to a one-year contract. Cousins, 35, completed a four-year "
+                    "contract with Atlanta, the league said.") >= {
+        ("Kirk Cousins", "P54", "Atlanta")}
+    assert ("Kirk Cousins", "P54", "Minnesota Vikings") not in facts_of(
+        "Kirk Cousins left in the NFL's free agency. The Minnesota Vikings moved on from the "
+        "Kirk Cousins era on Wednesday, signing quarterback Sam Darnold to a one-year "
+        "contract as their former starter's deal with the Atlanta Falcons became official.")
+
+
+def test_who_signs_a_player_and_a_clubs_owners_are_no_move_of_theirs():
+    assert facts_of("The striker moved in the league. London was a disaster for him: signed "
+                    "on deadline day by Thomas Tuchel, who was sacked days later.") == set()
+    assert facts_of("Mauricio Pochettino inherited a squad of more than 30 senior players in "
+                    "the league when he took charge, a legacy of the record signing spree "
+                    "under the club's owners Todd Boehly and Clearlake Capital.") == set()
