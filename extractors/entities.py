@@ -245,6 +245,11 @@ _ROLE_AFTER = re.compile(
     r"spokesman|spokeswoman|spokesperson|minister|party|government|officials?|fans|"
     r"supporters|captain|striker|midfielder|defender|goalkeeper|forward|winger|players?|"
     r"squad|executives?|board|shareholders?|owners?)\b")
+# "Cerezo Osaka's returning star", "Chelsea's new signing": whose squad it is, a body's
+_SQUAD_AFTER = re.compile(
+    r"^(?:'s|’s)\s+(?:(?:new|latest|returning|record|star|summer|january)\s+)?(?:signing|"
+    r"squad|striker|midfielder|defender|goalkeeper|winger|captain|star|owners|board|"
+    r"shareholders)\b")
 # Where a capital or institution is the scene of the story ("in Riga", "the Knesset
 # voted", "Riga parliament"), not a place that sent condolences ("from Riyadh").
 _LOCUS = re.compile(r"(?:^|\b(?:[Ii]n|[Aa]t|[Tt]he)\s+)\|"
@@ -673,7 +678,8 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
         types.add(CITY)
         if len(words) >= 2:  # "Fort Lauderdale", "Buenos Aires": a place, not a person
             return frozenset({CITY, ORGANISATION})
-    if _ROLE_AFTER.match(after) and not _TITLE_BEFORE.search(before) \
+    if (_ROLE_AFTER.match(after) or _SQUAD_AFTER.match(after)) \
+            and not _TITLE_BEFORE.search(before) \
             and not _NAMING_BEFORE.search(before):
         # "the Fianna Fáil leader", "Chelsea striker X", "Arsenal manager X": a name that
         # qualifies a role is the body the role belongs to, never the person holding it

@@ -35,7 +35,7 @@ from typing import Sequence
 from .chat import ChatBackend, Conversation, Message
 from .entities import (CITY, COUNTRY, CURRENCY, LOCATIVE_BEFORE, ORGANISATION, PERSON,
                        ArticleEntities, Mention, fits, seat_of, title_case)
-from .normalize import fold, regions, territories
+from .normalize import fold, polity_name, regions, territories
 from .schema import Relation, RelationSchema, render
 from .triples import ExtractedFact, UnitReport, dedup, defuse, looks_like_instruction, \
     split_sentences
@@ -178,7 +178,10 @@ _CHANGE = re.compile(
     r"(?:gets|got|given|lands|landed|wins|won)\s+(?:the\s+)?(?:top\s+)?(?:job|post|role|reins)|"
     r"put \w+(?: \w+){0,3} in charge|placed in charge|takes? up|took up|takes the reins|"
     r"took the reins|"
-    r"presented|reins|unveil\w*|recruit\w*|land(?:s|ed)?|seal\w*|snapp\w*)\b",
+    r"presented|reins|unveil\w*|recruit\w*|land(?:s|ed)?|seal\w*|snapp\w*|"
+    # "made Andrew McDonald the men's head coach", "put pen to paper"
+    r"made (?:(?-i:[A-Z])[\w'’.-]+\s+){1,4}(?:the|its|their)|made (?:him|her) (?:the|its|their)|"
+    r"pen to paper)\b",
     re.IGNORECASE)
 
 # Words that report someone taking up a post, whatever the post is called.
@@ -511,6 +514,11 @@ class NewsExtractor:
             # its own (Brazil's coach and Brazil's president are two different facts);
             # "coach of the women's national team" is the women's team's
             subject, subject_type = national_team(subject, women, sport), ORGANISATION
+        elif rel.domain == "sport" and (governed := _governing_body(subject)) is not None:
+            # "Cricket Australia appointed Andrew McDonald as head coach of the national
+            # men's team": the body that runs a country's game appoints its team's coach
+            country, game = governed
+            subject, subject_type = national_team(country, women, game or sport), ORGANISATION
         elif women and not _WOMEN.search(subject):
             return None  # "Chelsea appointed X to lead the women's side": not the club's coach
         return ExtractedFact(
@@ -940,6 +948,13 @@ class NewsExtractor:
                        sentence[max(0, m.start - 60):m.start]))
                    and not (PERSON in rel.subject_types and m.end
                             and _TRADER_AFTER.match(sentence[m.end:]))
+                   # "the sale was signed on Monday in Belo Horizonte": where, not who
+                   and not (CITY in m.types and CITY not in rel.object_types
+                            and COUNTRY not in m.types and m.end
+                            and LOCATIVE_BEFORE.search(sentence[:m.start]))
+                   # "the new J1 campaign", "the MLS season": a league, not a club
+                   and not (rel.domain == "sport" and m.end and _COMPETITION_AFTER.match(
+                       sentence[m.end:]))
                    # "under the club's owners Todd Boehly and Clearlake Capital": an owner
                    and not (PERSON in rel.subject_types and m.end and _OWNER_BEFORE.search(
                        sentence[max(0, m.start - 80):m.start]))
@@ -1124,6 +1139,8 @@ _BRAND_LIST = re.compile(r"(?:,\s+[A-Z][\w'’&.-]*(?:\s+[A-Z][\w'’&.-]*)*)*"
 _TRADER_AFTER = re.compile(r"^\s+(?:(?:are|is|have|has|had|were|was)\s+)?(?:trad(?:ed|es|ing)|"
                            r"dealt|deals|dealing|sen(?:t|ds|ding))\s+(?!for\b)", re.IGNORECASE)
 _QUOTED = re.compile(r"[\"“][^\"“”]*[\"”]")
+_COMPETITION_AFTER = re.compile(r"\s+(?:campaign|season|opener|title race|schedule|"
+                                r"table|standings)\b")
 _OWNER_BEFORE = re.compile(r"\b(?:owners?|co-owners?|backers?|investors?)\s+(?:[A-Z][\w'’.-]*\s+)"
                            r"{0,3}(?:and\s+)?$")
 
@@ -1396,6 +1413,26 @@ def national_team(country: str, women: bool = False, sport: str = "football") ->
     story is about another): the men's, unless the story says it is the women's (whose
     coach is another person)."""
     return f"{country} {'women' + chr(39) + 's ' if women else ''}national {sport} team"
+
+
+_GAMES = {"cricket": "cricket", "rugby": "rugby union", "football": "football",
+          "soccer": "football", "basketball": "basketball"}
+_GAME = "|".join(_GAMES)
+_GOVERNING_BODY = re.compile(
+    rf"(?:(?P<d>{_GAME}) (?:board|federation|association|union) of (?:the )?(?P<c3>.+)|"
+    rf"(?P<a>{_GAME}) (?P<c1>.+)|(?P<c2>.+?) (?P<b>{_GAME})(?: (?:board|federation|"
+    rf"association|union))?)", re.IGNORECASE)
+
+
+def _governing_body(name: str) -> tuple[str, str | None] | None:
+    """The country and game of a body that runs a country's game ("Cricket Australia",
+    "Canada Soccer", "the Football Association of Ireland"), else None."""
+    found = _GOVERNING_BODY.fullmatch(name.strip())
+    if found is None:
+        return None
+    country = polity_name(found["c1"] or found["c2"] or found["c3"] or "")
+    game = found["a"] or found["b"] or found["d"]
+    return (country, _GAMES[game.lower()]) if country else None
 
 
 def _national_teams(country: str, sport: str) -> tuple[str, str]:

@@ -188,7 +188,10 @@ def _by_first_word(orgs: Sequence[Entity], key: str, place: Callable[[str], bool
     words = key.split()
 
     def sited(k: str) -> bool:
-        return any(place(w) for w in k.split()[1:])
+        # (a word after a particle is a name's, not a place: "Vasco da Gama")
+        parts = k.split()
+        return any(place(w) for i, w in enumerate(parts[1:], 1)
+                   if parts[i - 1] not in _PARTICLES)
 
     def prefix(short: list[str], long: list[str]) -> bool:
         return len(short) < len(long) and long[:len(short)] == short
@@ -204,6 +207,7 @@ def _by_first_word(orgs: Sequence[Entity], key: str, place: Callable[[str], bool
     return _the_one(hits)
 
 
+_PARTICLES = {"da", "de", "do", "dos", "das", "di", "del", "della", "van", "von", "der"}
 _NOT_INITIALLED = {"of", "the", "and", "&", "de", "du", "des", "la", "le", "für"}
 
 

@@ -179,6 +179,10 @@ def test_entities_merge_short_forms_aliases_and_suffixes(store_db):
     assert entities.resolve(store_db, "Bayer", "organisation", place=place).id != leverkusen.id
     assert entities.resolve(store_db, "Manchester", "organisation", place=place).id not in (
         city.id, entities.resolve(store_db, "Manchester United", "organisation").id)
+    # a place word after a particle is a name's ("Vasco da Gama", Gama being a town)
+    place = {"gama"}.__contains__
+    vasco = entities.resolve(store_db, "Vasco da Gama", "organisation", place=place)
+    assert entities.resolve(store_db, "Vasco", "organisation", place=place).id == vasco.id
 
 
 def test_embedding_judge_merges_spelling_variants_not_rivals(store_db):
@@ -1856,3 +1860,22 @@ def test_who_signs_a_player_and_a_clubs_owners_are_no_move_of_theirs():
     assert facts_of("Mauricio Pochettino inherited a squad of more than 30 senior players in "
                     "the league when he took charge, a legacy of the record signing spree "
                     "under the club's owners Todd Boehly and Clearlake Capital.") == set()
+
+
+def test_a_body_that_runs_a_countrys_game_appoints_its_national_teams_coach():
+    assert facts_of("When Cricket Australia finally put pen to paper yesterday and made "
+                    "Andrew McDonald the men's head coach for the next four years, it was "
+                    "the least surprising news in cricket.") == {
+        ("Australia national cricket team", "P286", "Andrew McDonald")}
+
+
+def test_a_town_after_in_a_league_and_a_clubs_own_star_are_no_club_or_owner():
+    # where a sale was signed is no owner
+    assert "Belo Horizonte" not in {f[2] for f in facts_of(
+        "The sale of Cruzeiro's football company was signed on Monday in Belo Horizonte, with "
+        "businessman Pedro Lourenço, owner of the Supermercados BH grocery chain, acquiring "
+        "control.")}
+    # "Cerezo Osaka's returning star" is the club's player, and "J1" a league
+    assert facts_of("Cerezo Osaka's returning star, signed from Belgian side Sint-Truiden at "
+                    "the start of the month, came off the bench in the 70th minute of the J1 "
+                    "opener.") == set()
