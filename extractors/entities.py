@@ -834,6 +834,17 @@ class ArticleEntities:
                             and not gazetteer().is_given_name(other.split()[0]) \
                             and self.seen.get(one) == {ORGANISATION}:
                         self._a_body(other)
+                    # and a two-word name beside a person's, that no word makes a body's,
+                    # a person ("owners Todd Boehly and Behdad Eghbali")
+                    elif PERSON in kinds and kinds != {PERSON} and other not in bodies \
+                            and len(other.split()) == 2 and self.seen.get(one) == {PERSON} \
+                            and " and " in sentence[a_end:b_start] + " ":
+                        self._a_person(other)
+
+    def _a_person(self, name: str) -> None:
+        self.seen[name] = frozenset({PERSON})
+        if name not in self.persons:
+            self.persons.append(name)
 
     def _a_body(self, name: str) -> None:
         self.seen[name] = frozenset({ORGANISATION})

@@ -74,6 +74,8 @@ RIGHT_REACH = 40
 # Cues that a name is the old holder: the fact is about who comes next.
 _OLD_BEFORE = re.compile(
     r"(?:\breplac(?:e|es|ed|ing)|\bsucceed(?:s|ed|ing)?|\bsuccessor to|\bin place of|"
+    # "disappointed to lose Potter and his staff": the club he leaves
+    r"\bto lose|\blosing|"
     # (not "a week after the club confirmed X as head coach": the clause names the new one)
     r"\bafter(?!\s+(?:[\w-]+\s+){0,3}?(?:confirmed|appointed|named|hired|unveiled|"
     r"announced|chose|picked|elected)\s+$)"
@@ -1363,8 +1365,9 @@ _BODYS_ROLE_BEFORE = re.compile(
 # "VF Corp, the owner of Vans", "Alphabet, the parent company of Google", "CFG, which owns
 # Manchester City": what a body has long owned, said in passing (not "the new owner of")
 _STANDING_OWNER_AFTER = re.compile(
-    r"^\s*,\s+(?:(?:the|its)\s+)?(?:(?:long-?time|current|existing)\s+)?"
-    r"(?:owners?|parent(?: company| group)?)\s+of\b|^\s*,\s+which\s+(?:also\s+)?"
+    r"^\s*,\s+(?:(?:the|its|a)\s+)?(?:(?:long-?time|current|existing)\s+)?"
+    r"(?:(?:part-|co-|majority |minority )?owners?|parent(?: company| group)?)\s+of\b|"
+    r"^\s*,\s+which\s+(?:also\s+)?"
     r"(?:owns|controls)\b", re.IGNORECASE)
 _SELF_NAMES = {"republic", "the republic", "nation", "the nation", "state", "the state",
                "kingdom", "the kingdom", "union", "the union", "federation"}

@@ -1879,3 +1879,17 @@ def test_a_town_after_in_a_league_and_a_clubs_own_star_are_no_club_or_owner():
     assert facts_of("Cerezo Osaka's returning star, signed from Belgian side Sint-Truiden at "
                     "the start of the month, came off the bench in the 70th minute of the J1 "
                     "opener.") == set()
+
+
+def test_owners_named_together_are_people_and_a_club_that_loses_its_coach_is_the_old_one():
+    assert facts_of("Chelsea appointed Graham Potter as head coach on Thursday. In a "
+                    "statement, Chelsea's co-controlling owners Todd Boehly and Behdad "
+                    "Eghbali said they were delighted to bring in a coach of his skill. "
+                    "Brighton chairman Tony Bloom said the club was disappointed to lose "
+                    "Potter and his staff.") == {("Chelsea", "P286", "Graham Potter")}
+
+
+def test_a_part_owner_in_an_apposition_is_no_news_of_ownership():
+    assert facts_of("A consortium fronted by Todd Boehly, part-owner of the Los Angeles "
+                    "Dodgers, and the buyout firm Clearlake Capital completed its purchase "
+                    "of Chelsea on Monday.") <= {("Chelsea", "P127", "Clearlake Capital")}
