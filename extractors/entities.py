@@ -320,6 +320,8 @@ _AGE_RE = re.compile(r"^\s*,\s*\d{2}\s*,")
 _PERSON_AFTER = re.compile(r"^\s*,?\s*(?:was|has been|had been|is|will be)\s+(?:sworn in|"
                            r"inaugurated)\b|^\s+(?:took|takes|has taken|will take)\s+"
                            r"(?:office|the oath)\b"
+                           # "Laxman Narasimhan took over as chief executive"
+                           r"|^\s+(?:formally\s+|officially\s+)?(?:took|takes|has taken) over as\b"
                            # "as Gupta retires": only people retire or resign
                            r"|^\s+(?:retires|retired|resigns|resigned|steps down|stepped down)\b")
 _PERSON_BEFORE = re.compile(r"\bsigning of\s*$")
@@ -769,6 +771,7 @@ class ArticleEntities:
     label: str | None = None  # the body a round-up's last section label names
     bodies: set[str] = field(default_factory=set)  # names like a person's, written as a body's
     things: set[str] = field(default_factory=set)  # names described as a product, no body
+    nicknames: set[str] = field(default_factory=set)  # one-word plurals after "the" ("the Rams")
 
     def learn(self, sentences: Sequence[str]) -> None:
         """First pass over the article: how it writes each word, then every full person
@@ -791,10 +794,13 @@ class ArticleEntities:
             for text, start, end, before in raw_mentions(sentence):
                 if self.opening_word(text, start, sentence):
                     continue
-                types = name_types(text, before, sentence[end:end + 16])
+                types = name_types(text, before, sentence[end:end + 24])
                 name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
                 if _PRODUCT_AFTER.match(sentence[end:]):
                     self.things.add(name)
+                if re.search(r"\bthe\s+$", sentence[:start], re.IGNORECASE) \
+                        and re.fullmatch(r"\w+[a-z]s", name):
+                    self.nicknames.add(name)
                 self.sequence.append(name)
                 listed[-1].append((name, start, end))
                 if types != name_types(text):  # the words around the name decided
@@ -859,12 +865,13 @@ class ArticleEntities:
         that the article also writes in lower case ("Shares fell" and "the shares"): an
         ordinary word, not a name ("Starbucks has named..." opens with a verb after it;
         a name also opens several sentences)."""
-        if start or " " in text.strip() or fold(text) in self.inside:
+        if start or " " in text.strip():
             return False
-        if self.openings.get(fold(text), 0) >= 2 and not (
-                # "Reinsurers have pricing power" beside "the big European reinsurers": a
-                # plural noun opens sentences as often as a name does
-                text.lower() in self.lower and re.search(r"[^s]s$", text)):
+        # "Reinsurers have pricing power" beside "the big European reinsurers", "Workers
+        # at 250 stores" beside "workers who want to organise" (and "Workers United"): a
+        # plural noun the article also writes in lower case, however often it opens
+        plural = text.lower() in self.lower and re.search(r"[^s]s$", text)
+        if not plural and (fold(text) in self.inside or self.openings.get(fold(text), 0) >= 2):
             return False
         rest = sentence[len(text):]
         # (or a word used once that a common noun follows: "Quick recap of the morning")
@@ -965,7 +972,7 @@ class ArticleEntities:
                 if self.opening_word(text, start, sentence):
                     continue
                 own, name = canonical_form(text), self.resolve(text)
-                types = name_types(text, before, sentence[end:end + 16])
+                types = name_types(text, before, sentence[end:end + 24])
                 if name != own and name in self.persons:
                     if types == {ORGANISATION}:
                         # "the acquisition of Hess" in a story that also names John Hess
@@ -1060,7 +1067,7 @@ class ArticleEntities:
             if any(len(n.split()) > 1 and fold(n).split()[-1] in _CLUB_LAST_WORDS
                    for n in candidates):
                 candidates = [n for n in candidates if not (
-                    len(n.split()) == 1 and re.search(r"[a-z]s$", n)
+                    n in self.nicknames
                     and fold(n) not in _known_names() and fold(n) not in gazetteer().cities)]
         if kind == COUNTRY:
             # a country the article names through its capital or parliament ("the

@@ -1893,3 +1893,16 @@ def test_a_part_owner_in_an_apposition_is_no_news_of_ownership():
     assert facts_of("A consortium fronted by Todd Boehly, part-owner of the Los Angeles "
                     "Dodgers, and the buyout firm Clearlake Capital completed its purchase "
                     "of Chelsea on Monday.") <= {("Chelsea", "P127", "Clearlake Capital")}
+
+
+def test_a_plural_common_noun_is_no_clubs_short_form_and_no_nickname_hides_a_company():
+    # "Workers at 250 stores" is no "Workers United"; with the union named, "the company"
+    # is still Starbucks, a one-word name no one writes "the Starbucks"
+    sentences = ["Starbucks has spent two years arguing with its own baristas.",
+                 "Workers at more than 250 stores have voted to join Workers United, and "
+                 "regulators accuse the company of union-busting.",
+                 "Investors asked how Starbucks treats workers who want to organise.",
+                 "The vote lands on the desk of a man in the top job since Monday.",
+                 "Laxman Narasimhan took over as chief executive on Monday, succeeding "
+                 "Howard Schultz."]
+    assert facts_of(" ".join(sentences)) == {("Starbucks", "P169", "Laxman Narasimhan")}
