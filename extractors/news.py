@@ -523,6 +523,10 @@ class NewsExtractor:
             subject, subject_type = national_team(country, women, game or sport), ORGANISATION
         elif women and not _WOMEN.search(subject):
             return None  # "Chelsea appointed X to lead the women's side": not the club's coach
+        elif rel.domain != "sport" and subject == "England":
+            # "became prime minister" in a story set in the Yorkshire Dales: England has
+            # no government or head of state of its own, the United Kingdom's are its
+            subject = "United Kingdom"
         return ExtractedFact(
             subject=subject, raw_relation=question.role or rel.label, object=obj.name,
             relation=rel.id, evidence=_resolved(question.sentence, [subj, obj]),

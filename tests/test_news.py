@@ -1906,3 +1906,10 @@ def test_a_plural_common_noun_is_no_clubs_short_form_and_no_nickname_hides_a_com
                  "Laxman Narasimhan took over as chief executive on Monday, succeeding "
                  "Howard Schultz."]
     assert facts_of(" ".join(sentences)) == {("Starbucks", "P169", "Laxman Narasimhan")}
+
+
+def test_england_has_no_prime_minister_of_its_own():
+    assert facts_of("Farmers across England were talking about one man. Rishi Sunak, who has "
+                    "represented the Richmond constituency since 2015, became prime minister "
+                    "on Tuesday, summoned by the King after the Conservatives chose him.") == {
+        ("United Kingdom", "P6", "Rishi Sunak")}
