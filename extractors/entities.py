@@ -67,6 +67,7 @@ LOCATIVE_BEFORE = re.compile(r"\b(?:in|near|outside|around|across)\s+$", re.IGNO
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 STOPWORDS = {
     "rs",  # rupees ("Rs 27 crore")
+    "test", "tests",  # a match ("the first Test in charge for Quesada"), no body
     "covid", "covid-19",
     "the", "a", "an", "in", "on", "at", "after", "before", "with", "as", "by", "for",
     "from", "to", "but", "and", "yet", "his", "her", "their", "its", "this", "that",
@@ -211,7 +212,8 @@ def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
     """Definite descriptions of a sentence: (text, start, end, type)."""
     out = []
     for m in _ANAPHOR_RE.finditer(sentence):
-        words = m.group(1).split()
+        # ("the Lausanne- and California-based maker": one modifier, two towns)
+        words = re.sub(r"\b[\w'’.]+-\s+(?:and|or)\s+", "", m.group(1)).split()
         # (not the "New" of a place: "the New York pharmaceutical giant")
         modifiers = [w.lower() for i, w in enumerate(words) if not (
             w == "New" and i + 1 < len(words) and words[i + 1][:1].isupper())]

@@ -124,6 +124,7 @@ _OLD_AFTER = re.compile(
     # "was stepping down", "is out as Arm's chief executive"
     r"stepping down|(?:is|was) out as\b|"
     r"resigned|resigns|(?<!having )left(?!-)|leaves|departed|was sacked|was dismissed|was ousted|quit|"
+    r"walked out|walks out|"
     r"(?:is|was|will be|is to be|has been|is being) (?:replaced|succeeded)|"
     r"(?:has |had )?relinquish\w*|hand(?:s|ed|ing)? over|steps? aside|stepped aside|"
     # (not "X ended months of speculation by confirming Y")
@@ -1978,6 +1979,13 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
         # coach Jay Woodcroft and replaced him with Kris Knoblauch")
         heirs = _heirs(people, where, sentence) if old_holder(sentence, titled[0]) else []
         return heirs[0] if heirs else titled[0]
+    if _PASSED_FROM.match(sentence[where[1]:]):
+        # "the role of chief executive passed from interim chief Guy Gecht, a board
+        # member, to Hanneke Faber": the one it passed to
+        heirs = [m for m in people if where[1] < m.start <= where[1] + 200
+                 and re.search(r"\bto\s+(?:[a-z]+\s+){0,3}$", sentence[max(0, m.start - 30):m.start])]
+        if heirs:
+            return min(heirs, key=lambda m: m.start)
     if _REPLACED_AS.search(sentence[max(0, where[0] - 40):where[0]]):
         # "X is to be replaced as chief executive of Unilever by Y": the agent is new
         agents = [m for m in people if where[1] <= m.start <= where[1] + RIGHT_REACH
@@ -2036,6 +2044,7 @@ _RIGHT_LINK = re.compile(
     r"handed(?: over)?)\s+(?:by|to)|(?:went|goes|passe[sd]|fell|falls|belongs|handed|hands|"
     r"handing)\s+(?:back\s+)?to|to)\s+(?:(?:the|its|his|her|their|a)\s+)?"
     r"(?:[\w-]+(?:,\s*|\s+)){0,3}?)?")
+_PASSED_FROM = re.compile(r"\s+(?:has\s+)?(?:passe[sd]|went|moved|shifted)\s+from\s")
 _NEXT_OPENING = re.compile(r"[^.!?;:,]{0,30}[.!?]\s+")
 _REPLACED_AS = re.compile(r"\b(?:replac|succeed)\w*\s+as\s+(?:(?:the|its|their)\s+)?$")
 _BY_AGENT = re.compile(r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’&-]*\s*)+)?\s*,?\s*by\s+"

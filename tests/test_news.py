@@ -1913,3 +1913,18 @@ def test_england_has_no_prime_minister_of_its_own():
                     "represented the Richmond constituency since 2015, became prime minister "
                     "on Tuesday, summoned by the King after the Conservatives chose him.") == {
         ("United Kingdom", "P6", "Rishi Sunak")}
+
+
+def test_a_role_that_passed_from_one_to_another_is_the_second_ones():
+    assert facts_of("A new boss started work at Logitech last Friday. Here is a quick guide "
+                    "to the company and the job.\n\nWhat happened?\n\nAfter a search that "
+                    "began when Bracken Darrell walked out in June to run the Vans owner VF "
+                    "Corp, the Lausanne- and California-based maker of mice now has a "
+                    "permanent leader again: on December 1 the role of chief executive passed "
+                    "from interim chief Guy Gecht, a board member, to Hanneke Faber, the "
+                    "former Unilever executive.") == {("Logitech", "P169", "Hanneke Faber")}
+    # "the Lausanne- and California-based maker" is one description of one body
+    from memoird.extractors.entities import anaphors
+    assert [a[0] for a in anaphors("Since June the Lausanne- and California-based maker of "
+                                   "mice has had no permanent leader.")] == [
+        "the Lausanne- and California-based maker"]
