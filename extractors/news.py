@@ -241,7 +241,11 @@ _CONTINUES = re.compile(
     r"(?:\w+ (?:and )?){0,3}?(?:chairman|chief executive|ceo|president|prime minister|premier|"
     r"coach|manager|boss|in post|in office|in charge)|"
     # "Zig Serafin, the chief executive, will continue to lead the company"
-    r"(?:will |to )?continues? to (?:lead|run|head|manage|coach|serve))\b",
+    r"(?:will |to )?continues? to (?:lead|run|head|manage|coach|serve)|"
+    # "he had visited Karakalpakstan more often than any other region since becoming
+    # president": a post held for a while, no news of it
+    r"since (?:becoming|taking (?:office|charge|over)|(?:he|she) (?:became|took (?:office|"
+    r"charge|over))))\b",
     re.IGNORECASE)
 # Where a clause that a speculative word cannot reach across begins: a later clause after
 # a semicolon or dash or one that reports what someone warned or said, and parentheticals

@@ -1928,3 +1928,14 @@ def test_a_role_that_passed_from_one_to_another_is_the_second_ones():
     assert [a[0] for a in anaphors("Since June the Lausanne- and California-based maker of "
                                    "mice has had no permanent leader.")] == [
         "the Lausanne- and California-based maker"]
+
+
+def test_a_post_held_since_becoming_it_is_no_news():
+    text = ("The change was made at an extraordinary session of the Jokargy Kenes, "
+            "Karakalpakstan's supreme council, which was attended by Uzbek President Shavkat "
+            "Mirziyoyev.\n\nMirziyoyev flew to Nukus on July 2 and announced that the "
+            "provisions would be dropped from the draft.\n\nAddressing the session, "
+            "Mirziyoyev pointed out that he had visited Karakalpakstan more often than any "
+            "other region since becoming president and listed decrees adopted to support its "
+            "economy.")
+    assert ("Uzbekistan", "P35", "Shavkat Mirziyoyev") not in facts_of(text)
