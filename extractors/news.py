@@ -245,7 +245,10 @@ _CONTINUES = re.compile(
     # "he had visited Karakalpakstan more often than any other region since becoming
     # president": a post held for a while, no news of it
     r"since (?:becoming|taking (?:office|charge|over)|(?:he|she) (?:became|took (?:office|"
-    r"charge|over))))\b",
+    r"charge|over)))|"
+    # "Muscat, who led the club to the title in 2022, has since been named head coach of
+    # Shanghai Port": the predecessor's later move, background to the story's news
+    r"(?:has|have|had) since (?:been|joined|moved|taken|left|signed))\b",
     re.IGNORECASE)
 # Where a clause that a speculative word cannot reach across begins: a later clause after
 # a semicolon or dash or one that reports what someone warned or said, and parentheticals

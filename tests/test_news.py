@@ -1939,3 +1939,11 @@ def test_a_post_held_since_becoming_it_is_no_news():
             "other region since becoming president and listed decrees adopted to support its "
             "economy.")
     assert ("Uzbekistan", "P35", "Shavkat Mirziyoyev") not in facts_of(text)
+
+
+def test_a_predecessors_later_move_told_with_has_since_is_background():
+    text = ("Yokohama F. Marinos have appointed Harry Kewell as manager, the J.League club "
+            "said on Sunday. Kewell succeeds Kevin Muscat. Muscat, who led the club to the "
+            "league title in 2022, has since been named head coach of Chinese Super League "
+            "champions Shanghai Port.")
+    assert facts_of(text) == {("Yokohama F. Marinos", "P286", "Harry Kewell")}
