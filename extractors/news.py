@@ -702,6 +702,8 @@ class NewsExtractor:
         kinds = _body_kinds(rel)
         if not kinds or rel.object_types != (PERSON,):
             return []
+        if any(why == f"{rel.label}: the role is another body's" for _, why in reading.rejected):
+            return []  # "Bradara becomes Federation president": the post is a part's
         subject = _protagonist(reading, entities, kinds[0])
         if not subject or not _may_govern(role, subject):
             return []
@@ -1351,8 +1353,12 @@ def _role_of_other(sentence: str, where: tuple[int, int], mentions: Sequence[Men
         # Republic of Northern Cyprus")
         return True
     for m in mentions:
-        if fold(m.name) in _SELF_NAMES:
-            continue  # "President of the Republic": the country itself
+        if fold(m.name) in _SELF_NAMES and not (
+                before and m.end and m.text[:1].isupper() and 0 <= where[0] - m.end <= 2
+                and fold(m.name) in ("federation", "union")):
+            # "President of the Republic": the country itself (but "Federation
+            # president" in Bosnia, "Union president": a part's, or a body's)
+            continue
         if not before and re.match(r"['’]s\b", sentence[m.end:]):
             continue  # "chief executive of Brazil's state-run oil company": a body of it
         if m.anaphor or not m.end or m.demonym or fits(m.types, kinds) \

@@ -1947,3 +1947,14 @@ def test_a_predecessors_later_move_told_with_has_since_is_background():
             "league title in 2022, has since been named head coach of Chinese Super League "
             "champions Shanghai Port.")
     assert facts_of(text) == {("Yokohama F. Marinos", "P286", "Harry Kewell")}
+
+
+def test_a_federation_president_is_no_head_of_the_country():
+    text = ("Bosnia's international overseer has once again reached for the tool he says he "
+            "would rather not use. On Thursday, High Representative Christian Schmidt imposed "
+            "a one-off decision on the Federation of Bosnia and Herzegovina.\n\nLidija Bradara "
+            "of the HDZ BiH, who took over as Federation president from her party colleague "
+            "Marinko Čavara at the end of February, and vice-president Igor Stojanović of the "
+            "SDP were ready to put forward a cabinet. The second vice-president, Refik Lendo "
+            "of the SDA, was not.")
+    assert facts_of(text) == set()
