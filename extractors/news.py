@@ -34,7 +34,7 @@ from typing import Sequence
 
 from .chat import ChatBackend, Conversation, Message
 from .entities import (CITY, COUNTRY, CURRENCY, LOCATIVE_BEFORE, ORGANISATION, PERSON,
-                       ArticleEntities, Mention, fits, seat_of, title_case)
+                       ArticleEntities, Mention, canonical_form, fits, seat_of, title_case)
 from .normalize import fold, polity_name, regions, territories
 from .schema import Relation, RelationSchema, render
 from .triples import ExtractedFact, UnitReport, dedup, defuse, looks_like_instruction, \
@@ -612,6 +612,9 @@ class NewsExtractor:
                 reading.questions += self._not_otherwise_titled(
                     self._ask(doc, i, rel, role, where, sentences, mentions, entities,
                               reading), rel, sentences, mentions, reading)
+        if domain == "sport":
+            reading.questions += self._team_member_questions(doc, sentences, mentions,
+                                                             reading)
         # (and only where the article reports it as news somewhere: "FedEx, where X
         # replaced Fred Smith as chief executive last year, is cutting costs" does not)
         if clear is not None and not any(q.relation is clear[0] for q in reading.questions) \
@@ -639,6 +642,36 @@ class NewsExtractor:
         reading.entities, reading.main = entities, main
         reading.leading = {main[0].id: main} if main else _leading_relations(named)
         return reading
+
+    def _team_member_questions(self, doc: int, sentences: Sequence[str],
+                               mentions: Sequence[list[Mention]],
+                               reading: Reading) -> list[Question]:
+        """A fan's idiom for a signing: "Jonathan Marchessault is a Predator", "Kirk
+        Cousins is officially a Falcon": the team is the plural of the word ("Predators",
+        "Timberwolves"), which the entity store joins to the full name another outlet
+        writes. Only in a sports story, and never a word any list knows (a country's
+        people, a party's)."""
+        rel = next((r for r, _, _ in self.relations if r.subject_types == (PERSON,)
+                    and ORGANISATION in r.object_types and r.domain == "sport"), None)
+        if rel is None:
+            return []
+        out = []
+        for i, (sentence, found) in enumerate(zip(sentences, mentions)):
+            said = _TEAM_MEMBER.search(sentence)
+            if said is None or i in reading.past or speculative(sentence):
+                continue
+            word = said["team"]
+            if polity_name(word) or fold(word) in _NOT_TEAMS:
+                continue
+            people = [m for m in found if m.types == {PERSON} and m.end == said.end("who")]
+            if not people:
+                continue
+            team = word[:-1] + "ves" if word.endswith("f") else word + "s"
+            club = Mention(word, said.start("team"), said.end("team"), canonical_form(team),
+                           frozenset({ORGANISATION}))
+            out.append(Question(doc, rel, None, people[0], (club,), sentence,
+                                render(rel.reading_question, people[0].name, None)))
+        return out
 
     @staticmethod
     def _drop_foreign_posts(reading: Reading, sentences: Sequence[str],
@@ -1047,8 +1080,14 @@ class NewsExtractor:
             return None
         if rel.subject_types == (PERSON,):
             holder = attached_person(mentions, where, window, sentence, verb=True)
+            # "signing former captain Steven Stamkos and Conn Smythe Trophy winner
+            # Jonathan Marchessault": each player the list joins to the one signed
+            joined = [m for m in mentions if holder is not None and holder.end and m.end
+                      and re.fullmatch(r"sign(?:s|ed|ing)?", sentence[where[0]:where[1]], re.I)
+                      and m.start > holder.end and m.types == {PERSON}
+                      and _LISTED_PLAYER.fullmatch(sentence[holder.end:m.start])]
             subjects = [m for m in subjects if holder is not None
-                        and fold(m.name) == fold(holder.name)]
+                        and fold(m.name) in {fold(holder.name), *(fold(j.name) for j in joined)}]
             if not subjects:
                 return None
         # The subject is the name attached to the role word ("Ukraine's President X and
@@ -2057,6 +2096,18 @@ _RIGHT_LINK = re.compile(
     r"handed(?: over)?)\s+(?:by|to)|(?:went|goes|passe[sd]|fell|falls|belongs|handed|hands|"
     r"handing)\s+(?:back\s+)?to|to)\s+(?:(?:the|its|his|her|their|a)\s+)?"
     r"(?:[\w-]+(?:,\s*|\s+)){0,3}?)?")
+# "Kirk Cousins is officially a Falcon.", "Marchessault is a Predator!"
+_TEAM_MEMBER = re.compile(
+    r"(?P<who>\b[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+){0,3})\s+is\s+"
+    r"(?P<when>(?:now|officially|finally)\s+(?:(?:now|officially|finally)\s+)?)?an?\s+"
+    r"(?P<team>[A-Z][a-z]{3,})(?=\s*[.!,])")
+_NOT_TEAMS = {"democrat", "republican", "conservative", "liberal", "socialist", "catholic",
+              "christian", "muslim", "jew", "protestant", "tory", "legend", "champion",
+              "veteran", "star", "free", "pro", "hall", "fan", "believer"}
+_LISTED_PLAYER = re.compile(
+    r"\s*(?:,|,?\s+and)\s+(?:(?:[A-Z][\w'’.-]*|former|veteran|winner|captain|defen[cs]eman|"
+    r"forward|winger|striker|midfielder|defender|goalkeeper|guard|quarterback|receiver|"
+    r"pitcher|outfielder|shortstop|goaltender|centre|center)\s+){0,5}")
 _PASSED_FROM = re.compile(r"\s+(?:has\s+)?(?:passe[sd]|went|moved|shifted)\s+from\s")
 _NEXT_OPENING = re.compile(r"[^.!?;:,]{0,30}[.!?]\s+")
 _REPLACED_AS = re.compile(r"\b(?:replac|succeed)\w*\s+as\s+(?:(?:the|its|their)\s+)?$")

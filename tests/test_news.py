@@ -1958,3 +1958,30 @@ def test_a_federation_president_is_no_head_of_the_country():
             "SDP were ready to put forward a cabinet. The second vice-president, Refik Lendo "
             "of the SDA, was not.")
     assert facts_of(text) == set()
+
+
+def test_a_fans_is_a_falcon_and_a_list_of_signings_name_each_players_team():
+    assert facts_of("At 4 p.m. the new NFL league year opened, the physical was passed, and "
+                    "Kirk Cousins is officially a Falcon.") == {
+        ("Kirk Cousins", "P54", "Falcons")}
+    assert facts_of("Rudy Gobert is a Timberwolf, and the NBA trade is done.") == {
+        ("Rudy Gobert", "P54", "Timberwolves")}
+    # a party's or a country's people are no team
+    assert facts_of("In the NHL town, Kirk Cousins is a Republican.") == set()
+    text = ("The Nashville Predators made the biggest splash of the opening day of NHL free "
+            "agency on Monday, signing former Tampa Bay Lightning captain Steven Stamkos and "
+            "Conn Smythe Trophy winner Jonathan Marchessault within hours.")
+    assert ("Jonathan Marchessault", "P54", "Nashville Predators") in facts_of(text)
+
+
+def test_a_teams_plural_without_its_city_is_the_team(store_db):
+    """What "Kirk Cousins is officially a Falcon" gives joins the other outlet's team."""
+    from memoird.extractors.entities import is_place
+
+    falcons = entities.resolve(store_db, "Atlanta Falcons", "organisation", place=is_place)
+    assert entities.resolve(store_db, "Falcons", "organisation", place=is_place).id \
+        == falcons.id
+    wolves = entities.resolve(store_db, "Minnesota Timberwolves", "organisation",
+                              place=is_place)
+    assert entities.resolve(store_db, "Timberwolves", "organisation", place=is_place).id \
+        == wolves.id
