@@ -2114,8 +2114,9 @@ _REPLACED_AS = re.compile(r"\b(?:replac|succeed)\w*\s+as\s+(?:(?:the|its|their)\
 _BY_AGENT = re.compile(r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’&-]*\s*)+)?\s*,?\s*by\s+"
                        r"(?:(?:the|its|his|her|their)\s+)?(?:[\w-]+(?:,\s*|\s+)){0,3}?")
 _ROLE_AS_OBJECT = re.compile(r"\b(?:from|by|with|before|for|against|under|met|meets|meeting|"
-                             r"told|tells|urged|asked|thanked|of|about|towards?)\s+the\s+"
-                             r"(?:[a-z]+\s+)?$")
+                             r"told|tells|urged|asked|thanked|of|about|towards?|alongside|"
+                             r"beside)\s+the\s+"
+                             r"(?:[a-z]+\s+|(?-i:[A-Z][a-z]+(?:an|ch|sh|ese|i)\s+))?$")
 
 
 # a town's business ("Bothell's biotech pioneer"): the business is the subject, not the town

@@ -1985,3 +1985,14 @@ def test_a_teams_plural_without_its_city_is_the_team(store_db):
                               place=is_place)
     assert entities.resolve(store_db, "Timberwolves", "organisation", place=is_place).id \
         == wolves.id
+
+
+def test_a_role_beside_the_demonym_after_alongside_is_another_persons():
+    text = ("On Saturday, many Andorrans learned that their country had a new head of state. "
+            "Josep-Lluís Serrano Pentinat, his coadjutor, had succeeded him.\n\nSerrano, 48, "
+            "a Catalan priest who spent more than a decade as a Vatican diplomat, had been "
+            "named coadjutor last July, which meant that he would become bishop of Urgell, "
+            "and therefore episcopal co-prince alongside the French president, the moment "
+            "his predecessor's resignation was accepted. Under Andorra's constitution the "
+            "two co-princes jointly serve as head of state.")
+    assert not any(f[0] == "France" for f in facts_of(text))
