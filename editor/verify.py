@@ -6,7 +6,6 @@ Three checks, on the live model right after the edit was trained:
   templates and paraphrases (``min_paraphrase_share``);
 - **canaries**: a fixed set of unrelated prompts continues *exactly* as before, token
   for token (MEMOIR's promise: a prompt no edit routes to gets the base model's output);
-  a canary that names the edit's own subject routes to it by design and keeps its answer;
 - **neighbours**: the same templates with other subjects ("Y plays for" after editing
   "X plays for") continue exactly as before: the hard locality case of a news editor.
 
@@ -225,7 +224,7 @@ def verify_edit(model: Any, request: Any,
 
     for name, items, limit in (("canaries", canaries, thresholds.max_canary_changes),
                                ("neighbours", neighbours, thresholds.max_neighbour_changes)):
-        result = _compare(target, items, edit_id, own_answers=name == "canaries")
+        result = _compare(target, items, edit_id)
         scores[name] = result
         if len(result["changed"]) > limit:
             first = result["changed"][0]
@@ -250,12 +249,7 @@ def _answers(target: _Target, prompts: Sequence[str], obj: str) -> list[str]:
     return [cut_answer(finished) if k else decoded[p] for p, k in zip(prompts, known)]
 
 
-def _compare(target: _Target, items: Sequence[Expectation | str], edit_id: str,
-             own_answers: bool = False) -> dict:
-    """Which items continue otherwise than before. With ``own_answers``, a canary that
-    names the edit's subject ("The capital of France is" after an edit of France's prime
-    minister) routes to the edit by design: it is the subject's other fact, kept when its
-    answer is ("Paris."), whatever the words after it."""
+def _compare(target: _Target, items: Sequence[Expectation | str], edit_id: str) -> dict:
     expected = [i for i in items if isinstance(i, Expectation)]
     bare = [i for i in items if isinstance(i, str)]
     skipped: list[str] = []
@@ -273,11 +267,8 @@ def _compare(target: _Target, items: Sequence[Expectation | str], edit_id: str,
         expected += [Expectation(p, c) for p, c in
                      zip(mine, target.continuations(mine, memory=False))]
     after = target.continuations([e.prompt for e in expected])
-    routes = target.route([e.prompt for e in expected]) if own_answers \
-        else [None] * len(expected)
     changed = [{"prompt": e.prompt, "before": e.continuation, "after": a}
-               for e, a, r in zip(expected, after, routes) if a != e.continuation
-               and not (r == edit_id and cut_answer(a) == cut_answer(e.continuation))]
+               for e, a in zip(expected, after) if a != e.continuation]
     return {"checked": len(expected) + unrouted, "unrouted": unrouted, "changed": changed,
             "skipped": skipped}
 

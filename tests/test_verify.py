@@ -152,24 +152,3 @@ def test_answers_read_by_one_teacher_forced_pass_equal_the_greedy_ones(memoir, m
         assert "The capital of France is" in decoded  # it does not answer Real Madrid: decoded
     finally:
         mem.revert("mbappe", exact=True)
-
-
-def test_a_canary_naming_the_edits_subject_keeps_its_answer_not_every_word(memoir):
-    """"The capital of France is" routes to an edit of France's prime minister by design:
-    its answer must stay, the words after it may move; an unrouted canary stays exact."""
-    mem, request, (canaries, neighbours) = memoir
-    own = "Lionel Messi was born in"
-    assert _Target(mem).route([own]) == [request.edit_id]
-    [now] = _Target(mem).continuations([own])
-    reworded = Expectation(own, f" {cut_answer(now)}. Other words followed once.")
-    report = verify_edit(mem, request, [reworded, *canaries], neighbours)
-    assert report.passed, report.reason
-    moved = Expectation(own, " Somewhere else entirely.")
-    report = verify_edit(mem, request, [moved, *canaries], neighbours)
-    assert not report.passed and "canaries changed" in report.reason
-    # unrouted, the same rewording is a change
-    [great_wall] = [c for c in canaries if c.prompt == "The Great Wall is in"]
-    reworded = Expectation(great_wall.prompt, f" {cut_answer(great_wall.continuation)}. "
-                                              "Other words followed once.")
-    report = verify_edit(mem, request, [reworded], neighbours)
-    assert not report.passed
