@@ -528,7 +528,7 @@ class NewsExtractor:
             # "Cricket Australia appointed Andrew McDonald as head coach of the national
             # men's team": the body that runs a country's game appoints its team's coach
             country, game = governed
-            subject, subject_type = national_team(country, women, game or sport), ORGANISATION
+            subject, subject_type = national_team(country, women, game), ORGANISATION
         elif women and not _WOMEN.search(subject):
             return None  # "Chelsea appointed X to lead the women's side": not the club's coach
         elif rel.domain != "sport" and subject == "England":
@@ -1484,7 +1484,7 @@ _GOVERNING_BODY = re.compile(
     rf"association|union))?)", re.IGNORECASE)
 
 
-def _governing_body(name: str) -> tuple[str, str | None] | None:
+def _governing_body(name: str) -> tuple[str, str] | None:
     """The country and game of a body that runs a country's game ("Cricket Australia",
     "Canada Soccer", "the Football Association of Ireland"), else None."""
     found = _GOVERNING_BODY.fullmatch(name.strip())
