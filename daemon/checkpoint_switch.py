@@ -114,8 +114,7 @@ def _memory_requests(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     _, meta = read_memory(path)
-    return {e["edit_id"]: EditRequest(e["edit_id"], e["prompt"], e["target"],
-                                      tuple(e["paraphrases"]), e["subject"]) for e in meta["edits"]}
+    return {e["edit_id"]: EditRequest.from_meta(e) for e in meta["edits"]}
 
 
 def _target_memory(path: Path, loaded, config, carry: Path | None = None):

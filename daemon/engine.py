@@ -52,7 +52,9 @@ from memoird.editor.forms import chat_forms, is_question, terminated
 from memoird.editor.memoir import EditRequest, EditResult, Memoir, MemoirConfig, eos_ids
 from memoird.editor.model import LoadedModel, load_base, shared_view
 from memoird.editor.probe import CausalLMBackend, Prober, ProbeThresholds, default_similarity
+from memoird.editor.routing import elsewhere_pattern
 from memoird.editor.verify import VerifyTarget
+from memoird.extractors.schema import RelationSchema
 from memoird.store import checkpoints
 from memoird.store import edits as edit_log
 from memoird.store.records import Checkpoint, Edit, EditStatus
@@ -544,7 +546,18 @@ def edit_request(edit: Edit, paraphrases: Sequence[str] = (), tokenizer=None) ->
         paraphrases=tuple(dict.fromkeys([*prompts, *paraphrases, *chats])),
         subject=edit.subject,
         aliases=tuple(a for a in (edit.subject_aliases or []) if a != edit.subject),
+        elsewhere=elsewhere(edit),
     )
+
+
+def elsewhere(edit: Edit) -> tuple[str, ...]:
+    """The phrases that name the subject's other relations (editor/routing.py's relation
+    stage), less any the edit's own prompts use: an edit is never kept off its own forms."""
+    if not edit.relation:
+        return ()
+    own = " ".join([edit.prompt, *(edit.prompts or [])]).casefold()
+    return tuple(p for p in RelationSchema.default().elsewhere(edit.relation)
+                 if not elsewhere_pattern([p]).search(own))
 
 
 

@@ -120,10 +120,11 @@ class Pipeline:
 
     @cached_property
     def verifier(self):
-        from memoird.daemon.policy import neighbour_subjects
+        from memoird.daemon.policy import neighbour_subjects, sibling_prompts
         from memoird.editor.verify import EditVerifier
 
-        return EditVerifier(neighbour_subjects=lambda edit: neighbour_subjects(self.rt.db(), edit))
+        return EditVerifier(neighbour_subjects=lambda edit: neighbour_subjects(self.rt.db(), edit),
+                            sibling_prompts=sibling_prompts)
 
     def run_stage(self, name: str) -> StageReport:
         if name not in self.runners:

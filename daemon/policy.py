@@ -577,3 +577,15 @@ def neighbour_subjects(db: Database, edit: Any, n: int = 4) -> list[str]:
         if row["subject_key"] != own:
             out.append(row["subject"])
     return out[:n]
+
+
+def sibling_prompts(edit: Any) -> list[str]:
+    """The subject's other facts, asked as the schema asks them ("The Prime Minister of
+    India is" beside a head-of-state edit of India): verification checks that they do not
+    move, the same-subject half of locality that template neighbours cannot see."""
+    from memoird.extractors.schema import RelationSchema
+
+    if not getattr(edit, "relation", None):
+        return []
+    return [p for rel in RelationSchema.default().siblings(edit.relation)
+            for p in (*rel.cloze(edit.subject)[:1], *rel.asked(edit.subject)[:1])]

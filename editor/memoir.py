@@ -50,7 +50,7 @@ from torch import nn
 from .background import BACKGROUND_PROMPTS
 from .memory_io import MemoryFileError, read_memory, remove_stale_temps, write_memory
 from .residual import ResidualDownProj, RowRoutes, index_mask, prompt_mean, tophash
-from .routing import STRATEGIES, Router, RoutingBank, subject_pattern
+from .routing import STRATEGIES, Router, RoutingBank, elsewhere_pattern, subject_pattern
 from .train import (
     OPTIMIZERS, EditBatch, build_batch, fit_columns, fit_reference, run_through, segments, target_ids,
 )
@@ -114,6 +114,15 @@ class EditRequest:
     paraphrases: tuple[str, ...] = ()
     subject: str | None = None
     aliases: tuple[str, ...] = ()  # other names of the subject; routing accepts any of them
+    # phrases naming the subject's other relations: a prompt using one is not routed here
+    elsewhere: tuple[str, ...] = ()
+
+    @classmethod
+    def from_meta(cls, e: dict) -> "EditRequest":
+        """The request as a memory file's metadata keeps it (older files lack the last
+        fields)."""
+        return cls(e["edit_id"], e["prompt"], e["target"], tuple(e["paraphrases"]),
+                   e["subject"], tuple(e.get("aliases", ())), tuple(e.get("elsewhere", ())))
 
     def validate(self) -> None:
         for name in ("edit_id", "prompt", "target"):
@@ -481,12 +490,13 @@ class Memoir:
     # ----------------------------------------------------------------- routing
     def _rebuild_router(self) -> None:
         n, k = self.wrapper.in_features, self.config.k
-        key_rows, key_edit, patterns, masks = [], [], [], []
+        key_rows, key_edit, patterns, elsewhere, masks = [], [], [], [], []
         for i, e in enumerate(self._edits):
             key_rows.append(e.keys)
             key_edit += [i] * e.keys.shape[0]
             subject = e.request.subject
             patterns.append(subject_pattern(subject, *e.request.aliases) if subject else None)
+            elsewhere.append(elsewhere_pattern(e.request.elsewhere))
             masks.append(e.cols)
         if key_rows:
             key_masks = index_mask(torch.cat(key_rows).to(self.device), n)
@@ -494,7 +504,7 @@ class Memoir:
         else:
             key_masks = torch.zeros(0, n, device=self.device)
             edit_masks = torch.zeros(0, n, device=self.device)
-        bank = RoutingBank(n, k, key_masks, key_edit, patterns)
+        bank = RoutingBank(n, k, key_masks, key_edit, patterns, elsewhere)
         background = self.background if self.background is not None else torch.zeros(n, device=self.device)
         self.wrapper.router = Router(
             self.config.strategy, self.config.tau, k, self.permutation, background, bank,
@@ -753,8 +763,7 @@ class Memoir:
         cols, keys = tensors["cols"].long().to(self.device), tensors["keys"].long().to(self.device)
         self._edits, at = [], 0
         for i, e in enumerate(meta["edits"]):
-            request = EditRequest(e["edit_id"], e["prompt"], e["target"], tuple(e["paraphrases"]),
-                                  e["subject"], tuple(e.get("aliases", ())))
+            request = EditRequest.from_meta(e)
             self._edits.append(_Edit(request, cols[i], keys[at : at + e["keys"]], e["steps"], e["loss"], e["seconds"]))
             at += e["keys"]
         self._rebuild_router()

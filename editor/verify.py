@@ -7,7 +7,9 @@ Three checks, on the live model right after the edit was trained:
 - **canaries**: a fixed set of unrelated prompts continues *exactly* as before, token
   for token (MEMOIR's promise: a prompt no edit routes to gets the base model's output);
 - **neighbours**: the same templates with other subjects ("Y plays for" after editing
-  "X plays for") continue exactly as before: the hard locality case of a news editor.
+  "X plays for") continue exactly as before: the hard locality case of a news editor;
+  and the subject's other relations ("The Prime Minister of India is" after editing
+  India's president), which routing sends nowhere when its relation stage works.
 
 "Before" is captured with ``capture`` before the edit is trained. When it was not (a
 caller that only verifies afterwards), canaries are compared with the memory switched
@@ -279,11 +281,15 @@ class EditVerifier:
     the target is the live model as a ``VerifyTarget`` (the daemon's engine makes one).
 
     ``neighbour_subjects(edit)`` names other subjects of the edit's relation (from the
-    store); FALLBACK_SUBJECTS otherwise. Calling it without ``before`` still works, with
-    the memory-off comparison described in the module docstring.
+    store); FALLBACK_SUBJECTS otherwise. ``sibling_prompts(edit)`` asks the subject's
+    other relations; they are compared with the memory switched off (exact for a prompt
+    routed nowhere or to this edit, so nothing is decoded before the edit). Calling it
+    without ``before`` still works, with the memory-off comparison described in the
+    module docstring.
     """
 
     neighbour_subjects: Callable[[Any], Sequence[str]] | None = None
+    sibling_prompts: Callable[[Any], Sequence[str]] | None = None
     canary_prompts: Sequence[str] = CANARY_PROMPTS
     thresholds: VerifyThresholds = VerifyThresholds()
     _before: dict[str, tuple[list[Expectation], list[Expectation]]] = field(
@@ -304,7 +310,9 @@ class EditVerifier:
             str(edit.id), (list(self.canary_prompts), self.neighbours(edit)))
         request = _AsRequest(str(edit.id), edit.prompt, edit.target,
                              tuple(getattr(edit, "prompts", ()) or ()))
-        report = verify_edit(target, request, canaries, neighbours, self.thresholds)
+        siblings = list(self.sibling_prompts(edit)) if self.sibling_prompts else []
+        report = verify_edit(target, request, canaries, [*neighbours, *siblings],
+                             self.thresholds)
         return report.passed, report.scores, report.reason
 
 

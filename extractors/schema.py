@@ -51,6 +51,9 @@ class Relation:
     questions: tuple[str, ...] = ()  # question forms with "{subject}" (and "{role}")
     reading_question: str = ""  # the extraction question, asked of an article sentence
     domain: str | None = None  # "sport" or "business": the article must be about it
+    # words besides the label and roles that name the relation in a prompt ("owned by",
+    # "plays for"): routing keeps a prompt naming another relation off this one's edits
+    asked_as: tuple[str, ...] = ()
 
     @property
     def probeable(self) -> bool:
@@ -71,6 +74,11 @@ class Relation:
             if fold(role) == folded or re.search(rf"\b{re.escape(fold(role))}\b", folded):
                 return role
         return self.roles[0]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every phrase that names this relation in a prompt: label, roles, ``asked_as``."""
+        return tuple(dict.fromkeys(fold(n) for n in (self.label, *self.roles, *self.asked_as)))
 
     def cloze(self, subject: str, role: str | None = None) -> list[str]:
         return [render(t, subject, role or self.role_for(None)) for t in self.templates]
@@ -162,6 +170,24 @@ class RelationSchema:
             raise KeyError(f"relation {relation_id!r} is not in schema {self.source}")
         return rel
 
+    def siblings(self, relation_id: str) -> list[Relation]:
+        """The other typed relations a subject of this one can have (a country's head of
+        government, capital and currency beside its head of state)."""
+        rel = self.get(relation_id)
+        if rel is None or not rel.typed:
+            return []
+        return [r for r in self.relations if r.id != rel.id and r.typed
+                and set(r.subject_types) & set(rel.subject_types)]
+
+    def elsewhere(self, relation_id: str) -> tuple[str, ...]:
+        """Phrases that name a sibling relation and not this one ("prime minister" for a
+        head-of-state edit; "boss", shared by coaches and chief executives, names neither):
+        a prompt about the subject that uses one asks about another of its facts."""
+        rel = self.get(relation_id)
+        own = set(rel.names) if rel is not None else set()
+        return tuple(dict.fromkeys(n for r in self.siblings(relation_id) for n in r.names
+                                   if n not in own))
+
     def exact(self, raw: str) -> Relation | None:
         """The relation whose label or alias is ``raw`` after folding, if any."""
         return self._exact.get(fold(raw))
@@ -200,7 +226,8 @@ class RelationSchema:
                     excludes=_patterns(table.get("excludes", [])),
                     questions=tuple(str(q) for q in table.get("questions", [])),
                     reading_question=str(table.get("reading_question", "")),
-                    domain=_domain(table.get("domain"))))
+                    domain=_domain(table.get("domain")),
+                    asked_as=tuple(str(a) for a in table.get("asked_as", []))))
             except SchemaError as exc:
                 raise SchemaError(f"{source}: relation #{i + 1}: {exc}") from None
         if not relations:

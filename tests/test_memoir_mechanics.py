@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,26 @@ def test_save_load_round_trip_is_bit_identical(tok, tmp_path):
     for a, b in zip(before, logits(other, tok, prompts)):
         assert torch.equal(a, b)
     assert loaded.generate(prompts, max_new_tokens=3) == gen_before
+
+
+def test_saved_requests_keep_aliases_and_the_relation_stage(tok, tmp_path):
+    """A reloaded memory (a restart, a checkpoint switch) routes as the one that was saved:
+    aliases still reach the edit and another relation's phrase still keeps off it."""
+    from memoird.daemon.checkpoint_switch import _memory_requests
+
+    path = tmp_path / "memory.safetensors"
+    edit = EditRequest("c", "the city of france is", "rome", subject="france",
+                       aliases=("spain",), elsewhere=("capital",))
+    _, mem = fresh(tok, path=path, edits=(EDIT_A, edit))
+    asks = ["the city of spain is", "the capital city of france is"]
+    routes = mem.route(asks)
+    mem.detach()
+    _, bare = fresh(tok, edits=(EDIT_A, replace(edit, elsewhere=())))
+    assert bare.route(asks) == ["c", "c"]  # the template and subject stages let it through
+    bare.detach()
+    loaded = Memoir.load(path, tiny_model(), tok)
+    assert loaded.route(asks) == routes == ["c", None]
+    assert _memory_requests(path)["c"] == edit
 
 
 def test_load_refuses_another_base_model_and_bad_files(tok, tmp_path):

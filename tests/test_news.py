@@ -224,7 +224,11 @@ def test_edit_answers_its_question_in_chat_forms_and_leaves_neighbours(embedded_
             chat("Who is the Prime Minister of the Freedonian Republic?"),
             "The Prime Minister of Freedonia is",
             chat("Who is the Prime Minister of Sylvania?"),
-            "The Prime Minister of Sylvania is"]
+            "The Prime Minister of Sylvania is",
+            # the subject's other facts: without the relation stage of routing the first
+            # two reach the edit (their template overlap passes τ and they name Freedonia)
+            "The President of Freedonia is", chat("Who is the President of Freedonia?"),
+            "The capital of Freedonia is"]
     mem = Memoir.attach(model, tok, MemoirConfig())
     try:
         before = mem.generate(asks, max_new_tokens=8)
@@ -234,8 +238,8 @@ def test_edit_answers_its_question_in_chat_forms_and_leaves_neighbours(embedded_
     finally:
         mem.detach()
     assert all("Rufus Firefly" in a for a in after[:4]), after
-    assert routes[:4] == ["7"] * 4 and routes[4:] == [None, None]
-    assert after[4:] == before[4:]  # the neighbour (another country) answers as before
+    assert routes[:4] == ["7"] * 4 and routes[4:] == [None] * 5
+    assert after[4:] == before[4:]  # other countries, and Freedonia's other posts, as before
 
 
 def _typed_fact(db, src, domain: str, subject: str, obj: str, s_type: str, o_type: str,

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from memoird.editor.residual import index_mask, prompt_mean, tophash
-from memoird.editor.routing import Router, RoutingBank, calibrate_tau, subject_pattern
+from memoird.editor.routing import (Router, RoutingBank, calibrate_tau, elsewhere_pattern,
+                                    subject_pattern)
 
 N, K = 16, 4
 
@@ -31,11 +32,12 @@ def test_tophash_uses_the_permutation_and_ignores_padding():
     assert idx.tolist() == [[12, 13, 14, 15]]
 
 
-def make_router(strategy, subjects, texts, tau=0.5):
+def make_router(strategy, subjects, texts, tau=0.5, elsewhere=()):
     perm = torch.arange(N)
     keys = torch.tensor([[0, 1, 2, 3], [0, 1, 2, 4], [8, 9, 10, 11]])  # edits 0, 1 share a template
     bank = RoutingBank(N, K, index_mask(keys, N), [0, 1, 2],
-                       [subject_pattern(s) if s else None for s in subjects])
+                       [subject_pattern(s) if s else None for s in subjects],
+                       [elsewhere_pattern(e) for e in elsewhere])
     return Router(strategy, tau, K, perm, torch.zeros(N), bank, index_mask(keys, N),
                   lambda row: texts[row])
 
@@ -55,6 +57,20 @@ def test_subject_stage_separates_template_neighbours():
     routes = router(a, valid)
     assert routes.rows.tolist() == [0, 2]
     assert routes.masks[1].nonzero().flatten().tolist() == [0, 1, 2, 4]  # the edit's own mask
+
+
+def test_relation_stage_keeps_the_subjects_other_facts_off_an_edit():
+    texts = ["the president of india is", "the prime minister of india is",
+             "who is india's prime-minister?", "who is the ceo of coach?",
+             "who coaches india?"]
+    router = make_router("subject", ["India", "Coach", "Paris"], texts,
+                         elsewhere=[["prime minister", "capital"], ["coach", "head coach"], []])
+    a, valid = acts([0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 4], [0, 1, 2, 3])
+    # the head-of-state edit answers its own question, not the prime minister's (in
+    # either spelling); a word of another relation inside the subject's name ("Coach")
+    # does not count, and a phrasing no relation names still routes
+    assert router.choose(router.query_indices(a, valid), router.text) == [0, None, None, 1, 0]
+    assert elsewhere_pattern([]) is None and elsewhere_pattern(["  "]) is None
 
 
 def test_mask_strategy_is_the_papers_best_overlap():

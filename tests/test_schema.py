@@ -99,3 +99,15 @@ def test_country_names_and_demonyms():
     # a state is no country's value, but the news reader's subject of its own premier
     assert polity_name("Karnataka") == "Karnataka"
     assert polity_name("Indian") == "India"
+
+
+def test_elsewhere_names_the_subjects_other_relations_but_not_the_edits_own():
+    schema = RelationSchema.default()
+    head_of_state = schema.elsewhere("P35")
+    assert {"prime minister", "head of government", "capital", "head coach"} <= set(head_of_state)
+    assert "president" not in head_of_state and "head of state" not in head_of_state
+    assert {"president", "prime minister"} <= set(schema.elsewhere("P286"))
+    # "boss" names a chief executive and a coach alike, so it keeps neither off the other
+    assert "boss" not in schema.elsewhere("P169") and "boss" not in schema.elsewhere("P286")
+    assert {"owner", "owns"} <= set(schema.elsewhere("P169"))
+    assert schema.elsewhere("P54") == () and schema.elsewhere("P999") == ()
