@@ -146,6 +146,7 @@ ORG_MARKERS = {
     "telecom", "telecommunications", "insurance", "financial", "bancorp", "brands",
     "resources", "logistics", "shipping", "motor", "pharma", "therapeutics", "software",
     "networks", "solutions", "services", "enterprises", "ventures", "automotive", "aerospace",
+    "cars", "trucks", "stores", "hotels",
     # a political body ("Islamic Action Front", "Freedom Movement")
     "front", "movement", "alliance", "coalition", "congress", "assembly",
     # armed and public bodies, and programmes ("Republican Guard", "Business Hour")
@@ -782,6 +783,11 @@ class ArticleEntities:
     tally: dict[str, int] = field(default_factory=dict)  # folded word -> uses in the article
     sequence: list[str] = field(default_factory=list)  # names in the order written
     label: str | None = None  # the body a round-up's last section label names
+    # the country a round-up's section label names ("Finland.", "Helsinki."), per sentence
+    # read under it: a sentence naming no country is about that one, not the brief's most
+    # named ("Petteri Orpo ... was elected prime minister" in a note that leads on China)
+    sections: dict[str, str] = field(default_factory=dict)
+    country_label: str | None = None
     bodies: set[str] = field(default_factory=set)  # names like a person's, written as a body's
     things: set[str] = field(default_factory=set)  # names described as a product, no body
     nicknames: set[str] = field(default_factory=set)  # one-word plurals after "the" ("the Rams")
@@ -859,6 +865,14 @@ class ArticleEntities:
                             and len(other.split()) == 2 and self.seen.get(one) == {PERSON} \
                             and " and " in sentence[a_end:b_start] + " ":
                         self._a_person(other)
+        # a full name whose surname alone the article makes a person's ("Sonko, 49, a
+        # former tax inspector") is a person's ("his political mentor Ousmane Sonko")
+        for name, kinds in list(self.seen.items()):
+            words = name.split()
+            if 2 <= len(words) <= 3 and PERSON in kinds and kinds != {PERSON} \
+                    and all(re.fullmatch(r"[A-Z][^A-Z\s]+", w) for w in words) \
+                    and name not in bodies and self.seen.get(words[-1]) == {PERSON}:
+                self._a_person(name)
 
     def _a_person(self, name: str) -> None:
         self.seen[name] = frozenset({PERSON})
@@ -1040,6 +1054,13 @@ class ArticleEntities:
             # a round-up's section label ("Morgan Stanley."): until the next one, "the
             # bank" is the body it names, not the brief's most named one
             self.label = out[0].name
+        if len(out) == 1 and PERSON not in out[0].types \
+                and not sentence.strip(" .:-–—")[:out[0].start].strip() \
+                and not sentence.strip(" .:-–—")[out[0].end:].strip():
+            self.country_label = out[0].name if COUNTRY in out[0].types \
+                else seat_of(out[0].name)
+        if self.country_label:
+            self.sections[sentence] = self.country_label
         for text, start, end, kind in anaphors(sentence):
             target = self.antecedent(kind)
             if target and not any(x.name == target and x.anaphor for x in out):

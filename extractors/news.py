@@ -60,8 +60,11 @@ EXAMPLES = (
      ["Nadia Petrov", "Omar Haddad"], "Nadia Petrov"),
 )
 
+# (a playing career is no former post: "named former Spain midfielder Xabi Alonso")
+_PLAYED = (r"(?!(?:[\w-]+\W+)?(?:midfielder|striker|defender|forward|winger|goalkeeper|"
+           r"player|footballer|international|quarterback|guard|pitcher)\W+$)")
 _FORMER_ROLE = re.compile(r"\b(?:former|ex-|previous|outgoing|then|until recently|previously|"
-                          r"formerly|once)\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
+                          r"formerly|once)\W+" + _PLAYED + r"(?:\w+\W+){0,2}$", re.IGNORECASE)
 _FORMER_OF_NAMES = re.compile(r"\b(?:[Ff]ormer|ex-)\s+(?:[A-Z][\w\-'’]*(?:,\s*|\s+and\s+|\s+))+$")
 _NEWLY = re.compile(r"\b(?:new|New(?=\W+[a-z])|NEW|newly|Newly|incoming|Incoming|next|Next|"
                     r"elect)\W+(?:\w+\W+){0,2}$")
@@ -92,6 +95,9 @@ _OLD_BEFORE = re.compile(
     r"\b(?:era|years|reign|tenure|spell|time) under|"
     r"\b(?:years|seasons|spell|stint) (?:at|with|as)|\b(?:shareholding|stake|shares) (?:of|from)|"
     r"\bagainst|\brivals?|\bvictory over|\bwin over)(?:\b|(?<=-))\W*(?:\w+\W+){0,2}$"
+    # "taking over from the interim head of state, Ilie Bolojan": the one replaced,
+    # past a title
+    r"|\b(?:took|takes|taking|take) over from\s+(?:[\w'’-]+[ ,]+){0,6}$"
     # "former coach X", "former Prime Minister X", "the former head of X", "who ran X";
     # not "former central banker X" (a new prime minister's old job)
     r"|\b(?:former|(?:two|three|four|five|six|several|multiple)-time)\W+(?:(?:prime minister|president|chancellor|head coach|coach|manager|boss|"
@@ -159,7 +165,7 @@ _CHANGE = re.compile(
     r"taking(?! part)|taken|succeed\w*|successor|replac\w*|becom\w*|became|"
     # (not a place's name: "the New York Rangers' affiliate", "New Zealand")
     r"(?-i:(?!New\s+[A-Z]))new|join\w*|sign\w*|"
-    r"complet\w*|acquir\w*|bought|buys?|purchas\w*|takeover|unveil\w*|inaugurat\w*|chose|"
+    r"complet\w*|acquir\w*|bought|buys?|sold|purchas\w*|takeover|unveil\w*|inaugurat\w*|chose|"
     r"install\w*|confirm\w*|hire[sd]?|hiring|promot\w*|return\w*|back as|now|renam\w*|"
     r"adopt\w*|switch\w*|chosen|choose|picks?|picked|tapped|mov(?:e|es|ed|ing)|"
     r"transfer\w*|trad(?:e|ed|es|ing)|flip(?:s|ped)|dealt|(?:deal|trade) that sen(?:t|ds)|"
@@ -167,7 +173,10 @@ _CHANGE = re.compile(
     r"heads? for|arriv\w*|officially|from (?:monday|tuesday|wednesday|thursday|friday|"
     r"saturday|sunday|today)|handover|hand(?:s|ed|ing)|passes|passed|part of|again|"
     r"once more|restor\w*|assum\w*|oath|entrust\w*|relinquish\w*|proclaim\w*|"
-    r"approv\w*|endors\w*|voted in|ratif\w*|went to|goes to|gone to|fell to|falls to|belongs? to|passe?s? to|passed back to|"
+    r"approv\w*|endors\w*|vot(?:e|es|ed|ing) in|ratif\w*|went to|goes to|gone to|fell to|"
+    r"falls to|belongs? to|passe?s? to|passed back to|"
+    # "the chamber has backed Petteri Orpo, the 53-year-old ..., as prime minister"
+    r"backed (?:(?-i:[A-Z])[\w'’.-]+\s+){1,4}?(?:,[^,.]{0,80},\s+)?as|"
     r"handed to|elevat\w*|reappoint\w*|recall\w*|brought back|bringing back|"
     r"(?:brought|brings|bringing|bring) in|belonged to|"
     r"(?:begins?|began|starts?|started) (?:work|(?:his|her|their) (?:first|new))|into office|"
@@ -392,6 +401,8 @@ class Reading:
     disputed: bool = False
     # the sentences about an earlier year than the story's (``_history``): background
     past: set[int] = field(default_factory=set)
+    # the story's year (its latest date): a clause about an earlier one is background
+    latest: int = 0
 
 
 class NewsExtractor:
@@ -562,8 +573,11 @@ class NewsExtractor:
         # minister names the president who appointed him nearly as often
         clear = _main_relation(sentences, named, margin=2.0)
         reading.past = {i for i, s in enumerate(sentences) if _history(s, latest)}
+        reading.latest = latest
         triggered = [[] if i in reading.past else
-                     [h for h in hits if not _dated_clause(s, h[2], latest)]
+                     [h for h in hits if not _dated_clause(s, h[2], latest)
+                      and not (_PAST_TENURE.search(s[max(0, h[2][0] - 60):h[2][0]])
+                               and re.match(r"\s+(?:of|at)\s+(?:the\s+)?[A-Z]", s[h[2][1]:]))]
                      for i, (s, hits) in enumerate(zip(sentences, named))]
         reading.foreign = _foreign_posts(sentences, mentions, triggered)
         reading.disputed = bool(_DISPUTED.search(text))
@@ -575,7 +589,14 @@ class NewsExtractor:
             hits = triggered[i]
             # (not in a sentence about an earlier year: "arrived in Baltimore as an
             # intern in 2014 and ... took him to Michigan ... in 2021")
-            office = [] if i in reading.past else self._office(sentence, clear)
+            # (not in a clause about the story's past: "who became prime minister when
+            # she took office in December 2019"; nor for a post outside the schema named
+            # here or just before: "Pakistan's new finance minister has a resume unlike
+            # most. Muhammad Aurangzeb, sworn in on Monday, ran ...")
+            office = [] if i in reading.past or _OTHER_POST.search(
+                " ".join(sentences[max(0, i - 1):i + 1])) or _REGION_POST.search(sentence) else [
+                h for h in self._office(sentence, clear)
+                if not _dated_clause(sentence, h[2], latest)]
             officer = False
             if not hits and office:
                 hits, office, officer = office, [], True
@@ -661,7 +682,8 @@ class NewsExtractor:
             if said is None or i in reading.past or speculative(sentence):
                 continue
             word = said["team"]
-            if polity_name(word) or fold(word) in _NOT_TEAMS:
+            if polity_name(word) or polity_name(word.split()[-1]) \
+                    or fold(word.split()[-1]) in _NOT_TEAMS:
                 continue
             people = [m for m in found if m.types == {PERSON} and m.end == said.end("who")]
             if not people:
@@ -740,7 +762,8 @@ class NewsExtractor:
         subject = _protagonist(reading, entities, kinds[0])
         if not subject or not _may_govern(role, subject):
             return []
-        arriving = _arriving(rel, sentences, mentions, triggered, reading.foreign)
+        arriving = _arriving(rel, sentences, mentions, triggered, reading.foreign,
+                             latest=reading.latest)
         if len(arriving) != 1:
             reading.rejected.append((sentences[0], f"{rel.label}: article names "
                                      f"{len(arriving)} arriving people"))
@@ -774,7 +797,7 @@ class NewsExtractor:
             own = subject  # "Spain" here, the other story's "Spain national football team"
         if rel.object_types == (PERSON,):
             arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
-                                 reading.foreign, named_only=True)
+                                 reading.foreign, named_only=True, latest=reading.latest)
             found = arriving.get(fold(obj))
         else:
             found = _joined(reading, obj)
@@ -851,8 +874,21 @@ class NewsExtractor:
             # whom it names most -- in this sentence only, never joined to the next (which
             # may name the club he left)
             said = _PERSON_DESCRIPTION.search(sentence)
+            # (not an apposition, which describes the name before it: "Toney, the
+            # striker whose goals carried Brentford, completed his move")
+            described = [m for m in own if said and m.end and not m.anaphor
+                         and re.fullmatch(r",\s*", sentence[m.end:said.start(1)])]
+            if described:  # (a player, whatever else the name could be)
+                own = [replace(m, types=frozenset({PERSON})) if m is described[0] else m
+                       for m in own]
+                said = None
             target = entities.protagonist() if said else None
-            if target and not any(fold(m.name) == fold(target) for m in own):
+            if target and re.search(r"\b[A-Z]{2,}\b", target):
+                target = None  # "Dallas GM Jim Nill": a title run into the name, no player
+            # (also where the sentence names him further on, out of the role's reach:
+            # "sends the quarterback to the Denver Broncos, ... in which Wilson led")
+            if target and not any(fold(m.name) == fold(target) and m.end
+                                  and abs(m.start - said.start(1)) < 40 for m in own):
                 own.append(Mention(said.group(1), said.start(1), said.end(1), target,
                                    frozenset({PERSON}), anaphor=True))
         asked = self._questions(doc, rel, role, where, sentence, own, reading, rivals)
@@ -897,6 +933,7 @@ class NewsExtractor:
                 seats = [seat_of(m.name) for m in mentions[i] if not m.anaphor
                          and kinds[0] == COUNTRY and seat_of(m.name)]
                 target = seat_of(role or "") or (seats[0] if seats else None) \
+                    or (entities.sections.get(sentence) if kinds[0] == COUNTRY else None) \
                     or _protagonist(reading, entities, kinds[0])
                 demonyms = {m.name for m in mentions[i] if m.demonym and fits(m.types, kinds)}
                 if target and demonyms and demonyms != {target}:
@@ -1032,6 +1069,11 @@ class NewsExtractor:
                    # marks a retreat": an apposition says what the owner has long owned
                    and not (ORGANISATION in rel.object_types and m.end
                             and _STANDING_OWNER_AFTER.match(sentence[m.end:]))
+                   # "the carmaker, which is majority-owned by China's Zhejiang Geely
+                   # Holding": a relative clause says who has long owned it
+                   and not (ORGANISATION in rel.object_types and m.end
+                            and _STANDING_OWNED_BEFORE.search(
+                                sentence[max(0, m.start - 80):m.start]))
                    and (m.anaphor or m.end == 0 or _distance(m, where, sentence) <= window)]
         # Near-duplicate relations in one sentence ("the King appointed Prime Minister
         # Starmer"): a name belongs to the role word nearest to it.
@@ -1180,8 +1222,11 @@ class NewsExtractor:
 # A player the sentence does not name ("they had signed the midfielder"); not "he" or "the
 # 25-year-old", which as often stand for the coach being replaced or the one leaving
 _PERSON_DESCRIPTION = re.compile(
-    r"\b([Tt]he (?:\w+ )?(?:midfielder|striker|defender|forward|winger|goalkeeper|playmaker|"
-    r"centre-back|full-back|centre-forward|footballer))\b")
+    r"\b([Tt]he (?:[\w-]+ ){0,2}?(?:midfielder|striker|defender|forward|winger|goalkeeper|"
+    r"playmaker|centre-back|full-back|centre-forward|footballer|quarterback|running back|"
+    r"wide receiver|tight end|linebacker|cornerback|point guard|shooting guard|"
+    r"power forward|pitcher|shortstop|outfielder|infielder|defen[cs]eman|goaltender|"
+    r"netminder|batsman|all-rounder|fly-half|scrum-half))\b")
 _OWNERS_AFTER = re.compile(r"(?:'s|’s)\s+(?:\w+\s+)?(?:owners?|parent|shareholders?|backers?|"
                            r"investors?|chairman|board)\b")
 # the rest of a list of names that ends in "brands" ("Holiday Inn, Crowne Plaza and
@@ -1280,7 +1325,7 @@ def _appoints(sentence: str, body: Mention, holder: Mention) -> bool:
 
 def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[Mention]],
               triggered: Sequence[list], foreign: set[tuple[int, tuple[int, int]]],
-              named_only: bool = False) -> dict[str, tuple[Mention, int]]:
+              named_only: bool = False, latest: int = 0) -> dict[str, tuple[Mention, int]]:
     """The people an article reports as taking up ``rel``'s role, by folded name, with
     a mention and the sentence that reports it: named in a sentence with a change and
     the role (or an office word, or an appointment verb), and never as the predecessor,
@@ -1298,8 +1343,11 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
               if (m.types == frozenset({PERSON}) or named_only and PERSON in m.types)
               and not m.anaphor}
     for i, (sentence, ms) in enumerate(zip(sentences, mentions)):
+        # (an office word in a clause about the story's past is none: "Sanna Marin, who
+        # became prime minister when she took office in December 2019")
         roles = [h[2][0] for h in triggered[i]] or [
-            m.start() for m in _OFFICE.finditer(sentence)]
+            m.start() for m in _OFFICE.finditer(sentence)
+            if not _dated_clause(sentence, m.span(), latest)]
         about_role = bool(roles)
         guessed = speculative(sentence, roles[0] if roles else None)
         # an appointment to another relation's role ("appointed Jafar Hassan to head the
@@ -1310,7 +1358,8 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
         elsewhere = not own and any(h[0] is not rel for h in triggered[i])
         # "inaugurated as president of South Ossetia, the breakaway region of Georgia":
         # the post is the region's, so the article holds no arrival in Georgia's
-        elsewhere_post = any((i, h[2]) in foreign for h in own)
+        elsewhere_post = any((i, h[2]) in foreign for h in own) or (
+            not own and bool(_REGION_POST.search(sentence)))  # ("the region's leader")
         for m in ms:
             key = fold(m.name)
             if key not in people or m.anaphor or not m.end:
@@ -1426,6 +1475,10 @@ _STANDING_OWNER_AFTER = re.compile(
     r"(?:(?:part-|co-|majority |minority )?owners?|parent(?: company| group)?)\s+of\b|"
     r"^\s*,\s+which\s+(?:also\s+)?"
     r"(?:owns|controls)\b", re.IGNORECASE)
+_STANDING_OWNED_BEFORE = re.compile(
+    r",\s+(?:which|that)\s+(?:is|are|has been|have been)\s+(?:(?:also|still|long)\s+)?"
+    r"(?:(?:majority|minority|wholly|partly|jointly|privately)[- ])?(?:owned|controlled)\s+by\s+"
+    r"(?:[\w'’.-]+\s+){0,4}?$", re.IGNORECASE)
 _SELF_NAMES = {"republic", "the republic", "nation", "the nation", "state", "the state",
                "kingdom", "the kingdom", "union", "the union", "federation"}
 _WOMEN = re.compile(r"\b(?:women|women's|women’s|womens|ladies|femenin[ao]|féminines?)(?!\w)",
@@ -1655,7 +1708,8 @@ def may_hold(sentence: str, mention: Mention, relation: Relation,
     if _titled_by(sentence, mention, relation) and not _NEWLY.search(before):
         return False
     return not _FORMER_ROLE.search(before[-30:]) and not re.search(
-        r"\b(?:founding|late|former|previous|outgoing|then)\s+(?:\w+\s+){0,2}$", before)
+        r"\b(?:founding|late|former|previous|outgoing|then)\s+" + _PLAYED
+        + r"(?:\w+\s+){0,2}$", before)
 
 
 def old_holder(sentence: str, mention: Mention, after: bool = True) -> bool:
@@ -1703,6 +1757,10 @@ _ACQ = r"(?:acquir\w*|bought|buys?|purchas\w*|took over|takes over|take over|tak
 _BUYS = r"(?:acquir\w*|bought|buys?|purchas\w*|took over|takes over|take over|takeover)"
 
 
+# the buyer by a description and its name ("sold to a company called Global Tetrahedron")
+_CALLED = r"(?:(?:company|firm|group|consortium|vehicle|entity)\W+(?:called|named)\W+)?"
+
+
 def _owner_patterns(owned: str, owner: str) -> list[str]:
     """Patterns of a (folded) sentence saying that ``owner`` owns ``owned``."""
     a, b = re.escape(owned), re.escape(owner)
@@ -1738,6 +1796,15 @@ def _owner_patterns(owned: str, owner: str) -> list[str]:
         # "49ers Enterprises take full control of Leeds United"
         rf"{b}\W+(?:\w+\W+){{0,3}}?(?:take|takes|took|taken|taking)\s+(?:full\s+)?control"
         rf"\s+of\W+(?:\w+\W+){{0,2}}?{a}",
+        # "G/O Media sold The Onion to Global Tetrahedron", "the club was sold to X",
+        # "the sale of The Onion to Global Tetrahedron"
+        # (what is sold follows the verb: not "sold Luis Díaz to Bayern Munich and Darwin
+        # Núñez to Al-Hilal", where a club is where a player went)
+        rf"\b(?:sold|sells|selling|sale\s+of)\W+(?:(?:the|its|his|her|their|a|an|majority|"
+        rf"controlling|minority|stake|in|of)\W+){{0,5}}?{a}\W+(?:(?:the|a|an)\W+"
+        rf"(?:\w+\W+){{0,4}}?)?to\W+(?:(?:the|a|an|its|new)\W+){{0,2}}" + _CALLED + rf"{b}",
+        rf"{a}\W+(?:\w+\W+){{0,4}}?(?:was|were|has been|had been|have been)\s+sold\s+"
+        rf"(?:\w+\s+){{0,3}}?to\W+(?:(?:the|a|an|its|new)\W+){{0,2}}" + _CALLED + rf"{b}",
         # "Microsoft bought Activision" (not "... bought by ...")
         rf"{b}\W+(?:\w+\W+){{0,4}}?{_BUYS}(?!\s+by)\W+(?:\w+\W+){{0,3}}?{a}",
     ]
@@ -1925,6 +1992,28 @@ _AGO = re.compile(r"\b(?:(?:a|one|two|three|four|five|six|seven|eight|nine|ten|a
                   re.IGNORECASE)
 
 
+# A new holder of a post the schema has no relation for, whom "sworn in" or "took office"
+# may be about ("Pakistan's new finance minister")
+_OTHER_POST = re.compile(
+    r"\bnew\s+(?:(?:finance|foreign|interior|home|defen[cs]e|justice|health|education|economy|"
+    r"trade|energy|labou?r|culture|transport|agriculture|environment|sports?|information|"
+    r"tourism)\s+minister|minister\s+(?:of|for)|chief justice|attorney general|"
+    r"central bank governor|chief of staff|speaker)\b", re.IGNORECASE)
+# A part's post ("removed the region's leader, Murat Kamalov, and installed Amanbay
+# Orynbayev in his place"): whose place an office word means is the part's, not the country's
+_REGION_POST = re.compile(
+    r"\b(?:region|province|state|republic|territory|emirate|canton|oblast)(?:'s|’s)\s+"
+    r"(?:\w+\s+)?(?:leader|head|chief|governor|president|premier)\b", re.IGNORECASE)
+# A role held for a stretch of time told in passing, with the body it was held at ("Jim
+# Rowan, who spent five years as chief executive of Dyson, took over at Volvo Cars"): a
+# career, not the news (without one, "who spent seven years as chief executive before
+# retiring, has returned to run the discount chain" may be the story's own post).
+_PAST_TENURE = re.compile(
+    r"\b(?:spent|served|spending)\s+(?:(?:the|his|her|their)\s+)?(?:(?:last|past|previous|"
+    r"first)\s+)?(?:[\w-]+\s+){0,2}?(?:years?|months?|seasons?|decades?|terms?)\s+(?:as|at)\s+"
+    r"(?:(?:the|a|an|its|their)\s+)?(?:[\w'’-]+\s+){0,3}?$", re.IGNORECASE)
+
+
 def _dated_clause(sentence: str, where: tuple[int, int], latest: int) -> bool:
     """Whether the role word sits in a clause about an earlier year ("Helmersson, 51, who
     took the top job in January 2020, said..."): someone's past, not the news."""
@@ -2049,8 +2138,19 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
         people = [m for m in people if m.start >= where[1]]
     # "Murphy, who had been Counsell's bench coach, was named manager": whose aide a
     # person was is not the person the later role belongs to
+    # (nor one who appoints: "President X named Allamaye Halina as prime minister",
+    # "Emmanuel Macron named the 73-year-old prime minister"; a headline's "Hjulmand
+    # named Werkself coach" is passive: a body, not a person, follows the verb)
+    def appoints(m: Mention) -> bool:
+        verb = _APPOINTER_AFTER.match(sentence[m.end:])
+        if verb is None:
+            return False
+        after = m.end + verb.end()
+        return bool(re.match(r"\s*(?:the|a|an|his|her|their|its)\b", sentence[after:])) \
+            or any(p.start >= after and not sentence[after:p.start].strip() for p in people)
     left = sorted((m for m in people if m.end <= where[0]
-                   and not _AIDE_OF.match(sentence[m.end:where[0]])), key=lambda m: -m.end)
+                   and not _AIDE_OF.match(sentence[m.end:where[0]]) and not appoints(m)),
+                  key=lambda m: -m.end)
     if left and old_holder(sentence, left[0]):
         # "X stepped down as CEO of H&M and was replaced by Y": the role passes to Y
         # (or "X had retired as chief executive and Y, the head of its AI business, had
@@ -2063,9 +2163,7 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
         return left[0]  # the clause is the predecessor's
     # a name known to be a person beats one that may be a company ("Brian Niccol, the
     # head of Chipotle Mexican Grill, as its chief executive")
-    # (but not one who appoints: "President X named Allamaye Halina as prime minister")
-    sure = [m for m in left if m.types == frozenset({PERSON}) and not old_holder(sentence, m)
-            and not _APPOINTER_AFTER.match(sentence[m.end:])]
+    sure = [m for m in left if m.types == frozenset({PERSON}) and not old_holder(sentence, m)]
     for m in sure or left:
         if not old_holder(sentence, m):
             return m
@@ -2100,10 +2198,11 @@ _RIGHT_LINK = re.compile(
 _TEAM_MEMBER = re.compile(
     r"(?P<who>\b[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+){0,3})\s+is\s+"
     r"(?P<when>(?:now|officially|finally)\s+(?:(?:now|officially|finally)\s+)?)?an?\s+"
-    r"(?P<team>[A-Z][a-z]{3,})(?=\s*[.!,])")
+    r"(?P<team>(?:[A-Z][\w.'’-]+\s+){0,2}[A-Z][a-z]{3,})(?=\s*[.!,])")
 _NOT_TEAMS = {"democrat", "republican", "conservative", "liberal", "socialist", "catholic",
               "christian", "muslim", "jew", "protestant", "tory", "legend", "champion",
-              "veteran", "star", "free", "pro", "hall", "fan", "believer"}
+              "veteran", "star", "free", "pro", "hall", "fan", "believer", "laureate",
+              "winner", "member", "native", "graduate", "citizen"}
 _LISTED_PLAYER = re.compile(
     r"\s*(?:,|,?\s+and)\s+(?:(?:[A-Z][\w'’.-]*|former|veteran|winner|captain|defen[cs]eman|"
     r"forward|winger|striker|midfielder|defender|goalkeeper|guard|quarterback|receiver|"
@@ -2135,7 +2234,9 @@ def _nickname(sentence: str, m: Mention) -> bool:
 
 _REPLACED_HIM = re.compile(r"(?:,\s+(?:the|a|an|who)\s[^,;]{0,120},)?\s+(?:had\s+|has\s+|"
                            r"will\s+|would\s+)?(?:replaced|succeeded|replaces|succeeds|"
-                           r"replace|succeed)\s+(?:him|her)\b")
+                           r"replace|succeed)\s+(?:him|her)\b|"
+                           # "named former Spain midfielder Xabi Alonso as his replacement"
+                           r"\s+as\s+(?:his|her)\s+(?:permanent\s+)?(?:replacement|successor)\b")
 
 
 def _distance(m: Mention, span: tuple[int, int], sentence: str = "") -> int:
