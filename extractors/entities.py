@@ -21,7 +21,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Sequence
 
-from .normalize import entity_aliases, fold, joined_country_names, polity_name
+from .normalize import (entity_aliases, fold, joined_country_names, polity_name,
+                        shared_nicknames)
 
 PERSON, ORGANISATION, COUNTRY, CITY, CURRENCY = (
     "person", "organisation", "country", "city", "currency")
@@ -677,8 +678,9 @@ def name_types(name: str, before: str = "", after: str = "") -> frozenset[str]:
     if not words:
         return frozenset()
     aliased = entity_aliases().get(folded, folded)
-    if polity_name(name) or polity_name(aliased):
-        return frozenset({COUNTRY})
+    shared = shared_nicknames().get(folded, ())
+    if polity_name(name) or polity_name(aliased) or (shared and all(map(polity_name, shared))):
+        return frozenset({COUNTRY})  # ("the Seleção": Brazil's or Portugal's side)
     if _CURRENCY_BEFORE.search(before):
         return frozenset({CURRENCY})
     if folded in gaz.currencies:
@@ -788,6 +790,7 @@ class ArticleEntities:
     # named ("Petteri Orpo ... was elected prime minister" in a note that leads on China)
     sections: dict[str, str] = field(default_factory=dict)
     country_label: str | None = None
+    shared: dict[str, str] = field(default_factory=dict)  # shared nickname -> the one meant
     bodies: set[str] = field(default_factory=set)  # names like a person's, written as a body's
     things: set[str] = field(default_factory=set)  # names described as a product, no body
     nicknames: set[str] = field(default_factory=set)  # one-word plurals after "the" ("the Rams")
@@ -805,6 +808,7 @@ class ArticleEntities:
             if words:
                 first = fold(re.sub(r"(?:'s|’s)$", "", words[0][0]))
                 self.openings[first] = self.openings.get(first, 0) + 1
+        self.shared = {nick: self._meant(nick, names) for nick, names in shared_nicknames().items()}
         titled: set[str] = set()
         bodies: set[str] = set()
         listed: list[list[tuple[str, int, int]]] = []  # each sentence's names, in order
@@ -814,7 +818,7 @@ class ArticleEntities:
                 if self.opening_word(text, start, sentence):
                     continue
                 types = name_types(text, before, sentence[end:end + 24])
-                name = _country_or(canonical_form(text))  # "Senegalese" -> "Senegal"
+                name = _country_or(self.form(text))  # "Senegalese" -> "Senegal"
                 if _PRODUCT_AFTER.match(sentence[end:]):
                     self.things.add(name)
                 if re.search(r"\bthe\s+$", sentence[:start], re.IGNORECASE) \
@@ -870,9 +874,24 @@ class ArticleEntities:
         for name, kinds in list(self.seen.items()):
             words = name.split()
             if 2 <= len(words) <= 3 and PERSON in kinds and kinds != {PERSON} \
-                    and all(re.fullmatch(r"[A-Z][^A-Z\s]+", w) for w in words) \
+                    and all(w[0].isupper() and not w.isupper() for w in words) \
                     and name not in bodies and self.seen.get(words[-1]) == {PERSON}:
                 self._a_person(name)
+
+    def _meant(self, nick: str, names: Sequence[str]) -> str:
+        """Which of the bodies sharing a nickname the article means: the one whose other
+        words, or whose country's name or people, it writes most (the first on a tie)."""
+        def evidence(name: str) -> int:
+            words = [w for w in fold(name).split() if w != nick and len(w) > 2]
+            return sum(self.tally.get(w, 0) for w in words) + sum(
+                n for w, n in self.tally.items() if polity_name(w) == name)
+        return max(names, key=evidence)
+
+    def form(self, text: str) -> str:
+        """``canonical_form``, with a nickname several bodies share read as the one this
+        article means."""
+        stripped = re.sub(r"(?:'s|’s)$", "", " ".join(text.split())).strip(" ,;:.'\"’")
+        return self.shared.get(fold(stripped)) or canonical_form(text)
 
     def _a_person(self, name: str) -> None:
         self.seen[name] = frozenset({PERSON})
@@ -916,7 +935,7 @@ class ArticleEntities:
 
     def resolve(self, text: str) -> str:
         """The article's full name for a short mention ("Slot" -> "Arne Slot")."""
-        name = canonical_form(text)
+        name = self.form(text)
         words = fold(name).split()
         if len(words) > 1 and words[-1] in LEGAL_FORMS:
             # "Gap Inc." where the article also says "Gap": one company, counted once
@@ -998,8 +1017,17 @@ class ArticleEntities:
             for text, start, end, before in raw_mentions(sentence):
                 if self.opening_word(text, start, sentence):
                     continue
-                own, name = canonical_form(text), self.resolve(text)
+                own, name = self.form(text), self.resolve(text)
                 types = name_types(text, before, sentence[end:end + 24])
+                words = fold(own).split()
+                if len(words) >= 2 and not words[-1].endswith("s") \
+                        and words[-1] not in _CLUB_LAST_WORDS \
+                        and re.search(r"\bis\s+(?:(?:now|officially|finally)\s+)*an?\s+$",
+                                      sentence[:start]) and is_place(" ".join(words[:-1])) \
+                        and re.match(r"\s*(?:[.!,;]|$)", sentence[end:]):
+                    # "is now a San Antonio Spur": one of the team the plural names
+                    own = name = own + "s"
+                    types = frozenset({ORGANISATION})
                 if name != own and name in self.persons:
                     if types == {ORGANISATION}:
                         # "the acquisition of Hess" in a story that also names John Hess

@@ -96,6 +96,15 @@ def entity_aliases() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
+def shared_nicknames() -> dict[str, tuple[str, ...]]:
+    """Folded nickname -> the display names of the bodies that share it, from
+    data/entity_aliases.toml's [shared] table (the first is the default)."""
+    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
+        "data", "entity_aliases.toml").read_text(encoding="utf-8"))
+    return {fold(nick): tuple(names) for nick, names in raw.get("shared", {}).items()}
+
+
+@lru_cache(maxsize=1)
 def _country_tables() -> dict[str, dict[str, list[str]]]:
     """data/countries.toml: [countries], [territories] and [regions], each display name
     -> its other names and demonyms."""

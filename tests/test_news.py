@@ -2107,3 +2107,26 @@ def test_a_surname_made_a_persons_makes_the_full_name_a_persons():
             "his political mentor Ousmane Sonko as prime minister on Tuesday.\n\nSonko, 49, a "
             "former tax inspector, replaces Sidiki Kaba.")
     assert ("Senegal", "P6", "Ousmane Sonko") in facts_of(text, 2024)
+
+
+def test_a_shared_nickname_is_the_body_the_article_names():
+    # "Spurs" in an NBA story beside "San Antonio" is not Tottenham Hotspur
+    text = ("NBA trade deadline: the West got rearranged\n\nSacramento traded Fox to San "
+            "Antonio. The All-Star point guard is now a San Antonio Spur, acquired in a "
+            "three-team trade. Spurs fans in San Antonio celebrated.")
+    facts = facts_of(text, 2025)
+    assert not any("Tottenham" in f[2] or "Tottenham" in f[0] for f in facts)
+    assert not any(f[2] == "Kings" or f[0] == "San Antonio Spur" for f in facts)
+    assert facts_of("Spurs have appointed Ange Postecoglou as head coach, the Premier League "
+                    "club said.", 2023) == {("Tottenham Hotspur", "P286", "Ange Postecoglou")}
+    # "the Selecao" of a story about Portugal is Portugal's side
+    assert facts_of("Portugal looks to Martinez\n\nThe Portuguese federation has ended its "
+                    "search. Yes, it's official: Roberto Martinez is the new boss of the "
+                    "Selecao. Portugal had been without a coach since December.", 2023) == {
+        ("Portugal national football team", "P286", "Roberto Martinez")}
+    # a team's member named with its city is the team, and "a ... player" is no member noun
+    assert facts_of("The NBA trade is done. Russell Westbrook is now a Denver Nugget.",
+                    2024) == {("Russell Westbrook", "P54", "Denver Nuggets")}
+    assert facts_of("It's done: Dominic Solanke is a Tottenham Hotspur player after his move "
+                    "in the Premier League.", 2024) == {
+        ("Dominic Solanke", "P54", "Tottenham Hotspur")}
