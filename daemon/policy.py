@@ -20,7 +20,10 @@ and nothing argues against it. For each open claim, in this order:
 5. a domain that already contributed ``per_source_edits_per_day`` edits in the last
    24 h no longer counts (a flood cannot buy edits faster than that);
 6. a subject edited within ``subject_cooldown_hours`` waits (one flooded subject cannot
-   be rewritten over and over);
+   be rewritten over and over); for a typed news relation only an edit of the same
+   relation counts, since one country's offices change independently (a new prime minister
+   and a new king in one week, a president sworn in who names his prime minister the same
+   day), so a flood gets at most one edit per office a day;
 7. a protected subject, and every claim in ``manual`` mode, becomes a ``pending`` edit
    for an operator; otherwise the edit is ``approved`` and the apply stage trains it.
 
@@ -204,8 +207,12 @@ def decide_claim(db: Database, claim: Claim, config: Any, *, now: datetime,
                     f"{_n(len(counted), 'other independent domain')} left, "
                     f"{config.min_domains} needed", templates, groups)
 
+    from memoird.extractors.schema import RelationSchema
+
+    rel = RelationSchema.default().get(claim.relation)
     recent_edit = subject_edited_since(
-        db, claim.subject_key, to_iso(now - timedelta(hours=config.subject_cooldown_hours)))
+        db, claim.subject_key, to_iso(now - timedelta(hours=config.subject_cooldown_hours)),
+        relation=claim.relation if rel is not None and rel.typed else None)
     if recent_edit is not None:
         return _log(db, context, EditStatus.REJECTED, "subject_cooldown",
                     f"{claim.subject!r} was edited at {recent_edit['created_at']} (edit "
@@ -399,12 +406,15 @@ def exhausted_domains(db: Database, domains: Sequence[str], config: Any,
     return out
 
 
-def subject_edited_since(db: Database, subject_key: str, since: str) -> dict | None:
-    """The latest edit of this subject created since ``since`` (refusals excluded)."""
-    for row in db.query("""SELECT e.id, e.subject, e.created_at FROM edits e
+def subject_edited_since(db: Database, subject_key: str, since: str,
+                         relation: str | None = None) -> dict | None:
+    """The latest edit of this subject (of ``relation`` when given) created since
+    ``since`` (refusals excluded)."""
+    for row in db.query("""SELECT e.id, e.subject, e.relation, e.created_at FROM edits e
                            WHERE e.created_at >= ? AND e.status != ?
                            ORDER BY e.created_at DESC""", [since, EditStatus.REJECTED]):
-        if normalize_key(row["subject"]) == subject_key:
+        if normalize_key(row["subject"]) == subject_key \
+                and (relation is None or row["relation"] == relation):
             return row
     return None
 

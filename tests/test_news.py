@@ -243,18 +243,19 @@ def test_edit_answers_its_question_in_chat_forms_and_leaves_neighbours(embedded_
 
 
 def _typed_fact(db, src, domain: str, subject: str, obj: str, s_type: str, o_type: str,
-                check: bool | None = True) -> None:
+                check: bool | None = True, relation: str = "P286",
+                role: str = "head coach") -> None:
     from memoird.store import claims, facts, probes
     from memoird.daemon.stages.probe import registrable_domain
 
-    fact_id = src.publish(domain, subject, "P286", obj, raw_relation="head coach")
+    fact_id = src.publish(domain, subject, relation, obj, raw_relation=role)
     store = src.db
     store["facts"].update(fact_id, {"subject_type": s_type, "object_type": o_type})
     scores = {"gap": 3.0}
     if check is not None:
-        scores["evidence_check"] = {"prompt": f"The head coach of {subject} is",
+        scores["evidence_check"] = {"prompt": f"The {role} of {subject} is",
                                     "answer": obj if check else subject, "pass": check}
-    probes.add_probe(store, fact_id, template="The head coach of {subject} is",
+    probes.add_probe(store, fact_id, template=f"The {role} of {{subject}} is",
                      answer="Pep Guardiola", verdict="conflicts", scores=scores,
                      memory_generation=0)
     url = store["articles"].get(store["facts"].get(fact_id)["article_id"])["url"]
@@ -2130,3 +2131,32 @@ def test_a_shared_nickname_is_the_body_the_article_names():
     assert facts_of("It's done: Dominic Solanke is a Tottenham Hotspur player after his move "
                     "in the Premier League.", 2024) == {
         ("Dominic Solanke", "P54", "Tottenham Hotspur")}
+
+
+
+def test_one_countrys_two_offices_change_the_same_day_but_each_only_once(store_db):
+    """A new prime minister and a new king in one week: the cooldown that paces a flooded
+    subject counts only edits of the same office, so the second does not wait a day, and a
+    second change of one office within the cooldown still does."""
+    from datetime import timedelta
+
+    from memoird.daemon.policy import decide_claims
+    from memoird.store import edits
+    from policy_support import NOW, Sources, policy
+
+    src = Sources(store_db)
+    for domain in ("alpha.example", "beta.example"):
+        _typed_fact(store_db, src, domain, "United Kingdom", "Liz Truss", "country", "person",
+                    relation="P6", role="prime minister")
+        _typed_fact(store_db, src, domain, "United Kingdom", "Charles III", "country",
+                    "person", relation="P35", role="king")
+    report = decide_claims(store_db, policy(), now=NOW)
+    assert report.edits_created == 2
+    assert {e.relation for e in edits.list_edits(store_db, status="approved")} == {"P6", "P35"}
+    # (reported by more outlets than the first, so that no dispute holds it back)
+    for domain in ("gamma.example", "delta.example", "epsilon.example", "zeta.example",
+                   "eta.example"):
+        _typed_fact(store_db, src, domain, "United Kingdom", "Rishi Sunak", "country",
+                    "person", relation="P6", role="prime minister")
+    held = decide_claims(store_db, policy(), now=NOW + timedelta(hours=1))
+    assert [d.rule for d in held.decisions if d.status == "rejected"] == ["subject_cooldown"]
