@@ -1364,6 +1364,9 @@ def _arriving(rel: Relation, sentences: Sequence[str], mentions: Sequence[list[M
             key = fold(m.name)
             if key not in people or m.anaphor or not m.end:
                 continue
+            aside = _POSSESSIVE_ASIDE.match(sentence[m.end:])
+            if aside and not any(m.end <= r < m.end + aside.end() for r in roles):
+                continue  # ("one of Conte's press conferences, Tottenham have a new gaffer")
             if old_holder(sentence, m) or any(_titled_by(sentence, m, r) for r in others) \
                     or (elsewhere_post and PERSON in m.types) \
                     or _APPOINTER_AFTER.match(sentence[m.end:]) \
@@ -2148,8 +2151,11 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
         after = m.end + verb.end()
         return bool(re.match(r"\s*(?:the|a|an|his|her|their|its)\b", sentence[after:])) \
             or any(p.start >= after and not sentence[after:p.start].strip() for p in people)
+    # (nor one named in the possessive of something else: "a search that felt longer
+    # than one of Conte's press conferences, Tottenham finally have a new gaffer")
     left = sorted((m for m in people if m.end <= where[0]
-                   and not _AIDE_OF.match(sentence[m.end:where[0]]) and not appoints(m)),
+                   and not _AIDE_OF.match(sentence[m.end:where[0]]) and not appoints(m)
+                   and not _POSSESSIVE_ASIDE.match(sentence[m.end:where[0]])),
                   key=lambda m: -m.end)
     if left and old_holder(sentence, left[0]):
         # "X stepped down as CEO of H&M and was replaced by Y": the role passes to Y
@@ -2180,6 +2186,10 @@ def attached_person(mentions: Sequence[Mention], where: tuple[int, int], window:
     return min(right, key=lambda m: m.start) if right else (left[0] if left else None)
 
 
+# A person's possessive of a thing, in a clause the role word is not in ("one of Conte's
+# press conferences, Tottenham finally have a new gaffer"; not "Klopp's successor")
+_POSSESSIVE_ASIDE = re.compile(r"(?:'s|’s)\s+(?!(?:[\w-]+\s+){0,2}?(?:successor|replacement|"
+                               r"heir)\b)[a-z][^,;]{0,80}[,;]")
 _AIDE_OF = re.compile(r"(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:bench coach|assistant|deputy|"
                      r"number two|right-hand (?:man|woman)|lieutenant|aide|coordinator)\b")
 # What may stand between a role word and the holder named after it: nothing ("head coach

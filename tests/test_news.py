@@ -2160,3 +2160,18 @@ def test_one_countrys_two_offices_change_the_same_day_but_each_only_once(store_d
                     "person", relation="P6", role="prime minister")
     held = decide_claims(store_db, policy(), now=NOW + timedelta(hours=1))
     assert [d.rule for d in held.decisions if d.status == "rejected"] == ["subject_cooldown"]
+
+
+def test_a_person_named_in_the_possessive_of_a_thing_is_no_arrival():
+    text = ("Big Ange is here. Now what, Spurs?\n\nIt's done. After a managerial search that "
+            "felt longer than one of Conte's press conferences and nearly as cheerful, "
+            "Tottenham finally have a new gaffer, and it's a name nobody had on their card "
+            "back in March.\n\nAnge Postecoglou was confirmed on Tuesday afternoon on a "
+            "four-year deal and officially starts on July 1. The Australian arrives from "
+            "Celtic with a trophy haul.\n\nHe takes the reins from Ryan Mason, who steered the "
+            "ship through the final few weeks after Cristian Stellini was shown the door. And "
+            "Stellini was only in charge because Antonio Conte decided in March to walk. It's "
+            "a huge shift from the grind we sat through under Conte.")
+    assert ("Tottenham Hotspur", "P286", "Antonio Conte") not in facts_of(text, 2023)
+    assert facts_of("Liverpool have a new head coach. Arne Slot's appointment was confirmed "
+                    "on Monday, the club said.", 2024) == {("Liverpool", "P286", "Arne Slot")}
