@@ -592,10 +592,21 @@ def neighbour_subjects(db: Database, edit: Any, n: int = 4) -> list[str]:
 def sibling_prompts(edit: Any) -> list[str]:
     """The subject's other facts, asked as the schema asks them ("The Prime Minister of
     India is" beside a head-of-state edit of India): verification checks that they do not
-    move, the same-subject half of locality that template neighbours cannot see."""
+    move, the same-subject half of locality that template neighbours cannot see.
+
+    Only those the routing's relation stage keeps off the edit: a phrase the edit's own
+    prompts use is not kept off ("Minister-President of Thuringia" holds "President"), so
+    "The President of Thuringia is" may answer the new minister-president by design."""
+    from memoird.daemon.engine import elsewhere
+    from memoird.editor.routing import elsewhere_pattern, subject_pattern
     from memoird.extractors.schema import RelationSchema
 
-    if not getattr(edit, "relation", None):
+    if not getattr(edit, "relation", None) or not edit.subject.split():
         return []
+    kept = elsewhere_pattern(elsewhere(edit))
+    if kept is None:
+        return []
+    subject = subject_pattern(edit.subject)
     return [p for rel in RelationSchema.default().siblings(edit.relation)
-            for p in (*rel.cloze(edit.subject)[:1], *rel.asked(edit.subject)[:1])]
+            for p in (*rel.cloze(edit.subject)[:1], *rel.asked(edit.subject)[:1])
+            if kept.search(subject.sub(" ", p.casefold()))]

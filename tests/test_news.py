@@ -2175,3 +2175,22 @@ def test_a_person_named_in_the_possessive_of_a_thing_is_no_arrival():
     assert ("Tottenham Hotspur", "P286", "Antonio Conte") not in facts_of(text, 2023)
     assert facts_of("Liverpool have a new head coach. Arne Slot's appointment was confirmed "
                     "on Monday, the club said.", 2024) == {("Liverpool", "P286", "Arne Slot")}
+
+
+def test_verification_asks_the_subjects_other_relations_the_routing_keeps_off():
+    from types import SimpleNamespace
+
+    from memoird.daemon.policy import sibling_prompts
+
+    india = SimpleNamespace(relation="P35", subject="India", prompt="The President of India is",
+                            prompts=["Who is the President of India?"])
+    assert {"The Prime Minister of India is", "The capital of India is"} <= set(
+        sibling_prompts(india))
+    # "Minister-President" holds "President": the edit answers "The President of Thuringia
+    # is" by design, so that prompt is no sibling to keep still
+    thuringia = SimpleNamespace(relation="P6", subject="Thuringia",
+                                prompt="The Minister-President of Thuringia is",
+                                prompts=["Who is the Minister-President of Thuringia?"])
+    asked = sibling_prompts(thuringia)
+    assert "The capital of Thuringia is" in asked
+    assert not any("President" in p for p in asked)
