@@ -1,4 +1,4 @@
-"""Which edit, if any, a prompt should use: TopHash overlap plus a subject check.
+"""Which edit, if any, a prompt should use: TopHash overlap, then subject and relation checks.
 
 MEMOIR routes a query to the stored edit whose TopHash mask overlaps the query's mask the
 most, if that overlap reaches τ. Mean-pooled masks capture the *question* ("what team does
@@ -7,7 +7,7 @@ another subject overlaps an edit as much as a true paraphrase does (measured on
 SmolLM2-135M, layer 24, k = 384, τ = 0.4: 99.7% of CounterFact neighbour prompts were
 routed to some edit).
 
-memoird therefore routes in two stages:
+memoird therefore routes in three stages:
 
 1. **Template stage** — TopHash overlap ≥ ``tau`` with one of the edit's routing keys
    (its prompt and any paraphrases it was trained on). This keeps an edit about "X plays
