@@ -410,11 +410,12 @@ def subject_edited_since(db: Database, subject_key: str, since: str,
                          relation: str | None = None) -> dict | None:
     """The latest edit of this subject (of ``relation`` when given) created since
     ``since`` (refusals excluded)."""
-    for row in db.query("""SELECT e.id, e.subject, e.relation, e.created_at FROM edits e
+    for row in db.query("""SELECT e.id, e.subject, e.created_at FROM edits e
                            WHERE e.created_at >= ? AND e.status != ?
-                           ORDER BY e.created_at DESC""", [since, EditStatus.REJECTED]):
-        if normalize_key(row["subject"]) == subject_key \
-                and (relation is None or row["relation"] == relation):
+                           AND (? IS NULL OR e.relation = ?)
+                           ORDER BY e.created_at DESC""",
+                        [since, EditStatus.REJECTED, relation, relation]):
+        if normalize_key(row["subject"]) == subject_key:
             return row
     return None
 

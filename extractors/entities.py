@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Sequence
 
-from .normalize import (entity_aliases, fold, joined_country_names, polity_name,
+from .normalize import (alias_file, entity_aliases, fold, joined_country_names, polity_name,
                         shared_nicknames)
 
 PERSON, ORGANISATION, COUNTRY, CITY, CURRENCY = (
@@ -890,8 +890,7 @@ class ArticleEntities:
     def form(self, text: str) -> str:
         """``canonical_form``, with a nickname several bodies share read as the one this
         article means."""
-        stripped = re.sub(r"(?:'s|’s)$", "", " ".join(text.split())).strip(" ,;:.'\"’")
-        return self.shared.get(fold(stripped)) or canonical_form(text)
+        return self.shared.get(fold(bare_name(text))) or canonical_form(text)
 
     def _a_person(self, name: str) -> None:
         self.seen[name] = frozenset({PERSON})
@@ -1162,10 +1161,15 @@ def _known_names() -> frozenset[str]:
     return frozenset(fold(n) for n in _alias_table())
 
 
+def bare_name(text: str) -> str:
+    """A mention as written, without its possessive and edge punctuation."""
+    return re.sub(r"(?:'s|’s)$", "", " ".join(text.split())).strip(" ,;:.'\"’")
+
+
 def canonical_form(text: str) -> str:
     """Display name: possessive and edge punctuation dropped, known aliases spelled out
     ("Britain" -> "United Kingdom")."""
-    text = re.sub(r"(?:'s|’s)$", "", " ".join(text.split())).strip(" ,;:.'\"’")
+    text = bare_name(text)
     folded = fold(text)
     alias = entity_aliases().get(folded)
     if alias:
@@ -1179,9 +1183,7 @@ def _country_or(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def _display_names() -> dict[str, str]:
-    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
-        "data", "entity_aliases.toml").read_text(encoding="utf-8"))
-    return {fold(name): name for name in raw.get("aliases", {})}
+    return {fold(name): name for name in alias_file().get("aliases", {})}
 
 
 def _display(folded: str) -> str:
@@ -1198,10 +1200,8 @@ def with_types(mention: Mention, types: Iterable[str]) -> Mention:
 
 @lru_cache(maxsize=1)
 def _alias_table() -> dict[str, tuple[str, ...]]:
-    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
-        "data", "entity_aliases.toml").read_text(encoding="utf-8"))
     table: dict[str, tuple[str, ...]] = {}
-    for canonical, others in raw.get("aliases", {}).items():
+    for canonical, others in alias_file().get("aliases", {}).items():
         table[fold(canonical)] = tuple(others)
     return table
 

@@ -83,12 +83,18 @@ def tokens(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
+def alias_file() -> dict:
+    """data/entity_aliases.toml, read once: [aliases] (canonical name -> other names) and
+    [shared] (a nickname -> the bodies that share it)."""
+    return tomllib.loads(resources.files("memoird.extractors").joinpath(
+        "data", "entity_aliases.toml").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
 def entity_aliases() -> dict[str, str]:
     """Folded alias -> folded canonical name, from data/entity_aliases.toml."""
-    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
-        "data", "entity_aliases.toml").read_text(encoding="utf-8"))
     table: dict[str, str] = {}
-    for canonical, aliases in raw.get("aliases", {}).items():
+    for canonical, aliases in alias_file().get("aliases", {}).items():
         target = fold(canonical)
         for alias in aliases:
             table[fold(alias)] = target
@@ -99,9 +105,7 @@ def entity_aliases() -> dict[str, str]:
 def shared_nicknames() -> dict[str, tuple[str, ...]]:
     """Folded nickname -> the display names of the bodies that share it, from
     data/entity_aliases.toml's [shared] table (the first is the default)."""
-    raw = tomllib.loads(resources.files("memoird.extractors").joinpath(
-        "data", "entity_aliases.toml").read_text(encoding="utf-8"))
-    return {fold(nick): tuple(names) for nick, names in raw.get("shared", {}).items()}
+    return {fold(nick): tuple(names) for nick, names in alias_file().get("shared", {}).items()}
 
 
 @lru_cache(maxsize=1)
