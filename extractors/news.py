@@ -457,16 +457,22 @@ class NewsExtractor:
         stated += [(-1, *hint) for hint in hints or ()]
         checks, seen = [], set()
         for doc, reading in enumerate(per_doc):
-            have = {(fold(f.subject), f.relation) for f in facts[doc]}
             for source, subject, relation, obj in stated:
                 key = (doc, fold(subject), relation, fold(obj))
-                if source == doc or (fold(subject), relation) in have or key in seen:
+                mine = [f for f in facts[doc]
+                        if f.relation == relation and fold(f.subject) == fold(subject)]
+                if source == doc or key in seen or any(
+                        fold(f.object) == fold(obj) for f in mine) \
+                        or not _may_overrule(reading, mine):
                     continue
                 seen.add(key)
                 question = self.corroborate(doc, reading, subject, relation, obj)
                 if question is not None:
                     checks.append(question)
+        own = [list(f) for f in facts]
         self._answer(checks, per_doc, facts)
+        facts = [_agreed(mine, found[len(mine):], reading)
+                 for mine, found, reading in zip(own, facts, per_doc)]
         facts = [_one_post_each(_nickname_posts(_own_moves(f, reading), reading), reading)
                  for f, reading in zip(facts, per_doc)]
         if readings is not None:
@@ -789,15 +795,21 @@ class NewsExtractor:
             return None
         rel, role = reading.leading[relation]
         kinds = _body_kinds(rel) or list(rel.subject_types)
-        own = self._named_subject(reading, rel, kinds[0], subject)
-        if own is None or not _may_govern(role, own):
+        named = self._named_subject(reading, rel, kinds[0], subject)
+        if named is None or not _may_govern(role, named[0]):
             return None
+        own, shortened_form = named
+        if shortened_form and rel.object_types != (PERSON,):
+            return None  # ("Leeds" for "Leeds United": only a post's holder, told as news)
         if fold(own) != fold(subject) and rel.domain == "sport" and fold(subject) in {
                 fold(team) for team in _national_teams(own, reading.sport)}:
             own = subject  # "Spain" here, the other story's "Spain national football team"
         if rel.object_types == (PERSON,):
+            # (by a short form of the body's name, the holder must be reported arriving,
+            # not just named: "Jesse Marsch" beside the "Leeds" he once coached)
             arriving = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
-                                 reading.foreign, named_only=True, latest=reading.latest)
+                                 reading.foreign, named_only=not shortened_form,
+                                 latest=reading.latest)
             found = arriving.get(fold(obj))
         else:
             found = _joined(reading, obj)
@@ -816,8 +828,9 @@ class NewsExtractor:
 
     @staticmethod
     def _named_subject(reading: Reading, rel: Relation, kind: str, subject: str
-                       ) -> str | None:
-        """This article's own name for another article's subject, if it names it."""
+                       ) -> tuple[str, bool] | None:
+        """This article's own name for another article's subject, if it names it, and
+        whether it names it only by a short form."""
         entities = reading.entities
         assert entities is not None
         wanted = {fold(subject)}
@@ -825,15 +838,24 @@ class NewsExtractor:
         def same(name: str) -> bool:
             return fold(name) in wanted or (rel.domain == "sport" and any(
                 fold(team) in wanted for team in _national_teams(name, reading.sport)))
+        short = False
         for other in _body_kinds(rel):
             protagonist = _protagonist(reading, entities, other)
             if protagonist and same(protagonist):
-                return protagonist
+                return protagonist, False
+            short = short or bool(protagonist) and other == ORGANISATION \
+                and shortened(protagonist, subject)
         # named outright (not by a demonym: "Chinese President Xi" in a story about
-        # Taiwan), or through its capital or parliament
+        # Taiwan), or through its capital or parliament; or by a body's short form
+        # ("Verizon" for the other story's "Verizon Communications", "Bucks" for
+        # "Milwaukee Bucks"), taken in the other's form so the two make one claim, never
+        # the other way round, nor "Milwaukee", the city
         latest = max([int(y) for s in reading.sentences for y in _DATED.findall(s)] or [0])
-        named = [m.name for s, ms in zip(reading.sentences, reading.mentions) for m in ms
-                 if not m.anaphor and not m.demonym and m.end and same(m.name)
+        named = [(m.name, False) if same(m.name) else (subject, True)
+                 for s, ms in zip(reading.sentences, reading.mentions) for m in ms
+                 if not m.anaphor and not m.demonym and m.end and (same(m.name) or (
+                     kind == ORGANISATION and m.types == frozenset({ORGANISATION})
+                     and shortened(m.name, subject)))
                  # not the body someone ran before ("who had run facilities group ISS"),
                  # nor one named with an earlier year ("promotion with Fulham in 2019-20
                  # and Bournemouth in 2021-22")
@@ -842,20 +864,23 @@ class NewsExtractor:
                  # Wolf Pack")
                  and not _CAME_FROM.search(s[max(0, m.start - 30):m.start])
                  and not _earlier_year(s[m.end:m.end + 30], latest)]
-        named += [n for n in entities.seats if same(n)]
+        named += [(n, False) for n in entities.seats if same(n)]
+        named += [(subject, True)] if short else []
         # its capital or parliament in any role ("Taipei's top envoy"): the other story
         # settled the country, this one need only name it somehow
-        named += [seat_of(m.name) or "" for ms in reading.mentions for m in ms
+        named += [(seat_of(m.name) or "", False) for ms in reading.mentions for m in ms
                   if not m.anaphor and PERSON not in m.types and same(seat_of(m.name) or "")]
         if not named and kind == PERSON and len(subject.split()) >= 2:
             # "Caicedo" in a story that never gives his first name is the other
-            # story's "Moisés Caicedo", unless it names someone else of that surname
-            last = fold(subject).split()[-1]
-            surnames = {fold(m.name) for ms in reading.mentions for m in ms
-                        if not m.anaphor and fold(m.name).split()[-1:] == [last]}
-            if surnames == {last}:
-                return subject
-        return named[0] if named else None
+            # story's "Moisés Caicedo" (and "Luis Manuel Díaz" its "Luis Díaz"), unless
+            # it names someone else of that surname
+            words = fold(subject).split()
+            kin = {tuple(fold(m.name).split()) for ms in reading.mentions for m in ms
+                   if not m.anaphor and fold(m.name).split()[-1:] == words[-1:]}
+            if kin and all(set(k) <= set(words) or set(words) <= set(k) for k in kin):
+                return subject, False
+        # (the full name first: "Rangers" is only a short form where nothing else names it)
+        return min(named, key=lambda n: n[1]) if named else None
 
     def _ask(self, doc: int, i: int, rel: Relation, role: str | None, where: tuple[int, int],
              sentences: Sequence[str], mentions: Sequence[list[Mention]],
@@ -1500,6 +1525,30 @@ _REGION_AFTER = re.compile(
     r"(?:region|province|territory|enclave|oblast|prefecture|canton)\b)", re.IGNORECASE)
 
 
+#: words that name no body on their own ("United", "Group", "Airlines")
+_GENERIC_NAME_WORDS = frozenset(
+    "the of and de fc cf sc ac as afc club football soccer city united real sporting new "
+    "group holdings holding company companies inc corp corporation plc ltd sa ag co "
+    "airways airlines communications international national team".split())
+
+
+def short_form(one: str, other: str) -> bool:
+    """Whether one name is the other shortened, keeping its first or last word and one
+    that names it ("JetBlue" and "JetBlue Airways", "Red Wings" and "Detroit Red Wings",
+    "Chelsea" and "Chelsea Football Club"; not "United" and "Manchester United")."""
+    a, b = fold(one).split(), fold(other).split()
+    short, full = (a, b) if len(a) < len(b) else (b, a)
+    if not short or len(short) == len(full) or not set(short) <= set(full):
+        return False
+    return (short[0] == full[0] or short[-1] == full[-1]) and any(
+        len(w) >= 3 and w not in _GENERIC_NAME_WORDS for w in short)
+
+
+def shortened(short: str, full: str) -> bool:
+    """Whether ``short`` is ``full`` with words left out (see ``short_form``)."""
+    return len(fold(short).split()) < len(fold(full).split()) and short_form(short, full)
+
+
 def _names_itself(one: str, other: str) -> bool:
     """Whether two names are one body's: the same once folded, or one the initials of
     the other ("MGM" for "Metro-Goldwyn-Mayer")."""
@@ -1731,7 +1780,16 @@ def old_holder(sentence: str, mention: Mention, after: bool = True) -> bool:
     # "hired as Doc Rivers' successor": whose successor, the one replaced
     if re.match(r"(?:'s|’s|'|’)\s+(?:\w+\s+){0,2}?(?:successor|replacement)\b", rest):
         return True
-    return bool(_OLD_BEFORE.search(before) or _OLD_AFTER.search(following))
+    return bool(_OLD_BEFORE.search(before) or _OLD_AFTER.search(following)
+                or _MENTORED.search(sentence[max(0, mention.start - 160):mention.start]))
+
+
+# the teachers of someone's trade, however many ("a coach who learned his trade under
+# Benítez, Mourinho, Ancelotti, Guardiola and Del Bosque"): each held a post before him
+_MENTORED = re.compile(r"\b(?:(?:learned|learnt|learning|learns)\s+(?:his|her|their|the)\s+"
+                       r"trade|apprenticed|(?:served|serving)\s+(?:his|her|an)\s+"
+                       r"apprenticeship)\s+under\s+(?:[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
+                       r"(?:,\s*(?:and\s+)?|\s+and\s+))*$")
 
 
 def _directed(rel: Relation, subj: Mention, options: tuple[Mention, ...],
@@ -1894,6 +1952,45 @@ def _own_moves(facts: list[ExtractedFact], reading: Reading) -> list[ExtractedFa
             continue
         kept.append(fact)
     return kept
+
+
+def _same_name(a: str, b: str) -> bool:
+    return fold(a) == fold(b) or short_form(a, b)
+
+
+def _may_overrule(reading: Reading, mine: Sequence[ExtractedFact]) -> bool:
+    """Whether another outlet's holder may stand in for the article's own reading of
+    the same post: only where it read a person that it never reports arriving (named
+    with a change and the role), so a lone misreading gives way and a reported
+    appointment does not."""
+    if not mine:
+        return True
+    rel = reading.leading.get(mine[0].relation or "", (None, None))[0]
+    if rel is None or any(f.object_type != PERSON for f in mine):
+        return False
+    strict = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
+                       reading.foreign, latest=reading.latest)
+    return not any(fold(f.object) in strict for f in mine)
+
+
+def _agreed(own: list[ExtractedFact], corroborated: list[ExtractedFact], reading: Reading
+            ) -> list[ExtractedFact]:
+    """An article's facts once it has corroborated other outlets' facts: where it also
+    reports another outlet's holder of a post it read as someone else's ("learned his
+    trade under ... Del Bosque" beside "brought in Xabi Alonso"), the holder both report
+    stands and its own lone reading goes."""
+    kept = []
+    for fact in own:
+        agreed = next((c for c in corroborated if c.relation == fact.relation
+                       and fold(c.subject) == fold(fact.subject)
+                       and not _same_name(c.object, fact.object)), None)
+        if agreed is None:
+            kept.append(fact)
+        else:
+            reading.rejected.append((fact.evidence, f"{fact.subject}: another outlet's "
+                                     f"{fact.raw_relation} {agreed.object}, which this "
+                                     f"article also reports, not {fact.object}"))
+    return kept + corroborated
 
 
 def _one_news_each(facts: list[ExtractedFact], reading: Reading) -> list[ExtractedFact]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from memoird.extractors.entities import ArticleEntities
-from memoird.extractors.news import NewsExtractor, old_holder
+from memoird.extractors.news import NewsExtractor, old_holder, short_form
 from memoird.extractors.schema import RelationSchema
 from memoird.extractors.triples import direct
 from memoird.store import entities
@@ -2194,3 +2194,41 @@ def test_verification_asks_the_subjects_other_relations_the_routing_keeps_off():
     asked = sibling_prompts(thuringia)
     assert "The capital of Thuringia is" in asked
     assert not any("President" in p for p in asked)
+
+
+def test_a_coachs_teachers_are_no_new_coach_and_both_stories_agree_on_the_one_brought_in():
+    # a fan blog that never writes "coach" beside the new man, and lists the coaches he
+    # learned under: the wire story's coach is what both report, not a teacher of his
+    extractor = NewsExtractor(FirstOption())
+    wire = ("Harbour City appoint Tomas Reyes\n\nHarbour City have sacked Ivo Brandt and "
+            "appointed Tomas Reyes as their new head coach, the club said on Wednesday.")
+    blog = ("The Reyes era is go\n\nThe Harbour City board binned Ivo Brandt on Wednesday and "
+            "brought in none other than Tomas Reyes. Then Saturday happened and we put four "
+            "past Kingsport. New-manager bounce? Probably. Here's a coach who learned his "
+            "trade under Benítez, Mourinho and Del Bosque, and who now gets to build "
+            "something at a club with talent.")
+    facts = extractor.extract_many([wire, blog], years=[2024, 2024])
+    assert [{(f.subject, f.relation, f.object) for f in fs} for fs in facts] == [
+        {("Harbour City", "P286", "Tomas Reyes")}] * 2
+
+
+def test_a_companys_short_name_corroborates_only_a_chief_it_reports_arriving():
+    # the other story's "Norvex Communications" is this one's "Norvex": the new chief it
+    # reports is corroborated under the other's name (so the two make one claim); a
+    # story that only names her beside "Norvex" corroborates nothing
+    extractor = NewsExtractor(FirstOption())
+    news = ("Norvex changes chief\n\nThe telecoms group Norvex said on Monday its chief "
+            "executive Ivo Hart had stepped down. The board has named Dana Pell, its lead "
+            "director, as his successor with immediate effect.")
+    reading = extractor.read(0, news, 2025)
+    question = extractor.corroborate(0, reading, "Norvex Communications", "P169", "Dana Pell")
+    assert question is not None and question.subject.name == "Norvex Communications"
+    assert [o.name for o in question.options] == ["Dana Pell"]
+    aside = ("Harlow Bank names new chief\n\nHarlow Bank said on Monday that Tom Reyes would "
+             "become its chief executive, replacing Ana Ruiz. Reyes spent years beside Dana "
+             "Pell at Norvex, the telecoms operator.")
+    reading = extractor.read(0, aside, 2025)
+    assert extractor.corroborate(0, reading, "Norvex Communications", "P169", "Dana Pell") is None
+    assert short_form("Verizon", "Verizon Communications") and short_form("Bucks", "Milwaukee Bucks")
+    assert not short_form("United", "Manchester United")
+    assert not short_form("Manchester City", "Manchester United")
