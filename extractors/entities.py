@@ -792,6 +792,7 @@ class ArticleEntities:
     country_label: str | None = None
     shared: dict[str, str] = field(default_factory=dict)  # shared nickname -> the one meant
     bodies: set[str] = field(default_factory=set)  # names like a person's, written as a body's
+    surnamed: set[str] = field(default_factory=set)  # town-like words that are a person's surname
     things: set[str] = field(default_factory=set)  # names described as a product, no body
     nicknames: set[str] = field(default_factory=set)  # one-word plurals after "the" ("the Rams")
 
@@ -877,6 +878,21 @@ class ArticleEntities:
                     and all(w[0].isupper() and not w.isupper() for w in words) \
                     and name not in bodies and self.seen.get(words[-1]) == {PERSON}:
                 self._a_person(name)
+        # and the surname alone of a person the article names in full ("He will work
+        # with Ben Stokes" ... "Stokes was born in Christchurch") is that person, not a
+        # town some list knows by the word (nor a country, "Jordan", nor a body the
+        # story is about, named in its headline or throughout: "Nordstrom" beside John
+        # W. Nordstrom)
+        surnames = {name.split()[-1] for name, kinds in self.seen.items()
+                    if kinds == {PERSON} and 2 <= len(name.split()) <= 3}
+        headline = fold(sentences[0]) if sentences else ""
+        for name, kinds in list(self.seen.items()):
+            if name in surnames and CITY in kinds and not kinds & {PERSON, COUNTRY} \
+                    and name not in bodies and " " not in name \
+                    and self.tally.get(fold(name), 0) <= 3 \
+                    and not re.search(rf"(?<!\w){re.escape(fold(name))}(?!\w)", headline):
+                self._a_person(name)
+                self.surnamed.add(name)
 
     def _meant(self, nick: str, names: Sequence[str]) -> str:
         """Which of the bodies sharing a nickname the article means: the one whose other
@@ -1039,6 +1055,8 @@ class ArticleEntities:
                     types = frozenset({ORGANISATION})
                 elif name in self.seen and PERSON in self.seen[name] and PERSON in types:
                     types = self.seen[name] & types or types
+                elif name in self.surnamed and not types & {PERSON, COUNTRY}:
+                    types = frozenset({PERSON})  # a surname of the article's (see learn)
                 # (an official name is no adjective: "the Turkish Republic of Northern
                 # Cyprus", "the Republic of Korea")
                 demonym = bool(polity_name(text)) and fold(text) not in {

@@ -1652,7 +1652,7 @@ def appositive(sentence: str, mention: Mention, where: tuple[int, int] | None = 
 
 
 # the opening of an apposition after a person's name, up to the name inside it
-_ASIDE_OPENING = re.compile(r",\s+(?:the|a|an|his|her|their|its|former|ex-)\b[^,;:()]{0,100}$")
+_ASIDE_OPENING = re.compile(r",\s+(?:the|a|an|his|her|their|its|former|ex-|who|whose)\b[^,;:()]{0,100}$")
 
 
 def describes_person(sentence: str, mention: Mention, mentions: Sequence[Mention],
