@@ -194,9 +194,21 @@ def names_match(obj: str, answer: str, aliases: Sequence[str] = ()) -> bool:
         return False
     for name in (obj, *aliases):
         name = normalize(name)
-        if name and (name == ans or f" {name} " in f" {ans} " or f" {ans} " in f" {name} "):
+        if name == ans:
+            return bool(name)
+        shorter = ans if len(ans) < len(name) else name
+        # (a part that names nothing on its own is no match: "the company" for "New
+        # York Times Company", "the club" for "Club América")
+        if name and (f" {name} " in f" {ans} " or f" {ans} " in f" {name} ") \
+                and not set(shorter.split()) <= _GENERIC_WORDS:
             return True
     return False
+
+
+_GENERIC_WORDS = frozenset(
+    "the a an its his her their this that company companies group club team firm side "
+    "family fund government country state party city club football new united owner "
+    "owners coach manager president minister chief executive officer".split())
 
 
 def cut_answer(text: str) -> str:

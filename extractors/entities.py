@@ -523,6 +523,10 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         elif not current and i and word in _NAME_PREPOSITIONS and followed and not headline \
                 and not _capitalised(toks[i - 1][0]) and sentence[toks[i - 1][2]:start] == " ":
             current.append(i)  # "chief executive of Under Armour": mid-sentence, a name's
+        elif current and word == "&" and i + 1 < len(toks) and _capitalised(toks[i + 1][0]):
+            current.append(i)  # "Legal & General", "Marks & Spencer": one name
+        elif current and i and toks[i - 1][0] == "&" and _capitalised(word):
+            current.append(i)  # (a title word after "&" is a name's: "Legal & General")
         elif word == "AS" and followed and not current:  # "AS Monaco", "AS Roma": a club's
             current.append(i)
         elif word == "General" and not current and i + 1 < len(toks) and toks[i + 1][0] in (

@@ -1752,6 +1752,8 @@ def may_hold(sentence: str, mention: Mention, relation: Relation,
         return False
     if not mention.end:
         return True
+    if _APPOINTS.match(sentence[mention.end:]):
+        return False  # who appoints ("Macron names labour minister Borne as ...")
     before = sentence[max(0, mention.start - 45):mention.start]
     others = [r for r in (schema or RelationSchema.default()) if r.typed and r is not relation
               and r.roles and set(r.object_types) == set(relation.object_types)]
@@ -1762,6 +1764,13 @@ def may_hold(sentence: str, mention: Mention, relation: Relation,
     return not _FORMER_ROLE.search(before[-30:]) and not re.search(
         r"\b(?:founding|late|former|previous|outgoing|then)\s+" + _PLAYED
         + r"(?:\w+\s+){0,2}$", before)
+
+
+# a name followed by its appointing of someone ("Macron names labour minister Borne as",
+# "President X appointed Y"; not "Tomé names her first squad")
+_APPOINTS = re.compile(r"\s+(?:has\s+|had\s+)?(?:names|named|appoints|appointed|nominates|"
+                       r"nominated|swears in|swore in)\s+(?:(?:the|a|an)\s+|(?:[a-z-]+\s+)?"
+                       r"minister\s+|[A-ZÀ-ÖØ-ÞĀ-Ž])")
 
 
 def old_holder(sentence: str, mention: Mention, after: bool = True) -> bool:

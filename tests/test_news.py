@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from memoird.extractors.entities import ArticleEntities
-from memoird.extractors.news import NewsExtractor, old_holder, short_form
+from memoird.extractors.news import NewsExtractor, may_hold, old_holder, short_form
 from memoird.extractors.schema import RelationSchema
 from memoird.extractors.triples import direct, split_sentences
 from memoird.store import entities
@@ -2250,3 +2250,19 @@ def test_a_persons_surname_that_a_town_list_knows_is_the_person_and_a_who_clause
     # the body someone worked for, in a "who" clause about him, is not where he is chief
     assert not {f for f in facts_of("Collins, who covered disinformation at NBC, becomes "
                                     "chief executive.", 2024) if f[0] == "NBC"}
+
+
+def test_a_name_joined_by_an_ampersand_and_who_appoints_is_no_rival_holder():
+    # "Legal & General" is one name, "General" no rank after the "&"
+    assert facts_of("António Simões has taken over as group chief executive of Legal & "
+                    "General, the insurer said.", 2024) == {
+        ("Legal & General", "P169", "António Simões")}
+    # the evidence check weighs the object against the sentence's possible holders: the
+    # president who names the prime minister is not one
+    schema = RelationSchema.default()
+    sentence = "Macron names Élisabeth Borne as French prime minister on Monday."
+    entities = ArticleEntities()
+    entities.learn(["Emmanuel Macron met his ministers on Sunday.", sentence])
+    named = {m.name: m for m in entities.mentions(sentence)}
+    assert not may_hold(sentence, named["Emmanuel Macron"], schema.get("P6"), schema)
+    assert may_hold(sentence, named["Élisabeth Borne"], schema.get("P6"), schema)

@@ -100,3 +100,12 @@ def test_alias_of_the_answer_agrees(prober):
     [result] = prober.probe([ProbeRequest("France", "Paree", ["The capital of {subject} is"],
                                           aliases=["Paris"])])
     assert result.verdict == "agrees"
+
+
+def test_an_answer_that_names_nothing_is_no_match():
+    # "the company" is inside "New York Times Company" but names no one: a probe that
+    # answered it does not know who owns Wordle
+    assert not names_match("New York Times Company", "the company")
+    assert not names_match("Club América", "the club")
+    assert names_match("New York Times Company", "the New York Times Company")
+    assert names_match("Manchester United F C", "Manchester United")
