@@ -461,9 +461,10 @@ class NewsExtractor:
                 key = (doc, fold(subject), relation, fold(obj))
                 mine = [f for f in facts[doc]
                         if f.relation == relation and fold(f.subject) == fold(subject)]
+                # (a club or an owner it names otherwise is mostly the same one under
+                # another form, "Baltimore" and "Baltimore Ravens": no second claim)
                 if source == doc or key in seen or any(
-                        fold(f.object) == fold(obj) for f in mine) \
-                        or not _may_overrule(reading, mine):
+                        fold(f.object) == fold(obj) or f.object_type != PERSON for f in mine):
                     continue
                 seen.add(key)
                 question = self.corroborate(doc, reading, subject, relation, obj)
@@ -471,8 +472,8 @@ class NewsExtractor:
                     checks.append(question)
         own = [list(f) for f in facts]
         self._answer(checks, per_doc, facts)
-        facts = [_agreed(mine, found[len(mine):], reading)
-                 for mine, found, reading in zip(own, facts, per_doc)]
+        facts = [_agreed(mine, found[len(mine):], reading) if _may_overrule(reading, mine)
+                 else found for mine, found, reading in zip(own, facts, per_doc)]
         facts = [_one_post_each(_nickname_posts(_own_moves(f, reading), reading), reading)
                  for f, reading in zip(facts, per_doc)]
         if readings is not None:
@@ -1968,18 +1969,18 @@ def _same_name(a: str, b: str) -> bool:
 
 
 def _may_overrule(reading: Reading, mine: Sequence[ExtractedFact]) -> bool:
-    """Whether another outlet's holder may stand in for the article's own reading of
-    the same post: only where it read a person that it never reports arriving (named
+    """Whether another outlet's holder may stand in for the article's own readings of
+    the same posts: only where each is a person that it never reports arriving (named
     with a change and the role), so a lone misreading gives way and a reported
-    appointment does not."""
-    if not mine:
-        return True
-    rel = reading.leading.get(mine[0].relation or "", (None, None))[0]
-    if rel is None or any(f.object_type != PERSON for f in mine):
-        return False
-    strict = _arriving(rel, reading.sentences, reading.mentions, reading.triggered,
-                       reading.foreign, latest=reading.latest)
-    return not any(fold(f.object) in strict for f in mine)
+    appointment stays beside the other outlet's (for the policy to weigh, as when the
+    other story comes in a later batch)."""
+    for fact in mine:
+        rel = reading.leading.get(fact.relation or "", (None, None))[0]
+        if rel is None or fact.object_type != PERSON or fold(fact.object) in _arriving(
+                rel, reading.sentences, reading.mentions, reading.triggered,
+                reading.foreign, latest=reading.latest):
+            return False
+    return True
 
 
 def _agreed(own: list[ExtractedFact], corroborated: list[ExtractedFact], reading: Reading
