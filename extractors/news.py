@@ -472,8 +472,8 @@ class NewsExtractor:
                     checks.append(question)
         own = [list(f) for f in facts]
         self._answer(checks, per_doc, facts)
-        facts = [_agreed(mine, found[len(mine):], reading) if _may_overrule(reading, mine)
-                 else found for mine, found, reading in zip(own, facts, per_doc)]
+        facts = [_agreed(first, found[len(first):], reading) if _may_overrule(reading, first)
+                 else found for first, found, reading in zip(own, facts, per_doc)]
         facts = [_one_post_each(_nickname_posts(_own_moves(f, reading), reading), reading)
                  for f, reading in zip(facts, per_doc)]
         if readings is not None:
@@ -1968,13 +1968,14 @@ def _same_name(a: str, b: str) -> bool:
     return fold(a) == fold(b) or short_form(a, b)
 
 
-def _may_overrule(reading: Reading, mine: Sequence[ExtractedFact]) -> bool:
-    """Whether another outlet's holder may stand in for the article's own readings of
-    the same posts: only where each is a person that it never reports arriving (named
-    with a change and the role), so a lone misreading gives way and a reported
-    appointment stays beside the other outlet's (for the policy to weigh, as when the
-    other story comes in a later batch)."""
-    for fact in mine:
+def _may_overrule(reading: Reading, first: Sequence[ExtractedFact]) -> bool:
+    """Whether other outlets' holders may stand in for an article's own first readings
+    (``_agreed``): only where every one of them is a person it never reports arriving
+    (named with a change and the role), so an article of lone misreadings gives way, and
+    one that reports an appointment, or any club or owner, keeps its readings beside the
+    other outlets' (for the policy to weigh, as when the other story comes in a later
+    batch). Judged per article, not per post: the coarser rule gives way less often."""
+    for fact in first:
         rel = reading.leading.get(fact.relation or "", (None, None))[0]
         if rel is None or fact.object_type != PERSON or fold(fact.object) in _arriving(
                 rel, reading.sentences, reading.mentions, reading.triggered,
