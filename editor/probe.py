@@ -195,7 +195,7 @@ def names_match(obj: str, answer: str, aliases: Sequence[str] = ()) -> bool:
     for name in (obj, *aliases):
         name = normalize(name)
         if name == ans:
-            return bool(name)
+            return True  # (ans is not empty)
         shorter = ans if len(ans) < len(name) else name
         # (a part that names nothing on its own is no match: "the company" for "New
         # York Times Company", "the club" for "Club América")
@@ -207,7 +207,7 @@ def names_match(obj: str, answer: str, aliases: Sequence[str] = ()) -> bool:
 
 _GENERIC_WORDS = frozenset(
     "the a an its his her their this that company companies group club team firm side "
-    "family fund government country state party city club football new united owner "
+    "family fund government country state party city football new united owner "
     "owners coach manager president minister chief executive officer".split())
 
 

@@ -472,8 +472,9 @@ class NewsExtractor:
                     checks.append(question)
         own = [list(f) for f in facts]
         self._answer(checks, per_doc, facts)
-        facts = [_agreed(first, found[len(first):], reading) if _may_overrule(reading, first)
-                 else found for first, found, reading in zip(own, facts, per_doc)]
+        facts = [_agreed(first, found[len(first):], reading)
+                 if len(found) > len(first) and _may_overrule(reading, first) else found
+                 for first, found, reading in zip(own, facts, per_doc)]
         facts = [_one_post_each(_nickname_posts(_own_moves(f, reading), reading), reading)
                  for f, reading in zip(facts, per_doc)]
         if readings is not None:
@@ -1975,11 +1976,16 @@ def _may_overrule(reading: Reading, first: Sequence[ExtractedFact]) -> bool:
     one that reports an appointment, or any club or owner, keeps its readings beside the
     other outlets' (for the policy to weigh, as when the other story comes in a later
     batch). Judged per article, not per post: the coarser rule gives way less often."""
+    arriving: dict[str, dict[str, tuple[Mention, int]]] = {}
     for fact in first:
         rel = reading.leading.get(fact.relation or "", (None, None))[0]
-        if rel is None or fact.object_type != PERSON or fold(fact.object) in _arriving(
-                rel, reading.sentences, reading.mentions, reading.triggered,
-                reading.foreign, latest=reading.latest):
+        if rel is None or fact.object_type != PERSON:
+            return False
+        if rel.id not in arriving:
+            arriving[rel.id] = _arriving(rel, reading.sentences, reading.mentions,
+                                         reading.triggered, reading.foreign,
+                                         latest=reading.latest)
+        if fold(fact.object) in arriving[rel.id]:
             return False
     return True
 
