@@ -77,7 +77,8 @@ STOPWORDS = {
     "there", "here", "last", "next", "on", "of", "if", "once", "since", "until", "despite",
     "although", "though", "both", "all", "each", "every", "one", "two", "three", "some",
     "many", "most", "several", "our", "my", "your", "what", "who", "which", "where", "why",
-    "how", "earlier", "later", "today", "yesterday", "tomorrow", "also", "not", "no",
+    "how", "earlier", "later", "today", "yesterday", "tomorrow", "tonight", "overnight",
+    "also", "not", "no",
     "yes", "such", "so", "thus", "instead", "indeed", "still", "just", "even", "only",
     *WEEKDAYS,
     "january", "february", "march", "april", "may", "june", "july", "august",
@@ -115,6 +116,7 @@ REGIONS = {"europe", "asia", "africa", "america", "north america", "south americ
            "the west", "west", "east", "eu", "premier league", "champions league", "la liga",
            "bundesliga", "serie a", "ligue 1", "world cup", "euro", "euros", "league", "cup",
            "super cup", "europa league", "conference league",
+           "nations",  # "Six Nations", its number dropped as no name word
            "nba", "nhl", "mlb", "nfl", "mls", "wnba", "ipl", "afl", "nrl",
            "nwsl", "wsl", "cfl", "khl", "ahl", "ohl", "whl", "epl", "efl", "spfl", "bbl",
            "psl", "isl", "cpl", "wpl", "lpga", "pga", "ufc", "ncaa", "a-league",
@@ -367,8 +369,10 @@ class Gazetteer:
         first = word.split("-")[0]
         # (the list spells names without accents: "Édouard" is "Edouard")
         plain = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode()
+        # "De'Aaron", "D'Angelo", "Ja'Marr": a given name behind a short prefix
+        prefixed = re.fullmatch(r"(?:[A-Z][a-z]{1,2}|D)['’]([A-Z][a-z]+)", first)
         return any(self.given_names.get_gender(w) != "unknown"  # type: ignore[attr-defined]
-                   for w in dict.fromkeys((first, plain)) if w)
+                   for w in dict.fromkeys((first, plain, prefixed and prefixed.group(1))) if w)
 
 
 @lru_cache(maxsize=1)
@@ -795,6 +799,9 @@ class ArticleEntities:
     sections: dict[str, str] = field(default_factory=dict)
     country_label: str | None = None
     shared: dict[str, str] = field(default_factory=dict)  # shared nickname -> the one meant
+    # "Macy's Inc.", "Kohl's Corp": a company whose name ends in a possessive (folded
+    # name without it -> the name with it)
+    possessive_names: dict[str, str] = field(default_factory=dict)
     bodies: set[str] = field(default_factory=set)  # names like a person's, written as a body's
     surnamed: set[str] = field(default_factory=set)  # town-like words that are a person's surname
     things: set[str] = field(default_factory=set)  # names described as a product, no body
@@ -814,6 +821,9 @@ class ArticleEntities:
                 first = fold(re.sub(r"(?:'s|’s)$", "", words[0][0]))
                 self.openings[first] = self.openings.get(first, 0) + 1
         self.shared = {nick: self._meant(nick, names) for nick, names in shared_nicknames().items()}
+        for sentence in sentences:
+            for named in _POSSESSIVE_NAME.finditer(sentence):
+                self.possessive_names[fold(named.group(1))] = named.group(1) + "'s"
         titled: set[str] = set()
         bodies: set[str] = set()
         listed: list[list[tuple[str, int, int]]] = []  # each sentence's names, in order
@@ -910,7 +920,8 @@ class ArticleEntities:
     def form(self, text: str) -> str:
         """``canonical_form``, with a nickname several bodies share read as the one this
         article means."""
-        return self.shared.get(fold(bare_name(text))) or canonical_form(text)
+        bare = fold(bare_name(text))
+        return self.shared.get(bare) or self.possessive_names.get(bare) or canonical_form(text)
 
     def _a_person(self, name: str) -> None:
         self.seen[name] = frozenset({PERSON})
@@ -1181,6 +1192,10 @@ def _patronymic(word: str, name: str) -> bool:
 def _known_names() -> frozenset[str]:
     """Folded names the alias table knows as entities of their own."""
     return frozenset(fold(n) for n in _alias_table())
+
+
+_POSSESSIVE_NAME = re.compile(r"\b([A-Z][\w&-]*(?:\s+[A-Z][\w&-]*)*)(?:'s|’s),?\s+"
+                              r"(?:Inc|Corp|Co|Corporation|Companies|plc|Ltd)\b")
 
 
 def bare_name(text: str) -> str:

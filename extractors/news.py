@@ -136,7 +136,7 @@ _OLD_AFTER = re.compile(
     # (not "X ended months of speculation by confirming Y")
     r"gave up|give up|gives up|bows? out|bowed out|abdicat\w*|came to an end|"
     r"ended(?!\s+(?:\w+\s+){0,2}?of\b)|"
-    r"(?:\w+\W+){0,4}?(?:ended(?!\s+(?:\w+\s+){0,2}?of\b)|came to an end|was over)|"
+    r"(?:\w+\W+){0,4}?(?:ended(?!\s+(?:\w+\s+){0,2}?of\b)|came to an end|was over\b)|"
     r"(?:left|leaves|leaving) office|"
     r"(?<!\ba )(?<!\bthe )retired|lost|stood down|(?:\w+\W+){0,1}?since (?:he|she) was|"
     r"announced (?:his|her) resignation|was replaced|is replaced|"
@@ -918,7 +918,16 @@ class NewsExtractor:
                                   and abs(m.start - said.start(1)) < 40 for m in own):
                 own.append(Mention(said.group(1), said.start(1), said.end(1), target,
                                    frozenset({PERSON}), anaphor=True))
-        asked = self._questions(doc, rel, role, where, sentence, own, reading, rivals)
+        pronoun = _pronoun_holder(sentence, sentences[i - 1], mentions[i - 1], own,
+                                  reading.latest) if rel.object_types == (PERSON,) and i else []
+        asked = self._questions(doc, rel, role, where, sentence, own + pronoun, reading, rivals)
+        if asked and pronoun:
+            # (only for the story's own body: "He will take charge for tomorrow's tie at
+            # Aston Villa" names the opponent, "the maker of KitKat and Maggi's third
+            # chief executive" a brand)
+            body = _protagonist(reading, entities, kinds[0]) if kinds else None
+            asked = [q for q in asked if pronoun[0] not in q.options
+                     or (body is not None and fold(q.subject.name) == fold(body))] or None
         # (not where the sentence names only what was left: "Cunha joined from Wolves last
         # month. Brentford, now coached by..." -- the club joined is the story's own)
         leaving = PERSON in rel.subject_types and any(
@@ -1012,6 +1021,11 @@ class NewsExtractor:
                 # "acquired", "sent ... to" move a player only in a trade ("newly acquired
                 # receiver X", "a goal that sent the country to Euro 2020" do not)
                 found = [m for m in found if not _TRADE_ONLY.match(m.group())]
+            if domain == "sport" and PERSON not in rel.subject_types \
+                    and re.search(r"\btrade[sd]?\b", sentence, re.IGNORECASE):
+                # "The Spurs' acquisition of De'Aaron Fox was overshadowed by the Luka
+                # Doncic trade": in a sports story a trade's acquisition is a player's
+                found = [m for m in found if not m.group().lower().startswith("acqui")]
             plain = [m for m in found if not (rel.roles and re.match(r"\s+[A-Z]",
                                                                      sentence[m.end():]))]
             if found:
@@ -1788,11 +1802,36 @@ def old_holder(sentence: str, mention: Mention, after: bool = True) -> bool:
     following = (rest[aside.end():] if aside else rest)[:60] if after else ""
     if _NEW_BEFORE.search(before) or _SUCCESSION.search(before):
         return False
+    # "Jochen Hanebeck, who has run operations at the Munich chipmaker, succeeds Reinhard
+    # Ploss, who steps down": the one who succeeds is the new holder, whatever the
+    # clause about the one he succeeds says (not "since X replaced Y": X in place)
+    if after and _SUCCEEDS_AFTER.match(following):
+        following = ""
+    # "at Lord's against McCullum's own countrymen": the name owns what is opposed
+    contest = _CONTEST_BEFORE.search(before)
+    if contest and re.match(r"(?:'s|’s)\s", rest) and not _OLD_BEFORE.search(before[:contest.start()]):
+        return False
     # "hired as Doc Rivers' successor": whose successor, the one replaced
     if re.match(r"(?:'s|’s|'|’)\s+(?:\w+\s+){0,2}?(?:successor|replacement)\b", rest):
         return True
+    # ("the first major strategy from Tony Spring, who became chief executive at the
+    # start of this month": the clause says he is the new one, whatever came before)
+    became = _BECAME_AFTER.match(rest)
+    if became and not re.search(r"\b(?:19|20)\d\d\b|\b(?:ago|previously|once|earlier)\b",
+                                became.group()):
+        return bool(_OLD_AFTER.search(following))
     return bool(_OLD_BEFORE.search(before) or _OLD_AFTER.search(following)
                 or _MENTORED.search(sentence[max(0, mention.start - 160):mention.start]))
+
+
+_SUCCEEDS_AFTER = re.compile(r"\W*(?:(?:will|is to|is set to|is due to)\s+)?(?:succeeds?|succeeded|"
+                             r"replaces?|replaced(?!\s+by)|takes over from|took over from)\s",
+                             re.IGNORECASE)
+_BECAME_AFTER = re.compile(r",\s+who\s+(?:has\s+)?(?:just\s+|only\s+)?(?:became|become|becomes|"
+                           r"took over as|takes over as|was named|was appointed|was sworn in|"
+                           r"has been named|has been appointed)\s[^,;.]*", re.IGNORECASE)
+_CONTEST_BEFORE = re.compile(r"\b(?:against|rivals?|victory over|win over|defeat(?:s|ed|ing)?|"
+                             r"beat(?:s|ing|en)?)\W*(?:\w+\W+){0,2}$", re.IGNORECASE)
 
 
 # the teachers of someone's trade, however many ("a coach who learned his trade under
@@ -2066,6 +2105,25 @@ def _nickname_posts(facts: list[ExtractedFact], reading: Reading) -> list[Extrac
 _PLURAL_NICKNAME = re.compile(r"(?:the\s+)?[A-Z][a-z]+s")
 
 
+def _pronoun_holder(sentence: str, previous: str, before: Sequence[Mention],
+                    own: Sequence[Mention], latest: int) -> list[Mention]:
+    """The person "He" or "She" stands for when a sentence opens with it and names no
+    one ("Tony Spring, who had run Bloomingdale's. He became chief executive of Macy's
+    Inc. on Feb. 4"): the one person the sentence before names, if it names exactly one
+    and not as someone leaving, and the sentence dates nothing to an earlier year."""
+    pronoun = re.match(r"(?:He|She)\s", sentence)
+    if not pronoun or any(PERSON in m.types and not m.demonym for m in own):
+        return []
+    if max([int(y) for y in _YEAR.findall(sentence)] or [latest]) < latest:
+        return []
+    people = [m for m in before if m.types == frozenset({PERSON}) and m.end and not m.anaphor]
+    if len({fold(m.name) for m in people}) != 1 or old_holder(previous, people[0]) \
+            or title_case(previous):
+        return []
+    return [Mention(pronoun.group().strip(), 0, pronoun.end() - 1, people[0].name,
+                    frozenset({PERSON}), anaphor=True)]
+
+
 def _earlier_year(after: str, latest: int) -> bool:
     """Whether the words after a name date it to a year before the story's latest ("in
     2021-22", "in 2019")."""
@@ -2313,6 +2371,8 @@ _AIDE_OF = re.compile(r"(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:bench coach|assistan
 _RIGHT_LINK = re.compile(
     r"(?:\s+(?:of|at)\s+(?:the\s+)?(?:[A-Z][\w'’-]*\s*)+)?"  # "president of Finland"
     r"\W{0,3}(?:(?:he|she|they|it)\s+\w+\s+)?"  # "the post he vacated was handed to"
+    # "have a new head coach, and it's Graham Potter"
+    r"(?:(?:and\s+)?(?:it|that)(?:'s|’s|\s+is|\s+was)\s+)?"
     r"(?:(?:is|was|will be|becomes|became|has become|remains|are|now)\s+)*"
     r"(?:(?:(?:(?:was|is|has been|had been|will be|been)\s+)?(?:\w+ed|taken|given|won|"
     r"handed(?: over)?)\s+(?:by|to)|(?:went|goes|passe[sd]|fell|falls|belongs|handed|hands|"
