@@ -39,6 +39,7 @@ TITLE_WORDS = {
     "chairperson", "founder", "co-founder", "president-elect", "elect", "general", "gen",
     "colonel", "lieutenant", "admiral", "marshal", "sheikh", "emir", "sultan", "crown",
     "prince", "princess", "justice", "judge", "speaker", "army", "pm", "vice-president",
+    "lieutenant-governor", "governor-general",
     "chair", "all-star", "mvp", "centre", "center", "defenceman", "defenseman", "guard",
     "pitcher", "quarterback", "receiver", "outfielder", "shortstop", "goaltender",
     "all-rounder", "batter", "bowler", "fly-half", "prop", "flanker", "valuable", "player",
@@ -158,7 +159,7 @@ ORG_MARKERS = {
 }
 # North American teams' plural names, which make "Denver Broncos" a team though "Denver"
 # is a given name too (not those that are ordinary words: "Heat", "Senators", "Stars")
-ORG_MARKERS |= {
+TEAM_NICKNAMES = {
     "broncos", "chiefs", "raiders", "chargers", "dolphins", "patriots", "ravens", "bengals",
     "steelers", "texans", "colts", "jaguars", "titans", "cowboys", "giants", "eagles",
     "commanders", "packers", "vikings", "falcons", "panthers", "saints", "buccaneers",
@@ -167,7 +168,8 @@ ORG_MARKERS |= {
     "clippers", "lakers", "mavericks", "grizzlies", "pelicans", "bruins", "sabres",
     "canadiens", "hurricanes", "islanders", "penguins", "blackhawks", "predators", "oilers",
     "canucks", "yankees", "mets", "phillies", "marlins", "braves", "orioles", "dodgers",
-    "padres", "astros", "mariners", "rockies", "brewers", "cubs", "sounders", "whitecaps",
+    "padres", "astros", "mariners", "rockies", "brewers", "cubs", "sounders", "whitecaps"}
+ORG_MARKERS |= TEAM_NICKNAMES | {
     # and Latin American clubs' ("River Plate" though "River" is a given name)
     "plate", "juniors", "deportivo", "nacional", "independiente", "universitario"}
 # Markers that are one club's own name ("Bayern" for "Bayern Munich"), not a kind of body
@@ -260,7 +262,7 @@ _SQUAD_AFTER = re.compile(
 # voted", "Riga parliament"), not a place that sent condolences ("from Riyadh").
 _LOCUS = re.compile(r"(?:^|\b(?:[Ii]n|[Aa]t|[Tt]he)\s+)\|"
                     r"|\|(?:'s|’s)?\s*(?:parliament|government|court|palace|voted|approved|"
-                    r"met|said|lawmakers|announced|confirmed|elected|chose)\b")
+                    r"met|said|lawmakers|members|deputies|announced|confirmed|elected|chose)\b")
 _BEFORE_PREPOSITION = re.compile(r"\s+(?:from|of|for|to|in|on|at|with|by|over|under|after|"
                                  r"before|between|among|against|across|about)\b")
 # what follows a name that opens a sentence ("Lukoil said", "Ajax have confirmed")
@@ -364,6 +366,7 @@ class Gazetteer:
     cities: frozenset[str]
     currencies: dict[str, str]  # folded name or plural -> display name
     given_names: object  # gender_guesser Detector
+    more_given_names: frozenset[str]  # folded, unaccented: what that list lacks
 
     def is_given_name(self, word: str) -> bool:
         first = word.split("-")[0]
@@ -371,8 +374,9 @@ class Gazetteer:
         plain = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode()
         # "De'Aaron", "D'Angelo", "Ja'Marr": a given name behind a short prefix
         prefixed = re.fullmatch(r"(?:[A-Z][a-z]{1,2}|D)['’]([A-Z][a-z]+)", first)
-        return any(self.given_names.get_gender(w) != "unknown"  # type: ignore[attr-defined]
-                   for w in dict.fromkeys((first, plain, prefixed and prefixed.group(1))) if w)
+        return plain.casefold() in self.more_given_names or any(
+            self.given_names.get_gender(w) != "unknown"  # type: ignore[attr-defined]
+            for w in dict.fromkeys((first, plain, prefixed and prefixed.group(1))) if w)
 
 
 @lru_cache(maxsize=1)
@@ -390,7 +394,10 @@ def gazetteer() -> Gazetteer:
     for name, forms in raw["currencies"].items():
         for form in (name, *forms):
             currencies[fold(form)] = name
-    return Gazetteer(cities, currencies, gender.Detector(case_sensitive=False))
+    more = tomllib.loads(resources.files("memoird.extractors").joinpath(
+        "data", "given_names.toml").read_text(encoding="utf-8"))["names"]
+    return Gazetteer(cities, currencies, gender.Detector(case_sensitive=False),
+                     frozenset(n.casefold() for n in more))
 
 
 def is_place(key: str) -> bool:
@@ -500,7 +507,9 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
                 and i + 1 < len(toks) and _capitalised(toks[i + 1][0]):
             current.append(i)  # Dutch "'t" inside a name ("John van 't Schip")
             continue
-        if current and gap.strip() not in ("", "&"):  # "Pixar, Marvel" is two names
+        if current and gap.strip() not in ("", "&") and not (
+                gap.strip() == "." and toks[i - 1][0] in ("St", "Mt", "Ft", "Ste")):
+            # "Pixar, Marvel" is two names ("St. Louis Blues" one)
             spans.append(current)
             current = []
         if i <= joined_until:

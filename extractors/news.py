@@ -128,7 +128,7 @@ _NEW_BEFORE = re.compile(r"\b(?:belongs to|went to|goes to|passe[sd] "
 _OLD_AFTER = re.compile(
     r"^\W*(?:\w+\W+){0,4}?(?:who |which )?(?:has |had )?(?:stepped down|steps down|"
     # "was stepping down", "is out as Arm's chief executive"
-    r"stepping down|(?:is|was) out as\b|"
+    r"stepping down|(?:is|was) out as\b|(?:is|was) no longer\b|"
     r"resigned|resigns|(?<!having )left(?!-)|leaves|departed|was sacked|was dismissed|was ousted|quit|"
     r"walked out|walks out|"
     r"(?:is|was|will be|is to be|has been|is being) (?:replaced|succeeded)|"
@@ -798,6 +798,12 @@ class NewsExtractor:
         rel, role = reading.leading[relation]
         kinds = _body_kinds(rel) or list(rel.subject_types)
         named = self._named_subject(reading, rel, kinds[0], subject)
+        if named is None and rel.object_types == (PERSON,) and not any(
+                _protagonist(reading, reading.entities, kind) for kind in kinds):
+            # "The premiership went to Anutin Charnvirakul": a story that names no body
+            # of the post's kind at all may still report the holder arriving (checked
+            # strictly below); the other story named the body
+            named = (subject, True)
         if named is None or not _may_govern(role, named[0]):
             return None
         own, shortened_form = named
@@ -2159,7 +2165,7 @@ def _titled_by(sentence: str, mention: Mention, relation: Relation) -> bool:
 # a time counted back from the story's ("a decade ago", "two years earlier")
 _AGO = re.compile(r"\b(?:(?:a|one|two|three|four|five|six|seven|eight|nine|ten|a few|several|"
                   r"many|\d+)\s+(?:decades?|years?)\s+(?:ago|earlier|before)|"
-                  r"(?:last|the previous) (?:year|month)|"
+                  r"(?:last|the previous) (?:year|month|summer|winter|spring|autumn|season)|"
                   # a tenure told whole ("who dominated Lao politics as head of state for
                   # more than a decade")
                   r"for (?:more than |nearly |almost |over |about )?(?:a|one|two|three|four|"

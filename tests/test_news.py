@@ -2313,3 +2313,47 @@ def _mentions(sentence: str) -> list:
     article = ArticleEntities()
     article.learn([sentence])
     return article.mentions(sentence)
+
+
+def test_a_story_that_names_no_body_of_the_kind_corroborates_a_holder_it_reports_arriving():
+    # no country named at all: the arrival still corroborates the other story's country;
+    # a story that names another country does not, nor one that names him in passing
+    extractor = NewsExtractor(FirstOption())
+    story = ("Parliament turns to Veldt\n\nThe premiership went to Arno Veldt on Tuesday after "
+             "a vote in the chamber. Veldt, who replaces Lise Moor, was sworn in as prime "
+             "minister hours later.")
+    reading = extractor.read(0, story, 2025)
+    question = extractor.corroborate(0, reading, "Belgium", "P6", "Arno Veldt")
+    assert question is not None and question.subject.name == "Belgium"
+    other = story.replace("after a vote in the chamber", "after a vote in Luxembourg")
+    reading = extractor.read(0, other, 2025)
+    assert extractor.corroborate(0, reading, "Belgium", "P6", "Arno Veldt") is None
+    aside = ("Budget passes\n\nThe chamber passed the budget on Tuesday. Arno Veldt, the "
+             "finance minister, said he was pleased.")
+    reading = extractor.read(0, aside, 2025)
+    assert extractor.corroborate(0, reading, "Belgium", "P6", "Arno Veldt") is None
+
+
+def test_abbreviated_saints_a_devolved_parliament_and_given_names_a_list_lacks():
+    article = ArticleEntities()
+    sentence = "He spent two seasons as an assistant with the St. Louis Blues."
+    article.learn([sentence])
+    assert [m.name for m in article.mentions(sentence)] == ["St. Louis Blues"]
+    # the Senedd is Wales's, so "the first minister" there is Wales's, not the UK's
+    assert facts_of("Wales has a new leader. Confirmed by Senedd members on Wednesday, "
+                    "Vaughan Gething takes over from Mark Drakeford as first minister. His "
+                    "mandate is thin. A UK general election is due within months, and the UK "
+                    "government is watching.", 2024) == {("Wales", "P6", "Vaughan Gething")}
+    # "Thiago" is a given name, so "Motta" is the coach, not a town made head coach's club
+    assert facts_of("Juventus have sacked Thiago Motta. Juventus have announced that Motta "
+                    "has been relieved of his duties and that Igor Tudor has been appointed "
+                    "head coach.", 2025) == {("Juventus", "P286", "Igor Tudor")}
+
+
+def test_no_longer_in_charge_and_a_move_last_summer_are_no_news():
+    assert facts_of("Guinea-Bissau coup: the general takes over\n\nTo recap: the military "
+                    "command that seized power yesterday has installed General Horta N'Tam as "
+                    "transitional president for one year, Daniel Costa is no longer in charge, "
+                    "and the election results will not be published.", 2025) == set()
+    assert facts_of("The deal reunites him with DeMar DeRozan, who joined the Sacramento "
+                    "Kings last summer.", 2025) == set()
