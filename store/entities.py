@@ -211,6 +211,10 @@ _PARTICLES = {"da", "de", "do", "dos", "das", "di", "del", "della", "van", "von"
 _NOT_INITIALLED = {"of", "the", "and", "&", "de", "du", "des", "la", "le", "für"}
 
 
+# "RBC", and with an ampersand "J&J", "P&G"
+_INITIALS = re.compile(r"[A-Z]{2,5}|[A-Z](?:&[A-Z]){1,3}")
+
+
 def _initials(key: str) -> str:
     return "".join(w[0] for w in key.split() if w not in _NOT_INITIALLED)
 
@@ -219,11 +223,12 @@ def _by_initials(orgs: Sequence[Entity], name: str) -> Entity | None:
     """An organisation's initials and its full name, either way round ("RBC" / "Royal
     Bank of Canada"), where exactly one known organisation fits."""
     key = normalize_key(name)
-    if re.fullmatch(r"[A-Z]{2,5}", name):
+    if _INITIALS.fullmatch(name):
+        key = key.replace(" ", "")  # "J&J" is "j j" once folded
         hits = [e for e in orgs if len(e.key.split()) >= 2 and _initials(e.key) == key]
     elif len(key.split()) >= 2:
-        hits = [e for e in orgs if re.fullmatch(r"[A-Z]{2,5}", e.name)
-                and e.key == _initials(key)]
+        hits = [e for e in orgs if _INITIALS.fullmatch(e.name)
+                and e.key.replace(" ", "") == _initials(key)]
     else:
         return None
     return _the_one(hits)

@@ -1467,6 +1467,10 @@ def test_an_organisation_merges_with_its_initials_and_a_name_led_by_a_demonym(st
 
     assert org("Royal Bank of Canada") == org("RBC")
     assert org("NBA") == org("National Basketball Association")
+    # with an ampersand, either way round ("J&J" and "Johnson & Johnson" are one claim's
+    # subject, not two rival ones)
+    assert org("Johnson & Johnson") == org("J&J")
+    assert org("P&G") == org("Procter & Gamble")
     # a country's adjective may open a name ("Korean" is no place of its own)
     assert org("Korean Air") == org("Korean Air Lines")
     # a place is no short form of a team named after it, either way round
