@@ -72,11 +72,12 @@ def names(item: dict, side: str) -> list[str]:
 
 def same(name: str, candidates: list[str]) -> bool:
     """The name is one of the candidates, an article aside ("Crimson Tide" is the
-    dataset's "the Crimson Tide"), or the word "men's" aside: a national team is the men's
-    unless it says otherwise ("Australia national cricket team" is the dataset's
-    "Australia men's national cricket team")."""
+    dataset's "the Crimson Tide"), or the words "men's" and "national" aside: a national
+    team is the men's unless it says otherwise ("Australia national cricket team" is the
+    dataset's "Australia men's national cricket team", "England national cricket team"
+    its "England cricket team")."""
     def key(text: str) -> str:
-        return re.sub(r"\bmen s ", "", re.sub(r"^the ", "", fold(text)))
+        return re.sub(r"\b(?:men s|national) ", "", re.sub(r"^the ", "", fold(text)))
     return any(key(name) == key(c) for c in candidates)
 
 

@@ -311,6 +311,9 @@ def speculative(sentence: str, at: int | None = None) -> bool:
                 continue
             if any(at < b.start() <= where for b in _LATER_CLAUSE.finditer(sentence)):
                 continue
+            if word.group().lower().startswith("if ") and at < where \
+                    and "," in sentence[at:where]:
+                continue  # "is our new head coach, on a deal he may extend if he delivers"
         return True
     return False
 
@@ -1827,9 +1830,15 @@ def old_holder(sentence: str, mention: Mention, after: bool = True) -> bool:
                                 became.group()):
         return bool(_OLD_AFTER.search(following))
     return bool(_OLD_BEFORE.search(before) or _OLD_AFTER.search(following)
+                or (after and aside and _IN_PLACE_ASIDE.match(aside.group()))
                 or _MENTORED.search(sentence[max(0, mention.start - 160):mention.start]))
 
 
+# "Mark Drakeford, who has led the Welsh Government since December 2018,": the one in
+# place until now (not "who has led the party since 2020": another post)
+_IN_PLACE_ASIDE = re.compile(r",\s+who has (?:led|run|headed|governed|coached|managed) "
+                             r"(?:the|this|its) (?:[\w'’-]+ ){0,2}?(?:government|country|"
+                             r"nation|company|group|club|team|side) since\b", re.IGNORECASE)
 _SUCCEEDS_AFTER = re.compile(r"\W*(?:(?:will|is to|is set to|is due to)\s+)?(?:succeeds?|succeeded|"
                              r"replaces?|replaced(?!\s+by)|takes over from|took over from)\s",
                              re.IGNORECASE)

@@ -2361,3 +2361,14 @@ def test_no_longer_in_charge_and_a_move_last_summer_are_no_news():
                     "and the election results will not be published.", 2025) == set()
     assert facts_of("The deal reunites him with DeMar DeRozan, who joined the Sacramento "
                     "Kings last summer.", 2025) == set()
+
+
+def test_who_has_led_the_government_since_is_in_place_and_a_later_if_is_no_doubt():
+    # the one who has led it until now is no new holder when the vote is still to come
+    assert facts_of("Members are filing into the Senedd for the vote that will choose Wales's "
+                    "next first minister. Mark Drakeford, who has led the Welsh Government "
+                    "since December 2018, is in his usual seat.", 2024) == set()
+    # "if he delivers" conditions the longer deal, not the appointment
+    assert facts_of("Igor Tudor, a Juventus defender for a decade, is our new head coach at "
+                    "Juventus, on a short-term deal with the chance to earn something longer "
+                    "if he delivers.", 2025) == {("Juventus", "P286", "Igor Tudor")}
