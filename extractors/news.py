@@ -208,7 +208,9 @@ _APPOINTER_AFTER = re.compile(
 # "Drury has chosen the most decorated coach": who chooses the holder (not "Mourinho chose
 # Istanbul", nor the headline's "Hjulmand named Werkself coach")
 _CHOOSER_AFTER = re.compile(
-    r"^\s+(?:has|had)\s+(?:chosen|picked|selected|hired|appointed|named)\s+(?:the|a|an)\s+"
+    r"^\s+(?:(?:has|had)\s+(?:chosen|picked|selected|hired|appointed|named)|"
+    # "who had expected Villas-Boas to look for a coach from outside the club"
+    r"to\s+(?:look for|search for|find|pick|choose|hire|appoint|name))\s+(?:the|a|an)\s+"
     r"(?:[\w-]+\s+){0,3}?(?:coach|manager|chief executive|boss|leader)\b")
 # Sentences that report possibilities, not events.
 _DEAL = r"(?:takeover|acquisition|merger|deal|bid|purchase|sale|move|transfer|offer)"

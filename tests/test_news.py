@@ -2372,3 +2372,12 @@ def test_who_has_led_the_government_since_is_in_place_and_a_later_if_is_no_doubt
     assert facts_of("Igor Tudor, a Juventus defender for a decade, is our new head coach at "
                     "Juventus, on a short-term deal with the chance to earn something longer "
                     "if he delivers.", 2025) == {("Juventus", "P286", "Igor Tudor")}
+
+
+def test_who_was_expected_to_look_for_a_coach_is_the_one_choosing_not_the_coach():
+    assert facts_of("Porto promote their assistant to head coach\n\nFC Porto named Vitor Bruno "
+                    "as head coach on Thursday. Porto had parted with Sergio Conceicao. It is "
+                    "the first appointment under Andre Villas-Boas, who was elected in April, "
+                    "and Porto fans are split. The appointment surprised some supporters, who "
+                    "had expected Villas-Boas to look for a coach from outside the club, and "
+                    "the split has been messy.", 2024) == {("FC Porto", "P286", "Vitor Bruno")}
