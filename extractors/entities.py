@@ -159,7 +159,7 @@ ORG_MARKERS = {
 }
 # North American teams' plural names, which make "Denver Broncos" a team though "Denver"
 # is a given name too (not those that are ordinary words: "Heat", "Senators", "Stars")
-TEAM_NICKNAMES = {
+ORG_MARKERS |= {
     "broncos", "chiefs", "raiders", "chargers", "dolphins", "patriots", "ravens", "bengals",
     "steelers", "texans", "colts", "jaguars", "titans", "cowboys", "giants", "eagles",
     "commanders", "packers", "vikings", "falcons", "panthers", "saints", "buccaneers",
@@ -168,8 +168,7 @@ TEAM_NICKNAMES = {
     "clippers", "lakers", "mavericks", "grizzlies", "pelicans", "bruins", "sabres",
     "canadiens", "hurricanes", "islanders", "penguins", "blackhawks", "predators", "oilers",
     "canucks", "yankees", "mets", "phillies", "marlins", "braves", "orioles", "dodgers",
-    "padres", "astros", "mariners", "rockies", "brewers", "cubs", "sounders", "whitecaps"}
-ORG_MARKERS |= TEAM_NICKNAMES | {
+    "padres", "astros", "mariners", "rockies", "brewers", "cubs", "sounders", "whitecaps",
     # and Latin American clubs' ("River Plate" though "River" is a given name)
     "plate", "juniors", "deportivo", "nacional", "independiente", "universitario"}
 # Markers that are one club's own name ("Bayern" for "Bayern Munich"), not a kind of body

@@ -19,6 +19,12 @@ def facts_of(text: str, year: int | None = None) -> set[tuple[str, str, str]]:
             for f in extractor.extract_many([text], years=[year])[0]}
 
 
+def corroborated(story: str, year: int, subject: str, relation: str, obj: str):
+    """The question a story raises to check another story's fact, or None."""
+    extractor = NewsExtractor(FirstOption())
+    return extractor.corroborate(0, extractor.read(0, story, year), subject, relation, obj)
+
+
 def test_reading_extraction_types_and_directs_head_coach_either_way_round():
     assert facts_of("Liverpool have appointed Arne Slot as their new head coach, replacing "
                     "Jürgen Klopp.") == {("Liverpool", "P286", "Arne Slot")}
@@ -2220,19 +2226,16 @@ def test_a_companys_short_name_corroborates_only_a_chief_it_reports_arriving():
     # the other story's "Norvex Communications" is this one's "Norvex": the new chief it
     # reports is corroborated under the other's name (so the two make one claim); a
     # story that only names her beside "Norvex" corroborates nothing
-    extractor = NewsExtractor(FirstOption())
     news = ("Norvex changes chief\n\nThe telecoms group Norvex said on Monday its chief "
             "executive Ivo Hart had stepped down. The board has named Dana Pell, its lead "
             "director, as his successor with immediate effect.")
-    reading = extractor.read(0, news, 2025)
-    question = extractor.corroborate(0, reading, "Norvex Communications", "P169", "Dana Pell")
+    question = corroborated(news, 2025, "Norvex Communications", "P169", "Dana Pell")
     assert question is not None and question.subject.name == "Norvex Communications"
     assert [o.name for o in question.options] == ["Dana Pell"]
     aside = ("Harlow Bank names new chief\n\nHarlow Bank said on Monday that Tom Reyes would "
              "become its chief executive, replacing Ana Ruiz. Reyes spent years beside Dana "
              "Pell at Norvex, the telecoms operator.")
-    reading = extractor.read(0, aside, 2025)
-    assert extractor.corroborate(0, reading, "Norvex Communications", "P169", "Dana Pell") is None
+    assert corroborated(aside, 2025, "Norvex Communications", "P169", "Dana Pell") is None
     assert short_form("Verizon", "Verizon Communications") and short_form("Bucks", "Milwaukee Bucks")
     assert not short_form("United", "Manchester United")
     assert not short_form("Manchester City", "Manchester United")
@@ -2322,20 +2325,16 @@ def _mentions(sentence: str) -> list:
 def test_a_story_that_names_no_body_of_the_kind_corroborates_a_holder_it_reports_arriving():
     # no country named at all: the arrival still corroborates the other story's country;
     # a story that names another country does not, nor one that names him in passing
-    extractor = NewsExtractor(FirstOption())
     story = ("Parliament turns to Veldt\n\nThe premiership went to Arno Veldt on Tuesday after "
              "a vote in the chamber. Veldt, who replaces Lise Moor, was sworn in as prime "
              "minister hours later.")
-    reading = extractor.read(0, story, 2025)
-    question = extractor.corroborate(0, reading, "Belgium", "P6", "Arno Veldt")
+    question = corroborated(story, 2025, "Belgium", "P6", "Arno Veldt")
     assert question is not None and question.subject.name == "Belgium"
     other = story.replace("after a vote in the chamber", "after a vote in Luxembourg")
-    reading = extractor.read(0, other, 2025)
-    assert extractor.corroborate(0, reading, "Belgium", "P6", "Arno Veldt") is None
+    assert corroborated(other, 2025, "Belgium", "P6", "Arno Veldt") is None
     aside = ("Budget passes\n\nThe chamber passed the budget on Tuesday. Arno Veldt, the "
              "finance minister, said he was pleased.")
-    reading = extractor.read(0, aside, 2025)
-    assert extractor.corroborate(0, reading, "Belgium", "P6", "Arno Veldt") is None
+    assert corroborated(aside, 2025, "Belgium", "P6", "Arno Veldt") is None
 
 
 def test_abbreviated_saints_a_devolved_parliament_and_given_names_a_list_lacks():
