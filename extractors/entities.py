@@ -22,7 +22,7 @@ from importlib import resources
 from typing import Iterable, Sequence
 
 from .normalize import (alias_file, entity_aliases, fold, joined_country_names, polity_name,
-                        shared_nicknames)
+                        regions, shared_nicknames)
 
 PERSON, ORGANISATION, COUNTRY, CITY, CURRENCY = (
     "person", "organisation", "country", "city", "currency")
@@ -80,6 +80,8 @@ STOPWORDS = {
     "many", "most", "several", "our", "my", "your", "what", "who", "which", "where", "why",
     "how", "earlier", "later", "today", "yesterday", "tomorrow", "tonight", "overnight",
     "also", "not", "no",
+    # an address to the reader ("Welcome, Leny", "Farewell, Jürgen")
+    "welcome", "farewell", "goodbye", "congratulations", "thanks", "please",
     "yes", "such", "so", "thus", "instead", "indeed", "still", "just", "even", "only",
     *WEEKDAYS,
     "january", "february", "march", "april", "may", "june", "july", "august",
@@ -241,8 +243,9 @@ def anaphors(sentence: str) -> list[tuple[str, int, int, str]]:
     return out
 
 
+# ("3G Capital": a figure and capitals before a capitalised word open a name)
 _WORD_RE = re.compile(r"(?:[A-Z]\.)+(?![a-z])|[^\W\d_](?:[\w'’.\-]*[\w])?|&|\d+[a-z]{3,}\b|"
-                      r"\d+(?:[.,]\d+)?", re.UNICODE)
+                      r"\d+[A-Z]+(?=\s+[A-Z][a-z])|\d+(?:[.,]\d+)?", re.UNICODE)
 # "49ers", "76ers": a team's name that begins with a figure (not "10mph", "12sec")
 _FIGURE_NAME = re.compile(r"^\d+(?!(?:mph|kph|kmh|kwh|mwh|gwh|sec|secs|min|mins|hrs|yrs|bps)$)"
                           r"[a-z]{3,}$")
@@ -309,6 +312,15 @@ _PAST_LEADER_AFTER = re.compile(
 _OWNERS_BUY_AFTER = re.compile(
     r"^(?:'s|’s)\s+(?:\w+\s+)?owners?\s+(?:buy|buys|bought|acquire|acquires|acquired|"
     r"take over|takes over|took over|complete|completes|completed|agree|agrees|agreed)\b")
+# "We beat Real Madrid to him", "Real Madrid wanted him", "snubbed Arsenal": a club that
+# lost the race for a player is no club the story's "the club" means
+_RIVAL_BIDDER_BEFORE = re.compile(
+    r"\b(?:beat|beating|beaten|snubb(?:ed|ing|s)|spurn(?:ed|ing|s)|turn(?:ed|ing|s) down|"
+    r"reject(?:ed|ing|s)|ahead of|interest from|rather than|instead of)\s+(?:the\s+)?$")
+_RIVAL_BIDDER_AFTER = re.compile(
+    r"^(?:'s|’s)?\s+(?:had\s+|have\s+)?(?:also\s+|all\s+)?(?:wanted|were\s+interested|"
+    r"was\s+interested|(?:had\s+)?been\s+interested|were\s+keen|chased|tried\s+to\s+sign|"
+    r"had\s+hoped\s+to\s+sign|missed\s+out)\b")
 # a capitalised number inside a name ("Capital One", "Formula One", "BBC Two")
 _NAME_NUMBERS = {"one", "two", "three", "four", "five"}
 _AMBIGUOUS_CURRENCIES = {"won", "real", "rand", "dram", "lek", "kip", "pula"}
@@ -431,7 +443,8 @@ def _tokens(sentence: str) -> list[tuple[str, int, int]]:
 def _capitalised(word: str) -> bool:
     # (a name may start lower-case with a capital inside: "easyJet", "eBay", "iShares")
     return word[:1].isupper() or (len(word) > 1 and word.isupper()) \
-        or bool(_FIGURE_NAME.match(word)) or bool(re.match(r"[a-z]{1,4}[A-Z][a-z]", word))
+        or bool(_FIGURE_NAME.match(word)) or bool(re.match(r"[a-z]{1,4}[A-Z][a-z]", word)) \
+        or bool(re.fullmatch(r"\d+[A-Z]+", word))
 
 
 def title_case(sentence: str) -> bool:
@@ -1008,7 +1021,9 @@ class ArticleEntities:
                         and fold(n).split()[-1] == words[0]]
             if not matches and len(set(orgs)) == 1 \
                     and not self._named_before(name, orgs[0]) \
-                    and words[0] not in ORG_MARKERS - VENUES - CLUB_WORDS \
+                    and (words[0] not in ORG_MARKERS - VENUES - CLUB_WORDS
+                         # a fan's "United" where the story names one "... United" only
+                         or (words[0] == "united" and fold(orgs[0]).split()[-1] == "united")) \
                     and not polity_name(name) and words[0] not in gazetteer().cities:
                 return orgs[0]  # "River" for "River Plate", "Atlético" for "Atlético Madrid"
             if not matches and words[0] not in STOPWORDS:
@@ -1112,7 +1127,10 @@ class ArticleEntities:
             if _PAST_LEADER_AFTER.match(sentence[mention.end:]) \
                     or _OWNERS_BUY_AFTER.match(sentence[mention.end:]) \
                     or re.search(r"\b(?:that|which|who)\s+(?:also\s+)?owns\s+$",
-                                 sentence[:mention.start]):
+                                 sentence[:mention.start]) \
+                    or (ORGANISATION in mention.types
+                        and (_RIVAL_BIDDER_BEFORE.search(sentence[:mention.start])
+                             or _RIVAL_BIDDER_AFTER.match(sentence[mention.end:]))):
                 self.past[mention.name] = self.past.get(mention.name, 0) + 1
             for kind in mention.types - {PERSON}:
                 self.recent[kind] = mention.name
@@ -1130,7 +1148,8 @@ class ArticleEntities:
         if self.country_label:
             self.sections[sentence] = self.country_label
         for text, start, end, kind in anaphors(sentence):
-            target = self.antecedent(kind)
+            target = self.antecedent(kind, nation=bool(re.search(
+                r"\b(?:country|nation|kingdom|republic|monarchy)\b", text, re.IGNORECASE)))
             if target and not any(x.name == target and x.anaphor for x in out):
                 # the names inside the description ("the Premier League club", "the
                 # Italian champions") describe it and are no entities of their own
@@ -1147,11 +1166,12 @@ class ArticleEntities:
         # one name in passing is no protagonist
         return best if best and self.counts[best] >= 2 else None
 
-    def antecedent(self, kind: str) -> str | None:
+    def antecedent(self, kind: str, nation: bool = False) -> str | None:
         """What "the club" or "the country" refers to: the most mentioned name of that
         type so far (the story's protagonist), the first one named on a tie (news names
-        its protagonist first). A name met only as the owner of someone's past office
-        ("a call with Cambodia's former leader Hun Sen") is another country's."""
+        its protagonist first; "the country" is one, not a state or province). A name met
+        only as the owner of someone's past office ("a call with Cambodia's former leader
+        Hun Sen") is another country's."""
         if kind == ORGANISATION and self.label:
             return self.label
         order = {n: i for i, n in enumerate([*self.counts, *self.seats])}
@@ -1175,6 +1195,10 @@ class ArticleEntities:
             # a country the article names through its capital or parliament ("the
             # Knesset approved...", "in Riga") counts as named
             candidates += [n for n in self.seats if n not in candidates]
+            if nation and any(n not in regions() for n in candidates):
+                # "Johor cheers as its sultan becomes king ... Malaysia's 17th king, the
+                # country's king": a country is the country, never one of its states
+                candidates = [n for n in candidates if n not in regions()]
         if not candidates:
             recent = self.recent.get(kind)
             return recent if recent and self.counts.get(recent, 0) > self.past.get(recent, 0) \

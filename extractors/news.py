@@ -581,6 +581,16 @@ class NewsExtractor:
         # the article's topic counts every role word; its news only those not about an
         # earlier year ("Mourinho's first head coach job was at Benfica in 2000")
         main = _main_relation(sentences, named)
+        if any(COUNTRY not in rel.subject_types
+               for rel, _ in ([main] if main else _leading_relations(named).values())):
+            # "The new president will be Ivan Gazidis" in a story about a club's sale (or
+            # as much about it as about a president): a president no country is named
+            # beside is the club's or the company's
+            # (not "sworn in as the country's president")
+            named = [[h for h in hits if not (
+                h[1] == "president" and not any(COUNTRY in m.types for m in ms)
+                and not _NATIONS_OWN.search(s[max(0, h[2][0] - 30):h[2][0]]))]
+                for s, hits, ms in zip(sentences, named, mentions)]
         # a role word without a name ("was sworn in") or an article-wide question takes
         # the main relation only where it leads twice over: a story about a new prime
         # minister names the president who appointed him nearly as often
@@ -1873,12 +1883,24 @@ def _directed(rel: Relation, subj: Mention, options: tuple[Mention, ...],
         rf"\b{re.escape(subj.name)}(?:'s|’s)\s+{re.escape(o.text)}", sentence, re.IGNORECASE))
     low = sentence.lower()
     owners = [o for o in options if _passive_or_of(low, subj, o) is True]
+    # "Kilmer Sports Ventures, the investment arm of the group founded by Larry Tanenbaum,
+    # had completed the purchase of the club": the buyer is the name the aside describes
+    plain = [o for o in options if o.end and (aside := _ASIDE.match(low, o.end))
+             and _BUYER_VERB.match(low, aside.end())
+             and _passive_or_of(low[:aside.start()] + " " + low[aside.end():], subj, o) is True]
+    owners = plain or owners
     # "HOUSTON - Chevron completed its acquisition of Hess": the buyer is the name
     # nearest the owned one, the others stand further off the verb
     nearest = min((_distance(o, (subj.start, subj.end)) for o in owners), default=0)
     return tuple(o for o in owners if _distance(o, (subj.start, subj.end)) == nearest)
 
 
+# "the country's president", "the nation's new president": a country's post, named or not
+_NATIONS_OWN = re.compile(r"\b(?:country|nation|republic)(?:'s|’s)\s+(?:\w+\s+)?$", re.IGNORECASE)
+# what a buyer's aside gives way to ("X, the investment arm of ..., has completed")
+_BUYER_VERB = re.compile(r"\s*(?:has|had|have|will|would|is|was|completed?|completes|bought|"
+                         r"buys?|acquired|acquires|agreed|agrees|took|takes|finali[sz]e[sd]?|"
+                         r"closed|closes|struck|sealed|seals)\b")
 _ACQ = r"(?:acquir\w*|bought|buys?|purchas\w*|took over|takes over|take over|takeover|owned|owner)"
 # what a buyer does to what it buys (not "owned": "Horizon is a wholly owned subsidiary of
 # Amgen" says nothing of Horizon owning anything)

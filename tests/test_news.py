@@ -1778,7 +1778,7 @@ def test_who_steps_down_or_is_out_is_the_old_holder_and_an_owner_in_apposition_i
                     "Football Group, the company that owns Manchester City, has acquired a "
                     "majority stake in Palermo, the Sicilian club. CFG has bought 80 percent of "
                     "the club, which was promoted to Serie B last month.", 2022) == {
-        ("Palermo", "P127", "CFG")}
+        ("Palermo", "P127", "City Football Group")}
     assert not any(s == "Manchester City" for s, _, _ in facts_of(
         "Manchester City's owners buy majority of newly promoted Palermo\n\nCity Football "
         "Group, the company that owns Manchester City, has acquired a majority stake in "
@@ -2380,3 +2380,38 @@ def test_who_was_expected_to_look_for_a_coach_is_the_one_choosing_not_the_coach(
                     "and Porto fans are split. The appointment surprised some supporters, who "
                     "had expected Villas-Boas to look for a coach from outside the club, and "
                     "the split has been messy.", 2024) == {("FC Porto", "P286", "Vitor Bruno")}
+
+
+def test_a_club_that_lost_the_race_and_a_fans_united_are_not_the_club_he_joined():
+    story = ("We finally beat Real Madrid to a player. Welcome, Leny\n\n"
+             "Being a United fan in the summer has meant watching the club lose players "
+             "at the last minute.\n\n"
+             "Leny Yoro is a Manchester United player. The club confirmed it this evening: "
+             "the 18-year-old centre-back has signed from Lille on a five-year deal. Real "
+             "Madrid wanted him. He came to Old Trafford anyway.")
+    assert facts_of(story, 2024) == {("Leny Yoro", "P54", "Manchester United")}
+
+
+def test_a_clubs_new_president_is_no_head_of_state_and_an_aside_leaves_the_buyer():
+    story = ("New owners for Saint-Étienne\n\n"
+             "Supporters of AS Saint-Étienne had waited six years for the news. The club "
+             "announced that Kilmer Sports Ventures, the sports investment arm of the "
+             "Toronto-based Kilmer Group founded by Canadian businessman Larry Tanenbaum, "
+             "had completed the purchase of the club and become its sole shareholder.\n\n"
+             "The sellers, who had controlled the club for two decades, had tried to find "
+             "a buyer since 2018, and two earlier takeover bids had collapsed.\n\n"
+             "The new president will be Ivan Gazidis, the former chief executive of Arsenal "
+             "and AC Milan. French media put the price at around 20 million euros. "
+             "Gazidis becomes president next week.")
+    assert facts_of(story, 2024) == {("Saint-Étienne", "P127", "Kilmer Sports Ventures")}
+
+
+def test_the_country_is_no_state_of_it_and_a_name_may_open_with_a_figure():
+    king = ("Johor cheers as its sultan becomes king\n\n"
+            "The screens went up at dawn in Johor Bahru. The ruler of Johor, Sultan "
+            "Ibrahim Iskandar, took his oath on Wednesday at the Istana Negara as "
+            "Malaysia's 17th Yang di-Pertuan Agong, the country's king.")
+    assert facts_of(king, 2024) == {("Malaysia", "P35", "Ibrahim Iskandar")}
+    sale = ("3G Capital, an investment firm with roots in Brazil, completed its purchase of "
+            "Skechers on Friday.")
+    assert facts_of(sale, 2025) == {("Skechers", "P127", "3G Capital")}
