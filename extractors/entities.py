@@ -39,7 +39,7 @@ TITLE_WORDS = {
     "chairperson", "founder", "co-founder", "president-elect", "elect", "general", "gen",
     "colonel", "lieutenant", "admiral", "marshal", "sheikh", "emir", "sultan", "crown",
     "prince", "princess", "justice", "judge", "speaker", "army", "pm", "vice-president",
-    "lieutenant-governor", "governor-general",
+    "lieutenant-governor", "governor-general", "minister-president", "prime-minister",
     "chair", "all-star", "mvp", "centre", "center", "defenceman", "defenseman", "guard",
     "pitcher", "quarterback", "receiver", "outfielder", "shortstop", "goaltender",
     "all-rounder", "batter", "bowler", "fly-half", "prop", "flanker", "valuable", "player",
@@ -537,8 +537,8 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         if word == "First" and not current and i + 1 < len(toks) \
                 and toks[i + 1][0].lower() in ("minister", "lady", "secretary", "deputy"):
             continue  # "First Minister of Wales": a title ("First Solar" stays a name)
-        if word == "New" and followed and not current:  # "New Zealand", not "New Prime..."
-            current.append(i)
+        if word == "New" and followed and (not current or polity_name(f"New {toks[i + 1][0]}")):
+            current.append(i)  # "New Zealand", "Air New Zealand"; not "New Prime..."
         elif len(current) == 1 and low in WEEKDAYS and gazetteer().is_given_name(
                 toks[current[0]][0]) and fold(toks[current[0]][0]) not in _known_names() \
                 and fold(toks[current[0]][0]) not in gazetteer().cities \
@@ -1016,9 +1016,10 @@ class ArticleEntities:
             orgs = [n for n, t in self.seen.items() if ORGANISATION in t and PERSON not in t
                     and len(fold(n).split()) > 1 and fold(n).split()[0] == words[0]]
             if not orgs and not matches:  # "Palace" for "Crystal Palace"
+                # (and "a Maverick" for the "Dallas Mavericks": one of the team)
                 orgs = [n for n, t in self.seen.items() if ORGANISATION in t
                         and PERSON not in t and len(fold(n).split()) > 1
-                        and fold(n).split()[-1] == words[0]]
+                        and fold(n).split()[-1] in (words[0], words[0] + "s")]
             if not matches and len(set(orgs)) == 1 \
                     and not self._named_before(name, orgs[0]) \
                     and (words[0] not in ORG_MARKERS - VENUES - CLUB_WORDS

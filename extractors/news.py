@@ -157,6 +157,11 @@ _OLD_AFTER = re.compile(
     # "the first signing of Thomas Frank's tenure as head coach": a holder in place
     r"(?:tenure|reign|stint) (?:as|at|in)\b)",
     re.IGNORECASE)
+# "Weil takes his seat on the government bench for what will almost certainly be the last
+# time": the one leaving, whatever his clause says first
+_LAST_TIME = re.compile(r"^[^.;]{0,100}?\b(?:for|on) (?:what (?:will|would|could|may|might) "
+                        r"(?:almost certainly |probably |surely )?be )?(?:the|his|her) "
+                        r"(?:very )?(?:last|final) (?:time|day|occasion)\b", re.IGNORECASE)
 # A sentence must report a change (an appointment, a move, a sale), not mention an office
 # in passing ("President Steinmeier formally appointed Merz" is no news about Steinmeier).
 _CHANGE = re.compile(
@@ -331,7 +336,9 @@ _OFFICE = re.compile(
     r"hot seat|dugout|bench|"
     r"reins|helm|top job|mantle)|in charge|(?:take|takes|took|taking) charge|took office|"
     r"takes office|take office|"
-    r"taking office|sworn in|oath of office|(?:his|her|their) (?:place|seat))\b",
+    r"taking office|sworn in|oath of office|(?:his|her|their) (?:place|seat)|"
+    # "The man taking over is Laurent Blanc"
+    r"(?:man|woman) (?:(?:who is |who's )?taking over|stepping in|coming in))\b",
     re.IGNORECASE)
 _SPORT = re.compile(
     r"\b(?:club|league|season|football|soccer|striker|midfielder|defender|goalkeeper|"
@@ -968,7 +975,12 @@ class NewsExtractor:
                    if m.end else m for m in mentions[i + 1]
                    # (in a story about a breakaway state, never the country it broke from)
                    if not (reading.disputed and m.types == {COUNTRY}
-                           and m.name not in territories())]
+                           and m.name not in territories())
+                   # (nor a body in a clause about an earlier year: "Blanc won the league
+                   # as coach of Bordeaux in 2009")
+                   and not (m.end and not m.anaphor
+                            and _dated_clause(sentences[i + 1], (m.start, m.end),
+                                              reading.latest))]
             asked = self._questions(doc, rel, role, where, joined, mentions[i] + nxt,
                                     reading, rivals, window=len(joined))
         if asked is None:
@@ -1042,8 +1054,8 @@ class NewsExtractor:
                 # "acquired", "sent ... to" move a player only in a trade ("newly acquired
                 # receiver X", "a goal that sent the country to Euro 2020" do not)
                 found = [m for m in found if not _TRADE_ONLY.match(m.group())]
-            if domain == "sport" and PERSON not in rel.subject_types \
-                    and re.search(r"\btrade[sd]?\b", sentence, re.IGNORECASE):
+            if domain == "sport" and PERSON not in rel.subject_types and re.search(
+                    r"\btrade[sd]?\b|\bin exchange for\b", sentence, re.IGNORECASE):
                 # "The Spurs' acquisition of De'Aaron Fox was overshadowed by the Luka
                 # Doncic trade": in a sports story a trade's acquisition is a player's
                 found = [m for m in found if not m.group().lower().startswith("acqui")]
@@ -1103,6 +1115,9 @@ class NewsExtractor:
                    # "the new J1 campaign", "the MLS season": a league, not a club
                    and not (rel.domain == "sport" and m.end and _COMPETITION_AFTER.match(
                        sentence[m.end:]))
+                   # ("winning the American League East": a division, not a club)
+                   and not (rel.domain == "sport" and re.search(
+                       r"\b(?:league|conference|division)\b", m.name, re.IGNORECASE))
                    # "under the club's owners Todd Boehly and Clearlake Capital": an owner
                    and not (PERSON in rel.subject_types and m.end and _OWNER_BEFORE.search(
                        sentence[max(0, m.start - 80):m.start]))
@@ -1337,7 +1352,10 @@ def _is_trade(rel: Relation, sentence: str, where: tuple[int, int]) -> bool:
     Y", "sent X to Y"): the sentence then names where he goes, and every side of the deal."""
     return PERSON in rel.subject_types and bool(_TRADE.fullmatch(sentence[where[0]:where[1]]))
 _TRADE_ONLY = re.compile(r"(?:acquir|sen[td])", re.IGNORECASE)
-_TRADE_TALK = re.compile(r"\b(?:trade|traded|trading|deal)\b", re.IGNORECASE)
+# (or what says one without the word: "acquired Corbin Burnes from the Milwaukee Brewers",
+# "in exchange for infielder Joey Ortiz")
+_TRADE_TALK = re.compile(r"\b(?:trade|traded|trading|deal|in exchange for|"
+                         r"acquir(?:ed|es|ing)\s+(?:[\w'’.-]+\s+){1,5}?from)\b", re.IGNORECASE)
 _TEAM_MATE = re.compile(r"\b(?:includes?|including|alongside|team-?mates?|partner(?:s|ing)?|"
                         r"reunit(?:es|ed|ing)? (?:[\w'’-]+ ){0,2}?with)"
                         r"\W+(?:[\w'’-]+\W+){0,6}$", re.IGNORECASE)
@@ -1841,7 +1859,12 @@ def old_holder(sentence: str, mention: Mention, after: bool = True) -> bool:
     if became and not re.search(r"\b(?:19|20)\d\d\b|\b(?:ago|previously|once|earlier)\b",
                                 became.group()):
         return bool(_OLD_AFTER.search(following))
+    # "two days after he asked the Brooklyn Nets for a trade": the team he leaves
+    if re.search(r"\b(?:asked|asks|asking|requested|requests|demanded|demands)\s+(?:the\s+)?$",
+                 before) and re.match(r"\s+(?:for|to)\s+(?:a\s+|be\s+)?trade", rest):
+        return True
     return bool(_OLD_BEFORE.search(before) or _OLD_AFTER.search(following)
+                or (after and _LAST_TIME.match(rest))
                 or (after and aside and _IN_PLACE_ASIDE.match(aside.group()))
                 or _MENTORED.search(sentence[max(0, mention.start - 160):mention.start]))
 

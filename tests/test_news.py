@@ -2415,3 +2415,38 @@ def test_the_country_is_no_state_of_it_and_a_name_may_open_with_a_figure():
     sale = ("3G Capital, an investment firm with roots in Brazil, completed its purchase of "
             "Skechers on Friday.")
     assert facts_of(sale, 2025) == {("Skechers", "P127", "3G Capital")}
+
+
+def test_a_minister_president_is_a_title_and_who_sits_for_the_last_time_is_leaving():
+    blog = ("Live: Hanover elects Weil's successor\n\n"
+            "The state parliament of Lower Saxony is meeting to choose a new head of "
+            "government. 10:20 - Weil takes his seat on the government bench for what will "
+            "almost certainly be the last time. 11:12 - Result: Olaf Lies is elected "
+            "Minister-President of Lower Saxony with 80 votes.")
+    assert facts_of(blog, 2025) == {("Lower Saxony", "P6", "Olaf Lies")}
+
+
+def test_the_man_taking_over_and_a_trade_without_the_word():
+    coach = ("Lyon reach for an old hand after Bosz experiment runs out of road\n\n"
+             "Olympique Lyonnais dismissed Peter Bosz as head coach on Sunday after a run of "
+             "defeats. The man taking over is Laurent Blanc. Blanc, 56, won the league as "
+             "coach of Bordeaux in 2009.")
+    assert ("Lyon", "P286", "Laurent Blanc") in facts_of(coach, 2022)
+    trade = ("The Orioles acquired Corbin Burnes from the Milwaukee Brewers, landing a "
+             "genuine ace a year after winning 101 games and the American League East. "
+             "The pitcher is a year from free agency, and the club hope to keep him.")
+    assert facts_of(trade, 2024) == {("Corbin Burnes", "P54", "Orioles")}
+
+
+def test_a_company_named_after_a_country_and_a_team_by_its_nickname_or_one_of_it():
+    airline = "Air New Zealand has named Nikhil Ravishankar as its new chief executive."
+    assert facts_of(airline, 2025) == {("Air New Zealand", "P169", "Nikhil Ravishankar")}
+    sixers = ("Paul George has agreed a four-year deal with the Sixers, the basketball club "
+              "said, and the forward will join Joel Embiid and Tyrese Maxey next season.")
+    assert facts_of(sixers, 2024) == {("Paul George", "P54", "Philadelphia 76ers")}
+    maverick = ("The Dallas Mavericks traded for Kyrie Irving on Monday, two days after he "
+                "asked the Brooklyn Nets for a trade in the middle of the season. Irving is "
+                "now a Maverick, acquired with Markieff Morris in exchange for Spencer "
+                "Dinwiddie. The guard will play beside Luka Doncic, and the league's trade "
+                "deadline is on Thursday.")
+    assert ("Kyrie Irving", "P54", "Dallas Mavericks") in facts_of(maverick, 2023)
