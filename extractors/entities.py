@@ -82,6 +82,8 @@ STOPWORDS = {
     "also", "not", "no",
     # an address to the reader ("Welcome, Leny", "Farewell, Jürgen")
     "welcome", "farewell", "goodbye", "congratulations", "thanks", "please",
+    # an award's period ("Coach of the Year", "Manager of the Month")
+    "year", "month", "decade",
     "yes", "such", "so", "thus", "instead", "indeed", "still", "just", "even", "only",
     *WEEKDAYS,
     "january", "february", "march", "april", "may", "june", "july", "august",
@@ -568,6 +570,10 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
         elif current and low in ("sheikh", "sheik") and i + 1 < len(toks) \
                 and _capitalised(toks[i + 1][0]) and gazetteer().is_given_name(toks[i - 1][0]):
             current.append(i)  # "Hassan Sheikh Mohamud": part of the name, not a title
+        elif current and word in ("King", "Judge") and not followed \
+                and gazetteer().is_given_name(toks[current[0]][0]) \
+                and toks[current[-1]][0].lower() not in TITLE_WORDS:
+            current.append(i)  # "Gloria Julia King, a former footballer": a surname, no title
         elif (_capitalised(word) or (current and _PARTICLE_RE.match(word))) \
                 and (low not in STOPWORDS or (current and low in _NAME_NUMBERS)) \
                 and (low not in TITLE_WORDS or (

@@ -98,6 +98,9 @@ _OLD_BEFORE = re.compile(
     # "taking over from the interim head of state, Ilie Bolojan": the one replaced,
     # past a title
     r"|\b(?:took|takes|taking|take) over from\s+(?:[\w'’-]+[ ,]+){0,6}$"
+    # "ousting the Bharatiya Janata Party government of Basavaraj Bommai"
+    r"|\b(?:oust|topple|bring down|brought down|unseat)(?:s|ed|ing)?\s+(?:the\s+)?"
+    r"(?:[\w'’-]+\s+){0,4}?(?:government|administration|regime|cabinet) of\s+$"
     # "former coach X", "former Prime Minister X", "the former head of X", "who ran X";
     # not "former central banker X" (a new prime minister's old job)
     r"|\b(?:former|(?:two|three|four|five|six|several|multiple)-time)\W+(?:(?:prime minister|president|chancellor|head coach|coach|manager|boss|"
@@ -584,7 +587,7 @@ class NewsExtractor:
         domain = _domain(text)
         mentions = [entities.mentions(s) for s in sentences]
         latest = max([*(int(y) for y in _DATED.findall(text)), year or 0])
-        named = [self._triggers(s, domain, ms) for s, ms in zip(sentences, mentions)]
+        named = [self._triggers(s, domain, ms, latest) for s, ms in zip(sentences, mentions)]
         # the article's topic counts every role word; its news only those not about an
         # earlier year ("Mourinho's first head coach job was at Benfica in 2000")
         main = _main_relation(sentences, named)
@@ -1026,8 +1029,8 @@ class NewsExtractor:
             return []  # "sworn in as Maharashtra Governor": an office the sentence names
         return [(main[0], main[1], office.span())]
 
-    def _triggers(self, sentence: str, domain: str | None, mentions: Sequence[Mention] = ()
-                  ) -> list[tuple[Relation, str | None, tuple[int, int]]]:
+    def _triggers(self, sentence: str, domain: str | None, mentions: Sequence[Mention] = (),
+                  latest: int = 0) -> list[tuple[Relation, str | None, tuple[int, int]]]:
         # a role word inside a name is no role: "Capital One", "the Office of the
         # Comptroller of the Currency"
         names = [(m.start, m.end) for m in mentions if not m.anaphor and m.end]
@@ -1061,8 +1064,12 @@ class NewsExtractor:
                 found = [m for m in found if not m.group().lower().startswith("acqui")]
             plain = [m for m in found if not (rel.roles and re.match(r"\s+[A-Z]",
                                                                      sentence[m.end():]))]
+            # (of several, one outside a clause about an earlier year: "hired Stephen Vogt,
+            # who spent this past season as a coach with the Seattle Mariners, as their
+            # new manager")
+            current = [m for m in plain or found if not _dated_clause(sentence, m.span(), latest)]
             if found:
-                m = (plain or found)[0]
+                m = (current or plain or found)[0]
                 hits.append((rel, rel.role_for(m.group()) if rel.roles else None, m.span()))
         return hits
 
@@ -1095,6 +1102,11 @@ class NewsExtractor:
                     # Roberto De Zerbi" still does
                     and not old_holder(sentence, m, after=PERSON not in rel.subject_types)
                     and (m.anaphor or _distance(m, where) <= window)
+                    # "after Igor Kokoskov, who coached Phoenix in 2018-19": a body in a
+                    # clause about an earlier year is someone's past
+                    and (m.anaphor or not m.end or not (
+                        re.search(r"\b(?:who|whose)\b[^,;]*$", sentence[:m.start])
+                        and _dated_clause(sentence, (m.start, m.end), reading.latest)))
                     and (m.anaphor or not m.end or not _LATER_CLAUSE.search(
                         sentence[min(m.end, where[1]):max(m.start, where[0])]))]
         # a description standing for a name the sentence leaves ("a Chelsea boy since he
@@ -1231,7 +1243,12 @@ class NewsExtractor:
                             # a trade sends the player named before the club
                             and not (traded and subj.end and o.start < subj.end)
                             and not (PERSON in rel.subject_types
-                                     and _sent_elsewhere(sentence, o, subj, mentions)))
+                                     and _sent_elsewhere(sentence, o, subj, mentions))
+                            # "Chelsea's Koulibaly joins Al-Hilal": the club he is leaving
+                            and not (PERSON in rel.subject_types and o.end and subj.end
+                                     and o.end <= subj.start and re.fullmatch(
+                                         r"(?:'s|’s)\s+(?:[\w-]+\s+){0,2}",
+                                         sentence[o.end:subj.start])))
             options = _directed(rel, subj, options, sentence)
             if options:
                 asked.append((subj, options))
@@ -2221,7 +2238,8 @@ def _titled_by(sentence: str, mention: Mention, relation: Relation) -> bool:
 # a time counted back from the story's ("a decade ago", "two years earlier")
 _AGO = re.compile(r"\b(?:(?:a|one|two|three|four|five|six|seven|eight|nine|ten|a few|several|"
                   r"many|\d+)\s+(?:decades?|years?)\s+(?:ago|earlier|before)|"
-                  r"(?:last|the previous) (?:year|month|summer|winter|spring|autumn|season)|"
+                  r"(?:last|the previous|this past) (?:year|month|summer|winter|spring|autumn|"
+                  r"season)|"
                   # a tenure told whole ("who dominated Lao politics as head of state for
                   # more than a decade")
                   r"for (?:more than |nearly |almost |over |about )?(?:a|one|two|three|four|"

@@ -2450,3 +2450,37 @@ def test_a_company_named_after_a_country_and_a_team_by_its_nickname_or_one_of_it
                 "Dinwiddie. The guard will play beside Luka Doncic, and the league's trade "
                 "deadline is on Thursday.")
     assert ("Kyrie Irving", "P54", "Dallas Mavericks") in facts_of(maverick, 2023)
+
+
+def test_a_surname_king_and_a_party_president_hold_no_head_of_state():
+    story = ("Vanuatu's parliament elects Kalsakau prime minister\n\n"
+             "Ishmael Kalsakau, president of the Union of Moderate Parties, was elected prime "
+             "minister of Vanuatu by a crushing margin on Friday. Gloria Julia King, a former "
+             "national footballer, took her seat as the first woman elected to the chamber "
+             "in 14 years.")
+    assert facts_of(story, 2022) == {("Vanuatu", "P6", "Ishmael Kalsakau")}
+
+
+def test_a_clause_about_last_season_or_another_coachs_past_is_no_post_and_no_team():
+    hired = ("The Cleveland Guardians have hired Stephen Vogt, a 39-year-old former catcher "
+             "who spent this past season as a coach with the Seattle Mariners, as their new "
+             "manager. He takes over from Terry Francona, the club said.")
+    assert facts_of(hired, 2023) == {("Cleveland Guardians", "P286", "Stephen Vogt")}
+    aside = ("The Toronto Raptors have named Darko Rajakovic as head coach, the club said. "
+             "Rajakovic becomes only the second European-born head coach in NBA history, "
+             "after Igor Kokoskov, who coached Phoenix in 2018-19. Nurse was Coach of the "
+             "Year in 2020.")
+    assert facts_of(aside, 2023) == {("Toronto Raptors", "P286", "Darko Rajakovic")}
+
+
+def test_the_club_before_a_players_name_is_his_old_one_and_who_is_ousted_is_not_new():
+    title = ("Chelsea's Koulibaly joins Saudi club Al-Hilal\n\n"
+             "Senegal defender Kalidou Koulibaly has joined Saudi Pro League club Al-Hilal "
+             "from Chelsea, the two clubs announced on Sunday, the latest player to move to "
+             "the kingdom's league.")
+    assert facts_of(title, 2023) == {("Kalidou Koulibaly", "P54", "Al-Hilal")}
+    ousted = ("Congress weighs its choice for Karnataka\n\n"
+              "Two days after the Congress won a majority in the Karnataka assembly "
+              "election, ousting the Bharatiya Janata Party government of Basavaraj Bommai, "
+              "the party has yet to name its choice for chief minister, the top job.")
+    assert not any(o == "Basavaraj Bommai" for _, _, o in facts_of(ousted, 2023))
