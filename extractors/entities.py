@@ -522,7 +522,10 @@ def raw_mentions(sentence: str) -> list[tuple[str, int, int, str]]:
             current.append(i)  # Dutch "'t" inside a name ("John van 't Schip")
             continue
         if current and gap.strip() not in ("", "&") and not (
-                gap.strip() == "." and toks[i - 1][0] in ("St", "Mt", "Ft", "Ste")):
+                gap.strip() == "." and toks[i - 1][0] in ("St", "Mt", "Ft", "Ste")) and not (
+                # "St James' Park": a venue's name, not a possessive
+                gap.strip() in ("'", "’") and toks[i - 1][0].endswith("s")
+                and low in VENUES):
             # "Pixar, Marvel" is two names ("St. Louis Blues" one)
             spans.append(current)
             current = []
@@ -1233,8 +1236,11 @@ def _known_names() -> frozenset[str]:
     return frozenset(fold(n) for n in _alias_table())
 
 
+# ("Jersey Mike's Subs", "Domino's Pizza": a chain's trade, capitalised, after its name)
 _POSSESSIVE_NAME = re.compile(r"\b([A-Z][\w&-]*(?:\s+[A-Z][\w&-]*)*)(?:'s|’s),?\s+"
-                              r"(?:Inc|Corp|Co|Corporation|Companies|plc|Ltd)\b")
+                              r"(?:Inc|Corp|Co|Corporation|Companies|plc|Ltd|Subs|Pizza|"
+                              r"Restaurants?|Sporting Goods|Kitchen|Bakery|Grill|Burgers?|"
+                              r"Chicken|Coffee|Donuts|Stores?|Foods|Markets?|Brewery)\b")
 
 
 def bare_name(text: str) -> str:

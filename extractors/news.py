@@ -1892,6 +1892,7 @@ _IN_PLACE_ASIDE = re.compile(r",\s+who has (?:led|run|headed|governed|coached|ma
                              r"(?:the|this|its) (?:[\w'’-]+ ){0,2}?(?:government|country|"
                              r"nation|company|group|club|team|side) since\b", re.IGNORECASE)
 _SUCCEEDS_AFTER = re.compile(r"\W*(?:(?:will|is to|is set to|is due to)\s+)?(?:succeeds?|succeeded|"
+                             r"succeeding|replacing|taking over from|"
                              r"replaces?|replaced(?!\s+by)|takes over from|took over from)\s",
                              re.IGNORECASE)
 _BECAME_AFTER = re.compile(r",\s+who\s+(?:has\s+)?(?:just\s+|only\s+)?(?:became|become|becomes|"
@@ -1919,8 +1920,9 @@ def _directed(rel: Relation, subj: Mention, options: tuple[Mention, ...],
         return options
     # "Dick's Sporting Goods": what follows a name's possessive is its own, or the rest
     # of its name, never its owner
+    owned = re.escape(re.sub(r"(?:'s|’s)$", "", subj.name))  # ("Dick's" kept whole)
     options = tuple(o for o in options if not o.end or not re.search(
-        rf"\b{re.escape(subj.name)}(?:'s|’s)\s+{re.escape(o.text)}", sentence, re.IGNORECASE))
+        rf"\b{owned}(?:'s|’s)\s+{re.escape(o.text)}", sentence, re.IGNORECASE))
     low = sentence.lower()
     owners = [o for o in options if _passive_or_of(low, subj, o) is True]
     # "Kilmer Sports Ventures, the investment arm of the group founded by Larry Tanenbaum,

@@ -2484,3 +2484,20 @@ def test_the_club_before_a_players_name_is_his_old_one_and_who_is_ousted_is_not_
               "election, ousting the Bharatiya Janata Party government of Basavaraj Bommai, "
               "the party has yet to name its choice for chief minister, the top job.")
     assert not any(o == "Basavaraj Bommai" for _, _, o in facts_of(ousted, 2023))
+
+
+def test_who_the_new_chief_succeeds_leaves_the_body_in_place_and_a_chains_possessive():
+    story = ("Ted Decker officially became chief executive of The Home Depot, succeeding "
+             "Craig Menear, who had held the job since 2014 and now becomes chairman.")
+    assert facts_of(story, 2022) == {("Home Depot", "P169", "Ted Decker")}
+    sale = ("Blackstone has completed its acquisition of a majority stake in Jersey Mike's "
+            "Subs, the sandwich franchisor from New Jersey, the company has confirmed.")
+    assert facts_of(sale, 2025) == {("Jersey Mike's", "P127", "Blackstone")}
+
+
+def test_a_grounds_name_with_an_apostrophe_is_no_club():
+    from memoird.extractors.entities import raw_mentions
+
+    assert [m[0] for m in raw_mentions(
+        "Anthony Gordon completed his move to St James' Park on Sunday, joining from "
+        "Everton.")] == ["Anthony Gordon", "Everton"]
