@@ -348,10 +348,16 @@ def strongest_rival(db: Database, claim: Claim, config: Any, since: str, support
     the change; it is no source for the other side."""
     best: tuple[Claim, int] | None = None
     ours = {s.article_id for s in claim_sources(db, claim.id)}
+    # (a rival told only long before our news, "De Jong wants to join Ten Hag's United"
+    # two years before "Amorim appointed", is the old state the change replaced, read
+    # in the same batch: outside the window before our earliest report it is no dispute)
+    told = sorted(t for t in claim_store.published_times(db, claim.id).values() if t)
+    told_since = to_iso(datetime.fromisoformat(told[0]) - timedelta(hours=config.window_hours)) \
+        if told else None
     for other in claim_store.competing_claims(db, claim.subject_key, claim.relation):
         if other.id == claim.id or other.object_key == claim.object_key:
             continue
-        count = _support(db, other.id, config, since, excluding=ours)
+        count = _support(db, other.id, config, since, excluding=ours, told_since=told_since)
         if count and count >= ratio * support and (best is None or count > best[1]):
             best = (other, count)
     return best
@@ -382,12 +388,15 @@ def office_elsewhere(db: Database, claim: Claim, config: Any, since: str, suppor
 
 
 def _support(db: Database, claim_id: int, config: Any, since: str,
-             excluding: set[int] = frozenset()) -> int:
+             excluding: set[int] = frozenset(), told_since: str | None = None) -> int:
     """Independent trusted domains behind a claim since ``since``, not counting the
-    articles ``excluding`` names."""
+    articles ``excluding`` names, nor, with ``told_since``, articles published before
+    it (an article without a publication time counts)."""
+    told = claim_store.published_times(db, claim_id) if told_since else {}
     return len(independent_groups([
         s for s in claim_sources(db, claim_id) if s.seen_at >= since
-        and s.trust >= config.trust_floor and s.article_id not in excluding]))
+        and s.trust >= config.trust_floor and s.article_id not in excluding
+        and (told_since is None or (told.get(s.article_id) or told_since) >= told_since)]))
 
 
 def exhausted_domains(db: Database, domains: Sequence[str], config: Any,

@@ -169,6 +169,16 @@ def claim_sources(db: Database, claim_id: int) -> list[ClaimSource]:
                    [claim_id])
 
 
+def published_times(db: Database, claim_id: int) -> dict[int, str | None]:
+    """Each supporting article's publication time, by article id (None where its feed
+    gave none): when the news was told, as against when it was read."""
+    get_claim(db, claim_id)
+    rows = db.execute("""SELECT DISTINCT s.article_id, a.published_at FROM claim_sources s
+                         JOIN articles a ON a.id = s.article_id WHERE s.claim_id = ?""",
+                      [claim_id]).fetchall()
+    return {article_id: published for article_id, published in rows}
+
+
 def claim_domains(db: Database, claim_id: int, since: Moment | None = None) -> list[str]:
     """Distinct supporting domains, optionally only those seen at or after ``since``."""
     get_claim(db, claim_id)

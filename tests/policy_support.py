@@ -44,7 +44,8 @@ class Sources:
     def publish(self, domain: str, subject: str, relation: str | None, obj: str, *,
                 text: str | None = None, evidence: str | None = None,
                 trust: float = 0.5, raw_relation: str | None = None,
-                types: tuple[str, str] | None = None) -> int:
+                types: tuple[str, str] | None = None,
+                published: datetime | None = None) -> int:
         """One article on ``domain`` stating one fact; returns the fact id. A typed news
         relation's facts carry the entity types its extractor gives them (``types``, or
         the relation's own first ones), as the extract stage stores them."""
@@ -53,7 +54,7 @@ class Sources:
         article, _ = articles.insert_article(
             self.db, self.feed(domain, trust), guid=f"{domain}-{self.serial}",
             url=f"https://www.{domain}/news/{self.serial}",
-            title=f"News {self.serial}", text=text or evidence)
+            title=f"News {self.serial}", text=text or evidence, published_at=published)
         fact = facts.add_fact(self.db, article.id, subject=subject,
                               raw_relation=raw_relation or relation or "related to",
                               relation=relation, object=obj, evidence=evidence,

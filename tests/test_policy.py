@@ -129,6 +129,25 @@ def test_old_value_named_by_the_articles_that_report_the_change_is_no_dispute(st
     assert decide(store_db).rules.get("contradicted") == 2  # each side blocks the other
 
 
+def test_a_rival_told_only_long_before_the_news_is_the_old_state_not_a_dispute(store_db, src):
+    """Read in one batch, a 2022 story naming the coach of the time is no outlet against
+    a 2024 appointment; the same rival told the same week still is."""
+    long_ago, lately = NOW - timedelta(days=700), NOW - timedelta(days=1)
+    probed(store_db, src.publish("gamma.example", "Manchester United", "P286", "Erik ten Hag",
+                                 published=long_ago))
+    for domain in ("alpha.example", "beta.example"):
+        probed(store_db, src.publish(domain, "Manchester United", "P286", "Ruben Amorim",
+                                     published=lately))
+    rules = decide(store_db).rules
+    assert rules.get("confirmed_auto") == 1 and "contradicted" not in rules
+    probed(store_db, src.publish("delta.example", "Real Madrid", "P286", "Xabi Alonso",
+                                 published=lately))
+    for domain in ("alpha.example", "beta.example"):
+        probed(store_db, src.publish(domain, "Real Madrid", "P286", "Jose Mourinho",
+                                     published=lately))
+    assert decide(store_db).rules.get("contradicted") == 1
+
+
 def test_trust_floor_and_window(store_db, src):
     probed(store_db, src.publish("alpha.example", "France", "capital", "Lyon"))
     probed(store_db, src.publish("spam.example", "France", "capital", "Lyon", trust=0.1))
