@@ -351,9 +351,10 @@ def strongest_rival(db: Database, claim: Claim, config: Any, since: str, support
     # (a rival told only long before our news, "De Jong wants to join Ten Hag's United"
     # two years before "Amorim appointed", is the old state the change replaced, read
     # in the same batch: outside the window before our earliest report it is no dispute)
-    told = sorted(t for t in claim_store.published_times(db, claim.id).values() if t)
-    told_since = to_iso(datetime.fromisoformat(told[0]) - timedelta(hours=config.window_hours)) \
-        if told else None
+    first = min((t for t in claim_store.published_times(db, claim.id).values() if t),
+                default=None)
+    told_since = to_iso(datetime.fromisoformat(first) - timedelta(hours=config.window_hours)) \
+        if first else None
     for other in claim_store.competing_claims(db, claim.subject_key, claim.relation):
         if other.id == claim.id or other.object_key == claim.object_key:
             continue

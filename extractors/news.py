@@ -165,6 +165,8 @@ _OLD_AFTER = re.compile(
 _LAST_TIME = re.compile(r"^[^.;]{0,100}?\b(?:for|on) (?:what (?:will|would|could|may|might) "
                         r"(?:almost certainly |probably |surely )?be )?(?:the|his|her) "
                         r"(?:very )?(?:last|final) (?:time|day|occasion)\b", re.IGNORECASE)
+# "the country's president", "the nation's new president": a country's post, named or not
+_NATIONS_OWN = re.compile(r"\b(?:country|nation|republic)(?:'s|’s)\s+(?:\w+\s+)?$", re.IGNORECASE)
 # A sentence must report a change (an appointment, a move, a sale), not mention an office
 # in passing ("President Steinmeier formally appointed Merz" is no news about Steinmeier).
 _CHANGE = re.compile(
@@ -1937,8 +1939,6 @@ def _directed(rel: Relation, subj: Mention, options: tuple[Mention, ...],
     return tuple(o for o in owners if _distance(o, (subj.start, subj.end)) == nearest)
 
 
-# "the country's president", "the nation's new president": a country's post, named or not
-_NATIONS_OWN = re.compile(r"\b(?:country|nation|republic)(?:'s|’s)\s+(?:\w+\s+)?$", re.IGNORECASE)
 # what a buyer's aside gives way to ("X, the investment arm of ..., has completed")
 _BUYER_VERB = re.compile(r"\s*(?:has|had|have|will|would|is|was|completed?|completes|bought|"
                          r"buys?|acquired|acquires|agreed|agrees|took|takes|finali[sz]e[sd]?|"
